@@ -1,0 +1,13 @@
+"""Errors raised when an input image cannot be read exactly."""
+
+from __future__ import annotations
+
+__all__ = ["DicomReadError", "ImageReadError"]
+
+
+class ImageReadError(ValueError):
+    """An image file or folder cannot be read without guessing; the message names the fix."""
+
+
+class DicomReadError(ImageReadError):
+    """A DICOM folder or file is missing, broken, ambiguous or not a CT."""
