@@ -1,0 +1,27 @@
+"""Planning: the Plan document, targets, trajectories and treatment geometry."""
+
+from seldinger.planning.plan import (
+    AFFINE_ATOL_MM,
+    SCHEMA_VERSION,
+    CaseIdentity,
+    Plan,
+    PlanCaseMismatchError,
+    PlanFileError,
+    Provenance,
+    StructureRef,
+    Target,
+    voxel_sha256,
+)
+
+__all__ = [
+    "AFFINE_ATOL_MM",
+    "SCHEMA_VERSION",
+    "CaseIdentity",
+    "Plan",
+    "PlanCaseMismatchError",
+    "PlanFileError",
+    "Provenance",
+    "StructureRef",
+    "Target",
+    "voxel_sha256",
+]
