@@ -24,7 +24,9 @@ def test_identity_resample_is_exact():
 
 def test_linear_midpoints_hand_computed():
     ct = Volume(np.arange(8, dtype=np.float64).reshape(2, 2, 2), np.eye(4))
-    target = VolumeGeometry((1, 1, 1), np.array([[1, 0, 0, 0.5], [0, 1, 0, 0.5], [0, 0, 1, 0.5], [0, 0, 0, 1.0]]))
+    target = VolumeGeometry(
+        (1, 1, 1), np.array([[1, 0, 0, 0.5], [0, 1, 0, 0.5], [0, 0, 1, 0.5], [0, 0, 0, 1.0]])
+    )
     assert resample(ct, target).array[0, 0, 0] == pytest.approx(3.5)
 
 
@@ -38,7 +40,9 @@ def test_outside_gets_fill_value():
 
 def test_upsample_downsample_round_trip_nearest():
     ct = _ct()
-    fine = VolumeGeometry.from_spacing((24, 20, 16), (0.35, 0.35, 1.25), tuple(ct.origin_lps_mm - [0.175, 0.175, 0.625]))
+    fine = VolumeGeometry.from_spacing(
+        (24, 20, 16), (0.35, 0.35, 1.25), tuple(ct.origin_lps_mm - [0.175, 0.175, 0.625])
+    )
     up = resample(ct, fine, "nearest")
     back = resample(up, ct.geometry, "nearest")
     assert np.array_equal(back.array, ct.array)
@@ -81,6 +85,8 @@ def _all_codes():
     codes = []
     for perm in permutations(range(3)):
         for signs in product((0, 1), repeat=3):
-            codes.append("".join(("RL", "AP", "IS")[a][s] for a, s in zip(perm, signs, strict=True)))
+            codes.append(
+                "".join(("RL", "AP", "IS")[a][s] for a, s in zip(perm, signs, strict=True))
+            )
     assert len(set(codes)) == 48
     return codes

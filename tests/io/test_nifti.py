@@ -12,7 +12,9 @@ from seldinger.io import ImageReadError, read_ct, read_nifti, read_volume, write
 def test_read_nifti_converts_ras_to_lps(tmp_path):
     ras_affine = np.eye(4)
     ras_affine[:3, 3] = [10.0, 11.0, 12.0]
-    nibabel.save(nibabel.Nifti1Image(np.zeros((2, 2, 2), np.int16), ras_affine), tmp_path / "ct.nii.gz")
+    nibabel.save(
+        nibabel.Nifti1Image(np.zeros((2, 2, 2), np.int16), ras_affine), tmp_path / "ct.nii.gz"
+    )
     volume = read_nifti(tmp_path / "ct.nii.gz")
     assert volume.affine[:3, 3].tolist() == [-10.0, -11.0, 12.0]
     # i runs towards +x RAS = patient right
@@ -23,7 +25,9 @@ def test_ras_to_lps_hand_computed_point(tmp_path):
     ras_affine = np.array(
         [[-0.5, 0, 0, 100.0], [0, 0, 2.0, -50.0], [0, 0.8, 0, 20.0], [0, 0, 0, 1.0]]
     )
-    nibabel.save(nibabel.Nifti1Image(np.zeros((3, 3, 3), np.float32), ras_affine), tmp_path / "a.nii")
+    nibabel.save(
+        nibabel.Nifti1Image(np.zeros((3, 3, 3), np.float32), ras_affine), tmp_path / "a.nii"
+    )
     v = read_nifti(tmp_path / "a.nii")
     # voxel (2, 1, 1): RAS = (100 - 1.0, -50 + 2.0, 20 + 0.8) -> LPS = (-99, 48, 20.8)
     assert v.index_to_lps([2, 1, 1]).tolist() == pytest.approx([-99.0, 48.0, 20.8])
@@ -61,7 +65,7 @@ def test_not_3d_and_not_nifti(tmp_path):
         read_nifti(path)
     junk = tmp_path / "junk.nii.gz"
     junk.write_bytes(b"not a nifti at all")
-    with pytest.raises(ImageReadError, match="junk.nii.gz"):
+    with pytest.raises(ImageReadError, match=r"junk\.nii\.gz"):
         read_ct(junk)
     with pytest.raises(ImageReadError, match="unknown image format"):
         read_ct(tmp_path / "four.nii.gz").volume if False else read_ct(_touch(tmp_path / "x.png"))
@@ -109,7 +113,9 @@ def test_48_axis_orders_read_back_with_identical_landmarks(tmp_path, lidc_ct):
     for value, ijk in zip((30001, 30002, 30003), landmarks_ijk, strict=True):
         array[ijk] = value
     ct = ct.with_array(array)
-    expected = {v: ct.index_to_lps(ijk) for v, ijk in zip((30001, 30002, 30003), landmarks_ijk, strict=True)}
+    expected = {
+        v: ct.index_to_lps(ijk) for v, ijk in zip((30001, 30002, 30003), landmarks_ijk, strict=True)
+    }
     codes = _all_codes()
     assert len(set(codes)) == 48
     for n, code in enumerate(codes):
@@ -121,3 +127,18 @@ def test_48_axis_orders_read_back_with_identical_landmarks(tmp_path, lidc_ct):
             found = np.argwhere(back.array == value)
             assert len(found) == 1
             assert back.index_to_lps(found[0]) == pytest.approx(lps, abs=1e-3), (code, value)
+
+
+def test_integer_scaling_stays_integer(tmp_path):
+    raw = np.array([[[0, 1000], [2000, 4095]]] * 2, dtype=np.int16)
+    image = nibabel.Nifti1Image(raw, np.eye(4))
+    image.header.set_slope_inter(1.0, -1024.0)
+    nibabel.save(image, tmp_path / "scaled.nii.gz")
+    v = read_nifti(tmp_path / "scaled.nii.gz")
+    assert v.array.dtype == np.int16
+    assert np.array_equal(v.array, raw.astype(np.int32) - 1024)
+    image.header.set_slope_inter(0.5, 0.25)
+    nibabel.save(image, tmp_path / "float.nii.gz")
+    f = read_nifti(tmp_path / "float.nii.gz")
+    assert f.array.dtype == np.float32
+    assert np.allclose(f.array, raw * 0.5 + 0.25)

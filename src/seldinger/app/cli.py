@@ -158,7 +158,9 @@ def info(
         for column in ("series_uid", "modality", "images", "axial", "description"):
             table.add_column(column)
         for row in rows:
-            table.add_row(*(str(row[c]) for c in ("series_uid", "modality", "images", "axial", "description")))
+            table.add_row(
+                *(str(row[c]) for c in ("series_uid", "modality", "images", "axial", "description"))
+            )
         _out.print(table)
         return
     loaded = _read_ct(ct, series, resample, show_progress=not as_json)

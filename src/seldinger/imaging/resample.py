@@ -90,7 +90,7 @@ def resample(
     outside = _outside_mask(matrix, target.shape, source.shape)
     if outside.any():
         result[outside] = fill_value
-    if source.dtype == bool and out_dtype == bool:
+    if source.dtype == np.bool_ and out_dtype == np.bool_:
         result = result.astype(bool)
     return Volume(result.astype(out_dtype, copy=False), target.affine)
 
@@ -110,7 +110,11 @@ def _outside_mask(
     for k in range(target_shape[2]):
         plane = outside[:, :, k]
         for axis in range(3):
-            coord = matrix[axis, 0] * ii + matrix[axis, 1] * jj + (matrix[axis, 2] * k + matrix[axis, 3])
+            coord = (
+                matrix[axis, 0] * ii
+                + matrix[axis, 1] * jj
+                + (matrix[axis, 2] * k + matrix[axis, 3])
+            )
             plane |= (coord < low) | (coord > high[axis])
     return outside
 

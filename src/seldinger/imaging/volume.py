@@ -322,7 +322,9 @@ class Volume:
         """Values of this volume on another grid (see :func:`seldinger.imaging.resample`)."""
         from seldinger.imaging.resample import resample  # local: resample imports Volume
 
-        return resample(self, geometry, interpolation=interpolation, fill_value=fill_value, dtype=dtype)
+        return resample(
+            self, geometry, interpolation=interpolation, fill_value=fill_value, dtype=dtype
+        )
 
     def crop_lps(self, lo_lps_mm: npt.ArrayLike, hi_lps_mm: npt.ArrayLike) -> Volume:
         """Sub-volume holding every voxel centre inside an LPS box.

@@ -60,5 +60,9 @@ class Ct:
             "dtype": str(array.dtype),
             "hu_min": float(np.min(array)),
             "hu_max": float(np.max(array)),
-            **{k: val for k, val in self.meta.to_dict().items() if k not in ("source_path", "format")},
+            **{
+                k: val
+                for k, val in self.meta.to_dict().items()
+                if k not in ("source_path", "format")
+            },
         }

@@ -22,7 +22,13 @@ from seldinger.imaging import Volume
 from seldinger.io.ct import Ct, CtMeta
 from seldinger.io.dicom_geometry import StackGeometry, resample_stack, stack_geometry
 from seldinger.io.dicom_pixels import read_stored_pixels
-from seldinger.io.dicom_scan import SeriesInfo, _multi_frames, _single_frame, choose_series, scan_dicom_folder
+from seldinger.io.dicom_scan import (
+    SeriesInfo,
+    _multi_frames,
+    _single_frame,
+    choose_series,
+    scan_dicom_folder,
+)
 from seldinger.io.errors import DicomReadError
 
 __all__ = ["list_series", "read_dicom_ct"]
@@ -60,7 +66,11 @@ def _series_from_file(path: Path) -> tuple[SeriesInfo, list[str]]:
         files={path},
         header=ds,
     )
-    notes = [] if len(frames) > 1 else [f"read the single file {path.name}; pass the folder for the whole series"]
+    notes = (
+        []
+        if len(frames) > 1
+        else [f"read the single file {path.name}; pass the folder for the whole series"]
+    )
     return info, notes
 
 

@@ -94,9 +94,10 @@ def stack_geometry(frames: list[DicomFrame], resample: bool = False) -> StackGeo
             )
     row = iop0[:3] / np.linalg.norm(iop0[:3])
     col = iop0[3:] / np.linalg.norm(iop0[3:])
-    if abs(float(row @ col)) > ORIENTATION_TOLERANCE or min(
-        np.linalg.norm(iop0[:3]), np.linalg.norm(iop0[3:])
-    ) < 0.99:
+    if (
+        abs(float(row @ col)) > ORIENTATION_TOLERANCE
+        or min(np.linalg.norm(iop0[:3]), np.linalg.norm(iop0[3:])) < 0.99
+    ):
         raise DicomReadError(
             f"{first.label}: ImageOrientationPatient {list(first.orientation)} is not two "
             "orthogonal unit vectors; the header is corrupt."
@@ -175,7 +176,7 @@ def stack_geometry(frames: list[DicomFrame], resample: bool = False) -> StackGeo
                 "interpolate the slices onto a uniform orthogonal grid."
             )
         needs_resampling = True
-        n_out = int(round((s[-1] - s[0]) / spacing)) + 1
+        n_out = round((s[-1] - s[0]) / spacing) + 1
         spacing = float((s[-1] - s[0]) / (n_out - 1))
         notes.append(
             "resampled onto a uniform orthogonal grid (linear, "

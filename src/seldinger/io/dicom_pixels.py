@@ -88,7 +88,9 @@ def read_stored_pixels(path: Path, n_frames: int = 1) -> npt.NDArray[Any]:
     try:
         ds = pydicom.dcmread(path)
     except Exception as err:  # pydicom raises many types for damaged files
-        raise DicomReadError(f"{path}: cannot be read as DICOM ({err}). The file is damaged.") from err
+        raise DicomReadError(
+            f"{path}: cannot be read as DICOM ({err}). The file is damaged."
+        ) from err
     if "PixelData" not in ds:
         raise DicomReadError(f"{path}: has no pixel data (truncated or not an image).")
     syntax = _transfer_syntax(ds)

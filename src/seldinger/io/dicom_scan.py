@@ -33,9 +33,9 @@ class DicomFrame:
 
     path: Path
     frame: int | None  # 0-based frame of a multi-frame file; None for a single-frame file
-    position_lps_mm: tuple[float, float, float]  # ImagePositionPatient
+    position_lps_mm: tuple[float, ...]  # ImagePositionPatient (3 values)
     orientation: tuple[float, ...]  # ImageOrientationPatient, 6 direction cosines
-    pixel_spacing_mm: tuple[float, float]  # (between rows, between columns)
+    pixel_spacing_mm: tuple[float, ...]  # (between rows, between columns)
     rows: int
     columns: int
     slope: float
@@ -74,7 +74,9 @@ class SeriesInfo:
     def summary(self) -> str:
         """One line: UID, modality, number of images, description."""
         uid = self.series_uid or "(no SeriesInstanceUID)"
-        return f"{uid} {self.modality or '?'} {len(self.frames)} images {self.description!r}".strip()
+        return (
+            f"{uid} {self.modality or '?'} {len(self.frames)} images {self.description!r}".strip()
+        )
 
 
 def _float_list(value: Any, n: int, tag: str, path: Path) -> tuple[float, ...]:
@@ -126,9 +128,9 @@ def _single_frame(ds: Dataset, path: Path) -> DicomFrame:
     return DicomFrame(
         path=path,
         frame=None,
-        position_lps_mm=_float_list(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),  # type: ignore[arg-type]
+        position_lps_mm=_float_list(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),
         orientation=_float_list(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
-        pixel_spacing_mm=_float_list(ds.PixelSpacing, 2, "PixelSpacing", path),  # type: ignore[arg-type]
+        pixel_spacing_mm=_float_list(ds.PixelSpacing, 2, "PixelSpacing", path),
         rows=int(ds.Rows),
         columns=int(ds.Columns),
         slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
@@ -151,7 +153,7 @@ def _functional(ds: Dataset, n: int, sequence: str, inner: str) -> Dataset | Non
             continue
         seq = group.get(sequence)
         if seq and inner in seq[0]:
-            return seq[0]  # type: ignore[no-any-return]
+            return seq[0]
     return None
 
 
@@ -175,11 +177,13 @@ def _multi_frames(ds: Dataset, path: Path) -> list[DicomFrame]:
             DicomFrame(
                 path=path,
                 frame=n,
-                position_lps_mm=_float_list(position.ImagePositionPatient, 3, "ImagePositionPatient", path),  # type: ignore[arg-type]
+                position_lps_mm=_float_list(
+                    position.ImagePositionPatient, 3, "ImagePositionPatient", path
+                ),
                 orientation=_float_list(
                     orientation.ImageOrientationPatient, 6, "ImageOrientationPatient", path
                 ),
-                pixel_spacing_mm=_float_list(measures.PixelSpacing, 2, "PixelSpacing", path),  # type: ignore[arg-type]
+                pixel_spacing_mm=_float_list(measures.PixelSpacing, 2, "PixelSpacing", path),
                 rows=int(ds.Rows),
                 columns=int(ds.Columns),
                 slope=slope,
@@ -214,7 +218,9 @@ def scan_dicom_folder(folder: Path) -> tuple[list[SeriesInfo], list[str]]:
         If the folder does not exist, holds no files or no DICOM image.
     """
     if not folder.is_dir():
-        raise DicomReadError(f"{folder} is not a folder. Pass a DICOM folder or a NIfTI/NRRD/MHA file.")
+        raise DicomReadError(
+            f"{folder} is not a folder. Pass a DICOM folder or a NIfTI/NRRD/MHA file."
+        )
     groups: dict[tuple[str, ...], SeriesInfo] = {}
     notes: list[str] = []
     skipped_non_dicom: list[str] = []
@@ -229,7 +235,9 @@ def scan_dicom_folder(folder: Path) -> tuple[list[SeriesInfo], list[str]]:
             continue
         sop_class = _sop_class(ds)
         if "Rows" not in ds or "Columns" not in ds:
-            notes.append(f"skipped {path.name}: not an image ({ds.get('Modality', '?')}, SOP class {sop_class or '?'})")
+            notes.append(
+                f"skipped {path.name}: not an image ({ds.get('Modality', '?')}, SOP class {sop_class or '?'})"
+            )
             continue
         if _is_localizer(ds):
             notes.append(f"skipped {path.name}: localizer/scout image")
@@ -260,7 +268,9 @@ def scan_dicom_folder(folder: Path) -> tuple[list[SeriesInfo], list[str]]:
         info.frames.extend(frames)
         info.files.add(path)
     if n_files == 0:
-        raise DicomReadError(f"{folder} holds no files. Point at the folder with the CT's DICOM slices.")
+        raise DicomReadError(
+            f"{folder} holds no files. Point at the folder with the CT's DICOM slices."
+        )
     if skipped_non_dicom:
         shown = ", ".join(skipped_non_dicom[:5]) + (" …" if len(skipped_non_dicom) > 5 else "")
         notes.append(f"skipped {len(skipped_non_dicom)} non-DICOM file(s): {shown}")

@@ -13,7 +13,9 @@ from seldinger.io.nifti import read_nifti, write_nifti
 
 __all__ = ["SUPPORTED_INPUTS", "detect_format", "read_ct", "read_volume", "write_volume"]
 
-SUPPORTED_INPUTS = "a DICOM folder or file, NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd)"
+SUPPORTED_INPUTS = (
+    "a DICOM folder or file, NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd)"
+)
 _WRITERS = {".nii": "nifti", ".nii.gz": "nifti", ".nrrd": "nrrd", ".mha": "metaimage"}
 
 
@@ -32,7 +34,7 @@ def _is_dicom_file(path: Path) -> bool:
 
 
 def detect_format(path: str | Path) -> str:
-    """"dicom", "nifti", "nrrd" or "metaimage"; raises ImageReadError for anything else."""
+    """ "dicom", "nifti", "nrrd" or "metaimage"; raises ImageReadError for anything else."""
     source = Path(path)
     if not source.exists():
         raise ImageReadError(f"{source} does not exist. Give {SUPPORTED_INPUTS}.")
@@ -47,7 +49,9 @@ def detect_format(path: str | Path) -> str:
         return "metaimage"
     if suffix in (".dcm", ".dicom", ".ima") or _is_dicom_file(source):
         return "dicom"
-    raise ImageReadError(f"{source}: unknown image format {suffix or '(no suffix)'}. Give {SUPPORTED_INPUTS}.")
+    raise ImageReadError(
+        f"{source}: unknown image format {suffix or '(no suffix)'}. Give {SUPPORTED_INPUTS}."
+    )
 
 
 def read_volume(path: str | Path) -> Volume:

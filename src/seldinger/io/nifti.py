@@ -57,9 +57,11 @@ def read_nifti(path: str | Path) -> Volume:
             "the DICOM with dcm2niix)."
         )
     try:
-        array = np.asanyarray(image.dataobj)
+        array = _scaled_array(image)
     except Exception as err:
-        raise ImageReadError(f"{source}: voxel data cannot be read ({err}); the file is damaged.") from err
+        raise ImageReadError(
+            f"{source}: voxel data cannot be read ({err}); the file is damaged."
+        ) from err
     if array.ndim == 4 and array.shape[3] == 1:
         array = array[..., 0]
     if array.ndim != 3:
@@ -73,6 +75,36 @@ def read_nifti(path: str | Path) -> Volume:
             f"{source}: invalid NIfTI affine ({err}) Fix the header (sform/qform) or resample "
             "the image onto an orthogonal grid."
         ) from err
+
+
+def _scaled_array(image: Any) -> npt.NDArray[Any]:
+    """Voxels with scl_slope/scl_inter applied, kept integer when the scaling is integral.
+
+    nibabel returns float64 for any scaled file; a CT stored as int16 with slope 1 and
+    intercept −1024 would then take four times its memory. Integer scaling of integer
+    data stays integer (int16 when the range fits, else int32); other scaling gives
+    float32 (float64 only for float64 data).
+    """
+    proxy = image.dataobj
+    slope = getattr(proxy, "slope", 1.0)
+    inter = getattr(proxy, "inter", 0.0)
+    raw_dtype = image.get_data_dtype()
+    if slope == 1.0 and inter == 0.0:
+        return np.asanyarray(proxy)
+    if slope == 1.0 and float(inter).is_integer() and raw_dtype.kind in "iu":
+        raw = proxy.get_unscaled()
+        lo, hi = int(raw.min()) + int(inter), int(raw.max()) + int(inter)
+        info = np.iinfo(np.int16)
+        dtype = np.int16 if info.min <= lo and hi <= info.max else np.int32
+        out = raw.astype(dtype)
+        out += dtype(int(inter))
+        return out
+    out_dtype = np.float64 if raw_dtype == np.float64 else np.float32
+    raw = proxy.get_unscaled()
+    out = raw.astype(out_dtype)
+    out *= out_dtype(slope)
+    out += out_dtype(inter)
+    return out
 
 
 def _nifti_array(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
