@@ -42,7 +42,9 @@ def atomic_path(path: str | os.PathLike[str], force: bool = True) -> Iterator[Pa
     check_overwrite(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{suffix}", dir=target.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".part{suffix}", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:

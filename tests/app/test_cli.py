@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ABDOMEN, LIDC, requires_shared
 from seldinger.app.cli import main
 from seldinger.io import read_ct
+from shared_paths import ABDOMEN, LIDC, requires_shared
 
 CONTRACT_KEYS = {
     "shape",

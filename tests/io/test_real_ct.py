@@ -4,8 +4,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import ABDOMEN, LIDC, NODULE_CENTROID_LPS_MM, requires_shared
 from seldinger.io import read_ct, read_volume
+from shared_paths import ABDOMEN, LIDC, NODULE_CENTROID_LPS_MM, requires_shared
 
 pytestmark = requires_shared
 
@@ -71,7 +71,9 @@ def test_abdomen_dicom_geometry_matches_headers():
     ct = read_ct(ABDOMEN / "dicom")
     v = ct.volume
     assert v.shape == (512, 512, 20)
-    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted((ABDOMEN / "dicom").iterdir())]
+    headers = [
+        pydicom.dcmread(p, stop_before_pixels=True) for p in sorted((ABDOMEN / "dicom").iterdir())
+    ]
     z = sorted(float(h.ImagePositionPatient[2]) for h in headers)
     first = next(h for h in headers if float(h.ImagePositionPatient[2]) == z[0])
     assert v.origin_lps_mm == pytest.approx([float(x) for x in first.ImagePositionPatient])

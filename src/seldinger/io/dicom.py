@@ -145,7 +145,10 @@ def read_dicom_ct(
             f"series {info.series_uid or '(no UID)'} in {source} has modality {info.modality or '?'}, "
             "not CT. Seldinger plans on CT in Hounsfield units; load the patient's CT series."
         )
-    geometry = stack_geometry(info.frames, resample=resample)
+    try:
+        geometry = stack_geometry(info.frames, resample=resample)
+    except DicomReadError as err:
+        raise DicomReadError(f"{source}: {err}") from err
     notes = notes + list(geometry.notes)
     volume = _assemble(geometry, progress)
     header = info.header

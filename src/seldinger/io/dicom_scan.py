@@ -309,6 +309,13 @@ def choose_series(
             f"{folder} holds no axial CT series ({listing}). Pass the wanted series with --series UID."
         )
     chosen = max(ct_axial, key=lambda s: len(s.frames))
+    tied = [s for s in ct_axial if len(s.frames) == len(chosen.frames)]
+    if len(tied) > 1:
+        raise DicomReadError(
+            f"{folder} holds {len(tied)} axial CT series of {len(chosen.frames)} images each "
+            f"({'; '.join(s.summary() for s in tied)}), so the choice is ambiguous. "
+            "Pass the wanted one with --series UID."
+        )
     if len(series) > 1:
         notes.append(
             f"{len(series)} series in {folder.name}: {listing}. Read the largest axial CT series "
