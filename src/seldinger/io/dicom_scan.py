@@ -248,7 +248,7 @@ def scan_dicom_folder(folder: Path) -> tuple[list[SeriesInfo], list[str]]:
                 if sop_class in MULTIFRAME_CT_CLASSES or "PerFrameFunctionalGroupsSequence" in ds
                 else [_single_frame(ds, path)]
             )
-        except DicomReadError:
+        except DicomReadError:  # already names the file; a ValueError, so caught first
             raise
         except (AttributeError, TypeError, ValueError, KeyError) as err:
             raise DicomReadError(f"{path}: unreadable image header ({err}).") from err
