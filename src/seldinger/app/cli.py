@@ -64,6 +64,9 @@ ResampleOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace existing output.")]
+OfflineOption = Annotated[
+    bool, typer.Option("--offline", help="Do not download; use the synthetic thorax phantom.")
+]
 
 
 @app.callback()
@@ -215,9 +218,7 @@ def sample(
         Path | None,
         typer.Option("--out", help="Folder to write ct.nii.gz and nodule.nii.gz into."),
     ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Do not download; use the synthetic thorax phantom.")
-    ] = False,
+    offline: OfflineOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -243,9 +244,7 @@ def sample(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Do not download; use the synthetic thorax phantom.")
-    ] = False,
+    offline: OfflineOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:

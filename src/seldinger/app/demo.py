@@ -49,7 +49,7 @@ def write_sample(out: Path | None, offline: bool = False, force: bool = False) -
         with atomic_dir(out, force=force) as tmp:
             write_volume(case.ct.volume, tmp / "ct.nii.gz")
             for name, mask in case.labels.items():
-                write_volume(mask.with_array(mask.array.astype(np.uint8)), tmp / f"{name}.nii.gz")
+                write_volume(mask, tmp / f"{name}.nii.gz")  # bool masks are stored as uint8
         result["ct"] = str(out / "ct.nii.gz")
         result["labels"] = {name: str(out / f"{name}.nii.gz") for name in case.labels}
     return result
@@ -92,7 +92,7 @@ def _run(case: SampleCase, out: Path, timings_s: dict[str, float]) -> dict[str, 
     structures: dict[str, dict[str, Any]] = {}
     for name, mask in case.labels.items():
         path = masks_dir / f"{name}.nii.gz"
-        write_volume(mask.with_array(mask.array.astype(np.uint8)), path)
+        write_volume(mask, path)
         structures[name] = _mask_stats(mask)
         plan.structures[name] = StructureRef(
             mask_path=f"masks/{name}.nii.gz", volume_ml=structures[name]["volume_ml"]

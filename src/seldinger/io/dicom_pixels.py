@@ -66,17 +66,6 @@ def _fast_native(ds: Dataset, path: Path, n_frames: int) -> npt.NDArray[Any] | N
     return pixels
 
 
-def _with_gdcm(path: Path) -> npt.NDArray[Any]:
-    import SimpleITK as sitk  # local: only when pydicom's plugins fail
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.SetImageIO("GDCMImageIO")
-    image = reader.Execute()
-    array = sitk.GetArrayFromImage(image)
-    return array.reshape(-1, image.GetHeight(), image.GetWidth())
-
-
 def read_stored_pixels(path: Path, n_frames: int = 1) -> npt.NDArray[Any]:
     """Stored pixel values of a file, shape (frames, rows, columns), before rescaling.
 
@@ -125,7 +114,14 @@ def read_stored_pixels(path: Path, n_frames: int = 1) -> npt.NDArray[Any]:
 
 def _gdcm_stored(path: Path, ds: Dataset) -> npt.NDArray[Any]:
     """Stored values through SimpleITK/GDCM (it returns rescaled values; undo the rescale)."""
-    rescaled = _with_gdcm(path).astype(np.float64)
+    import SimpleITK as sitk  # local: only when pydicom's plugins fail
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO("GDCMImageIO")
+    image = reader.Execute()
+    rescaled = sitk.GetArrayFromImage(image).astype(np.float64)
+    rescaled = rescaled.reshape(-1, image.GetHeight(), image.GetWidth())
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     return np.rint((rescaled - intercept) / slope)
