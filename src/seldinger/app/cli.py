@@ -241,6 +241,140 @@ def sample(
             _out.print(f"{key}: {value}", highlight=False)
 
 
+def _parse_lps(text: str, option: str) -> tuple[float, float, float]:
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise typer.BadParameter(
+            f"expected three numbers X,Y,Z in LPS mm; got {text!r}.", param_hint=option
+        )
+    return values[0], values[1], values[2]
+
+
+@app.command()
+def segment(
+    ct: CtArgument,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for one NIfTI mask per structure and anatomy.json.",
+            show_default=False,
+        ),
+    ],
+    structures: Annotated[
+        str | None,
+        typer.Option(
+            "--structures",
+            help="Comma-separated subset of: body, lung_left, lung_right, airways, bones, "
+            "mediastinum, vessels, emphysema, liver (default: all; what they need is computed "
+            "but not written).",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="classical (default: no model, no weights) or totalsegmentator (needs "
+            "`pip install TotalSegmentator` and its weights on disk; never downloads).",
+        ),
+    ] = "classical",
+    series: SeriesOption = None,
+    resample: ResampleOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Segment the anatomy a needle must see: body, lungs, airways, bones, mediastinum, vessels.
+
+    Writes OUT/<structure>.nii.gz in the CT's geometry (open them over the CT in 3D Slicer),
+    OUT/anatomy.json (volumes in mL, seconds per structure, notes), OUT/airway_graph.json
+    (centreline branches with generation and lumen radius, LPS mm) and
+    OUT/vessel_radius_mm.nii.gz.
+
+    Example: `seldinger segment ct.nii.gz --out anatomy --structures lung_left,lung_right`.
+    """
+    from seldinger._files import check_overwrite
+    from seldinger.anatomy import segment as run_segment
+
+    check_overwrite(out, force)
+    wanted = None if structures is None else [s.strip() for s in structures.split(",") if s.strip()]
+    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
+    with _progress("segmenting", not as_json) as callback:
+
+        def progress(name: str, done: int, total: int) -> None:
+            if callback is not None:
+                callback(done, total)
+
+        anatomy = run_segment(
+            loaded.volume, wanted, engine=engine, modality=loaded.meta.modality, progress=progress
+        )
+    anatomy.save(out, force=force)
+    summary = {"output": str(out), **anatomy.summary()}
+    if as_json:
+        _print_json(summary)
+        return
+    _notes(list(loaded.meta.notes) + list(anatomy.notes))
+    table = Table(title=f"Anatomy of {ct} ({anatomy.engine})")
+    for column in ("structure", "volume (mL)", "time (s)"):
+        table.add_column(column)
+    for name, info in summary["structures"].items():
+        table.add_row(name, f"{info['volume_ml']:.1f}", f"{info['seconds']:.2f}")
+    _out.print(table)
+    _out.print(f"wrote {out}/", highlight=False)
+
+
+@app.command()
+def lesion(
+    ct: CtArgument,
+    seed_lps_mm: Annotated[
+        str,
+        typer.Option(
+            "--seed-lps-mm",
+            help="A point inside the lesion, X,Y,Z in DICOM patient LPS mm (e.g. 56.4,86.3,-116).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Lesion mask to write (.nii.gz).", show_default=False)
+    ],
+    series: SeriesOption = None,
+    resample: ResampleOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Segment a lung nodule/mass or liver lesion from one point inside it, and measure it.
+
+    Prints volume_ml, centroid_lps_mm, recist_diameter_mm (longest axial diameter) and
+    max_diameter_mm (longest 3-D diameter). A seed outside the body, in air or in bone is
+    refused.
+
+    Example: `seldinger lesion ct.nii.gz --seed-lps-mm 56.4,86.3,-116 --out nodule.nii.gz`.
+    """
+    from seldinger._files import check_overwrite
+    from seldinger.anatomy import segment_lesion
+    from seldinger.io import write_volume
+
+    seed = _parse_lps(seed_lps_mm, "--seed-lps-mm")
+    check_overwrite(out, force)
+    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
+    from seldinger.anatomy.checks import require_hu
+
+    require_hu(loaded.volume, loaded.meta.modality)
+    found = segment_lesion(loaded.volume, seed)
+    write_volume(found.mask, out, force=force)
+    summary = {"output": str(out), **found.summary()}
+    if as_json:
+        _print_json(summary)
+        return
+    _notes(loaded.meta.notes)
+    for key in ("volume_ml", "centroid_lps_mm", "recist_diameter_mm", "max_diameter_mm"):
+        _out.print(f"{key}: {summary[key]}", highlight=False)
+    _out.print(f"wrote {out}", highlight=False)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),

@@ -1,0 +1,80 @@
+"""Anatomy: segmentation of body, lungs, airways, bones, vessels, organs and lesions.
+
+>>> from seldinger.anatomy import STRUCTURES
+>>> STRUCTURES[:3]
+('body', 'lung_left', 'lung_right')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from seldinger.anatomy.airway_graph import AirwayBranch, AirwayGraph
+from seldinger.anatomy.engines import (
+    ENGINES,
+    ClassicalEngine,
+    Engine,
+    TotalSegmentatorEngine,
+    get_engine,
+)
+from seldinger.anatomy.errors import AnatomyError, EngineUnavailableError
+from seldinger.anatomy.lesion import Lesion, LesionError, lesion_measurements, segment_lesion
+from seldinger.anatomy.pipeline import ProgressCallback
+from seldinger.anatomy.result import ANATOMY_JSON, STRUCTURES, Anatomy, load_anatomy
+from seldinger.imaging import Volume
+
+__all__ = [
+    "ANATOMY_JSON",
+    "ENGINES",
+    "STRUCTURES",
+    "AirwayBranch",
+    "AirwayGraph",
+    "Anatomy",
+    "AnatomyError",
+    "ClassicalEngine",
+    "Engine",
+    "EngineUnavailableError",
+    "Lesion",
+    "LesionError",
+    "TotalSegmentatorEngine",
+    "get_engine",
+    "lesion_measurements",
+    "load_anatomy",
+    "segment",
+    "segment_lesion",
+]
+
+
+def segment(
+    ct: Volume,
+    structures: Iterable[str] | None = None,
+    *,
+    engine: str = "classical",
+    modality: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Anatomy:
+    """Segment the anatomy of a CT: the one call a notebook user needs.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in Hounsfield units (``seldinger.io.read_ct(path).volume``), any axis-aligned
+        orientation; the masks come back in its geometry.
+    structures : iterable of str, optional
+        Names from :data:`STRUCTURES`; default all.
+    engine : str
+        ``"classical"`` (default, no model) or ``"totalsegmentator"`` (needs the package and
+        its weights installed locally).
+    modality : str, optional
+        DICOM modality when known (``ct.meta.modality``); anything but CT is refused.
+    progress : callable, optional
+        ``progress(structure, done, total)`` before each step.
+
+    Returns
+    -------
+    Anatomy
+        Masks, timings, notes, airway graph and vessel radii; ``.save(folder)`` writes them.
+    """
+    chosen = get_engine(engine)
+    chosen.check_available()
+    return chosen.segment(ct, structures, modality=modality, progress=progress)

@@ -1,0 +1,85 @@
+"""Morphology helpers shared by the anatomy modules: spacing-aware elements, components.
+
+scipy.ndimage has the primitives; these wrappers only turn millimetres into voxel
+structuring elements on anisotropic grids and name the idioms used in every module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+
+BoolArray = npt.NDArray[np.bool_]
+
+#: In-plane (i, j) 8-connectivity, no connection across k: per-axial-slice operations in
+#: one call on an LPS-ordered array.
+IN_PLANE_8 = np.zeros((3, 3, 3), dtype=bool)
+IN_PLANE_8[:, :, 1] = True
+
+
+def ellipsoid(radius_mm: float, spacing_mm: Sequence[float], in_plane: bool = False) -> BoolArray:
+    """Structuring element of a ball of ``radius_mm`` on a grid with ``spacing_mm``.
+
+    Each axis gets ``round(radius_mm / spacing)`` voxels of half-width (at least 1 when the
+    radius reaches half a voxel, else 0); with ``in_plane`` the third axis has none.
+
+    >>> ellipsoid(1.5, (0.75, 0.75, 2.5)).shape
+    (5, 5, 1)
+    >>> ellipsoid(3.0, (1.0, 1.0, 1.0), in_plane=True).shape
+    (7, 7, 1)
+    """
+    half = [round(radius_mm / s) for s in spacing_mm]
+    if in_plane:
+        half[2] = 0
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    dist2 = sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing_mm, strict=True))
+    return np.asarray(dist2 <= 1.0 + 1e-9)
+
+
+def largest_component(mask: BoolArray, structure: npt.ArrayLike | None = None) -> BoolArray:
+    """The largest connected component of ``mask`` (all False when it is empty)."""
+    labels, n = ndi.label(mask, structure=structure)
+    if n == 0:
+        return np.zeros_like(mask, dtype=bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return np.asarray(labels == sizes.argmax())
+
+
+def components_above(
+    mask: BoolArray, min_voxels: int, structure: npt.ArrayLike | None = None
+) -> BoolArray:
+    """Connected components of ``mask`` with at least ``min_voxels`` voxels."""
+    labels, n = ndi.label(mask, structure=structure)
+    if n == 0:
+        return np.zeros_like(mask, dtype=bool)
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return np.asarray(keep[labels])
+
+
+def fill_holes_per_slice(mask: BoolArray) -> BoolArray:
+    """Fill holes in each axial (i, j) slice of an LPS-ordered mask, in one call."""
+    return np.asarray(ndi.binary_fill_holes(mask, structure=IN_PLANE_8))
+
+
+def bounding_slices(mask: BoolArray, pad: int | Sequence[int] = 0) -> tuple[slice, ...]:
+    """Slices of the bounding box of ``mask`` grown by ``pad`` voxels, clipped to the array."""
+    pads = [pad] * mask.ndim if isinstance(pad, int) else list(pad)
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        idx = np.flatnonzero(mask.any(axis=other))
+        if idx.size == 0:
+            return tuple(slice(0, 0) for _ in range(mask.ndim))
+        out.append(
+            slice(
+                max(int(idx[0]) - pads[axis], 0),
+                min(int(idx[-1]) + pads[axis] + 1, mask.shape[axis]),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,11 @@
+"""Errors of the anatomy step: each names what is wrong with the input and the fix."""
+
+from __future__ import annotations
+
+
+class AnatomyError(ValueError):
+    """The image cannot be segmented as asked (not a CT in HU, anatomy out of view, …)."""
+
+
+class EngineUnavailableError(AnatomyError):
+    """An optional segmentation back-end (TotalSegmentator, MONAI) is not installed."""

@@ -1,0 +1,242 @@
+"""The classical segmentation pipeline: each structure from the CT and the ones before it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seldinger.anatomy._morph import BoolArray, bounding_slices
+from seldinger.anatomy.airway_graph import AirwayGraph, airway_graph
+from seldinger.anatomy.airways import segment_airways
+from seldinger.anatomy.body import segment_body
+from seldinger.anatomy.bones import segment_bones
+from seldinger.anatomy.checks import CANONICAL, require_canonical, require_hu
+from seldinger.anatomy.emphysema import segment_emphysema
+from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.liver import segment_liver
+from seldinger.anatomy.lungs import segment_lungs
+from seldinger.anatomy.mediastinum import segment_mediastinum
+from seldinger.anatomy.result import STRUCTURES, Anatomy
+from seldinger.anatomy.vessels import segment_pulmonary_vessels
+from seldinger.imaging import Volume, reorient
+
+__all__ = ["DEPENDS_ON", "PIPELINE_ORDER", "ProgressCallback", "run_pipeline", "with_prerequisites"]
+
+#: ``progress(structure, done, total)`` is called before each step.
+ProgressCallback = Callable[[str, int, int], None]
+
+#: The structures each one is computed from (the pipeline adds them when asked for it).
+DEPENDS_ON: Mapping[str, tuple[str, ...]] = {
+    "body": (),
+    "airways": ("body",),
+    "lung_left": ("body", "airways"),
+    "lung_right": ("lung_left",),  # both lungs come from one step
+    "bones": ("body",),
+    "liver": ("body", "lung_left", "lung_right", "bones"),
+    "mediastinum": ("lung_left", "lung_right", "bones", "liver"),
+    "vessels": ("lung_left", "lung_right"),
+    "emphysema": ("lung_left", "lung_right", "airways"),
+}
+#: Order of the steps (each after what it depends on).
+PIPELINE_ORDER: tuple[str, ...] = (
+    "body",
+    "airways",
+    "lung_left",
+    "lung_right",
+    "bones",
+    "liver",
+    "mediastinum",
+    "vessels",
+    "emphysema",
+)
+# Volume of the body bounding box margin kept around the crop (voxels).
+_CROP_PAD = 2
+# Largest angle between an index axis and its patient axis that still counts as axial.
+_MAX_OBLIQUE_DEG = 5.0
+
+
+def with_prerequisites(structures: Iterable[str]) -> list[str]:
+    """``structures`` and everything they are computed from, in pipeline order.
+
+    >>> with_prerequisites(["lung_right"])
+    ['body', 'airways', 'lung_left', 'lung_right']
+    """
+    wanted = set()
+    stack = list(structures)
+    while stack:
+        name = stack.pop()
+        if name not in DEPENDS_ON:
+            raise AnatomyError(f"unknown structure {name!r}; choose from {', '.join(STRUCTURES)}.")
+        if name not in wanted:
+            wanted.add(name)
+            stack.extend(DEPENDS_ON[name])
+    return [name for name in PIPELINE_ORDER if name in wanted]
+
+
+def _require_axial(ct: Volume) -> None:
+    cosines = np.abs(ct.direction).max(axis=0)
+    worst_deg = float(np.degrees(np.arccos(np.clip(cosines.min(), -1.0, 1.0))))
+    if worst_deg > _MAX_OBLIQUE_DEG:
+        raise AnatomyError(
+            f"the CT grid is oblique ({worst_deg:.1f}° from the patient axes): anatomy works "
+            "slice by slice on axial grids. Resample it onto an axis-aligned grid first "
+            "(seldinger.imaging.resample with VolumeGeometry.from_spacing)."
+        )
+
+
+def _crop(volume: Volume, box: tuple[slice, ...]) -> Volume:
+    start = np.array([s.start for s in box] + [1.0])
+    affine = volume.affine.copy()
+    affine[:, 3] = volume.affine @ start
+    return Volume(np.ascontiguousarray(volume.array[box]), affine)
+
+
+@dataclass
+class _Run:
+    """State of one pipeline run on the canonical, body-cropped CT."""
+
+    ct: Volume
+    given: Mapping[str, BoolArray]
+    masks: dict[str, BoolArray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    graph: AirwayGraph | None = None
+    radius_mm: np.ndarray | None = None
+    laa_percent: float | None = None
+
+    def lungs(self) -> BoolArray:
+        return np.asarray(self.masks["lung_left"] | self.masks["lung_right"])
+
+
+def _step(run: _Run, name: str) -> None:
+    ct, m = run.ct, run.masks
+    if name in run.given:
+        m[name] = run.given[name]
+        return
+    if name == "airways":
+        try:
+            m["airways"] = segment_airways(ct, m["body"])
+        except AnatomyError as err:
+            # An abdominal CT has no trachea: the other structures still make sense.
+            run.notes.append(f"airways: none segmented ({err})")
+            m["airways"] = np.zeros(ct.shape, dtype=bool)
+            return
+        run.graph = airway_graph(ct, m["airways"])
+    elif name == "lung_left":
+        lungs = segment_lungs(ct, m["body"], m["airways"])
+        m["lung_left"], m["lung_right"] = lungs.left, lungs.right
+        run.notes.extend(lungs.notes)
+    elif name == "lung_right":
+        # Computed with lung_left; only a given lung_left without a right lung lands here.
+        m.setdefault("lung_right", np.zeros_like(m["lung_left"]))
+    elif name == "bones":
+        m["bones"] = segment_bones(ct, m["body"])
+    elif name == "liver":
+        liver = segment_liver(ct, m["body"], lungs=run.lungs(), bones=m["bones"])
+        if liver is None:
+            run.notes.append("liver: not in the CT's field of view")
+        else:
+            m["liver"] = liver
+    elif name == "mediastinum":
+        m["mediastinum"] = segment_mediastinum(
+            ct, m["lung_left"], m["lung_right"], m["bones"], liver=m.get("liver")
+        )
+    elif name == "vessels":
+        vessels = segment_pulmonary_vessels(ct, run.lungs())
+        m["vessels"], run.radius_mm = vessels.mask, vessels.radius_mm
+    elif name == "emphysema":
+        emphysema = segment_emphysema(ct, run.lungs(), m["airways"])
+        m["emphysema"], run.laa_percent = emphysema.mask, emphysema.laa_percent
+    elif name == "body":
+        raise AssertionError("body is segmented before the crop")
+
+
+def run_pipeline(
+    ct: Volume,
+    structures: Iterable[str] | None = None,
+    *,
+    given: Mapping[str, BoolArray] | None = None,
+    modality: str | None = None,
+    engine: str = "classical",
+    progress: ProgressCallback | None = None,
+) -> Anatomy:
+    """Segment ``structures`` (default: all) of ``ct`` with the classical methods.
+
+    The CT is reoriented exactly to LPS order and cropped to the body; masks come back in
+    the CT's own geometry. Structures needed by the requested ones are computed too but
+    only the requested ones are returned.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, any axis-aligned orientation.
+    structures : iterable of str, optional
+        Names from :data:`~seldinger.anatomy.result.STRUCTURES`.
+    given : mapping of str to ndarray of bool, optional
+        Masks already known (in ``ct``'s array order), used instead of computing them: how
+        an AI engine hands its structures to the classical steps for the rest.
+    modality : str, optional
+        DICOM modality when known (anything but CT is refused).
+    engine : str
+        Name recorded in the result.
+    progress : callable, optional
+        ``progress(structure, done, total)`` before each step.
+    """
+    requested = list(STRUCTURES) if structures is None else list(dict.fromkeys(structures))
+    order = with_prerequisites(requested)
+    require_hu(ct, modality)
+    _require_axial(ct)
+    original = ct.orientation
+    canonical = reorient(ct, CANONICAL)
+    require_canonical(canonical)
+    given_c = {
+        name: reorient(ct.with_array(mask), CANONICAL).array for name, mask in (given or {}).items()
+    }
+    total = len(order)
+    seconds: dict[str, float] = {}
+    if progress is not None:
+        progress("body", 0, total)
+    t0 = time.perf_counter()
+    body = given_c["body"] if "body" in given_c else segment_body(canonical)
+    seconds["body"] = time.perf_counter() - t0
+    if not body.any():
+        raise AnatomyError(
+            "no body found in the image (nothing above -300 HU that forms a patient): "
+            "check that this is a CT of a patient in HU."
+        )
+    box = bounding_slices(body, pad=_CROP_PAD)
+    run = _Run(ct=_crop(canonical, box), given={name: mask[box] for name, mask in given_c.items()})
+    run.masks["body"] = body[box]
+    for done, name in enumerate(order[1:], start=1):
+        if progress is not None:
+            progress(name, done, total)
+        t0 = time.perf_counter()
+        _step(run, name)
+        seconds[name] = time.perf_counter() - t0
+    seconds["lung_left"] = seconds["lung_right"] = seconds.get("lung_left", 0.0) / 2.0
+    if progress is not None:
+        progress("done", total, total)
+
+    def back(array: np.ndarray[Any, Any], fill: Any = False) -> Volume:
+        full = np.full(canonical.shape, fill, dtype=array.dtype)
+        full[box] = array
+        out = reorient(canonical.with_array(full), original)
+        return ct.with_array(out.array)
+
+    masks = {name: back(run.masks[name]) for name in requested if name in run.masks}
+    radius = None
+    if run.radius_mm is not None and "vessels" in masks:
+        radius = back(run.radius_mm.astype(np.float32), fill=np.float32(0.0))
+    return Anatomy(
+        masks=masks,
+        seconds={name: seconds.get(name, 0.0) for name in masks},
+        engine=engine,
+        notes=tuple(run.notes),
+        airway_graph=run.graph if "airways" in masks else None,
+        vessel_radius_mm=radius,
+        laa_percent=run.laa_percent if "emphysema" in masks else None,
+    )
