@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
 import numpy as np
 import pytest
-
 from reference import LUNG_LOBES, dice, reference_mask
+
 from seldinger.anatomy.airway_graph import (
     AirwayGraph,
     airway_graph,
@@ -34,8 +35,12 @@ TRACHEA_RADIUS_MM = 7.0
 BRONCHUS_RADIUS_MM = 4.0
 BRONCHUS_LENGTH_MM = 50.0
 _ANGLE = np.deg2rad(40.0)
-LEFT_END_LPS_MM = CARINA_LPS_MM + BRONCHUS_LENGTH_MM * np.array([np.sin(_ANGLE), 0, -np.cos(_ANGLE)])
-RIGHT_END_LPS_MM = CARINA_LPS_MM + BRONCHUS_LENGTH_MM * np.array([-np.sin(_ANGLE), 0, -np.cos(_ANGLE)])
+LEFT_END_LPS_MM = CARINA_LPS_MM + BRONCHUS_LENGTH_MM * np.array(
+    [np.sin(_ANGLE), 0, -np.cos(_ANGLE)]
+)
+RIGHT_END_LPS_MM = CARINA_LPS_MM + BRONCHUS_LENGTH_MM * np.array(
+    [-np.sin(_ANGLE), 0, -np.cos(_ANGLE)]
+)
 
 
 def _capsule(points: np.ndarray, a: np.ndarray, b: np.ndarray, radius_mm: float) -> np.ndarray:
@@ -105,29 +110,35 @@ def test_phantom_graph_branch_point_radii_generations(y_graph: AirwayGraph) -> N
     # proximal -> distal: the trachea runs down to the carina, bronchi away from it
     assert trachea.points_lps_mm[0, 2] > trachea.points_lps_mm[-1, 2]
     assert np.linalg.norm(left.points_lps_mm[-1] - LEFT_END_LPS_MM) < 5.0
-    # radii away from the ends and the branch point
-    def middle(b):  # type: ignore[no-untyped-def]
-        n = len(b.radius_mm)
-        return b.radius_mm[n // 4 : 3 * n // 4]
 
-    assert np.abs(np.median(middle(trachea)) - TRACHEA_RADIUS_MM) < 0.5
+    # radii (median over the middle half: away from the ends and the branch point)
+    assert abs(trachea.mean_radius_mm - TRACHEA_RADIUS_MM) < 0.5
     for b in (left, right):
-        assert np.abs(np.median(middle(b)) - BRONCHUS_RADIUS_MM) < 0.5
+        assert abs(b.mean_radius_mm - BRONCHUS_RADIUS_MM) < 0.5
         # length to the rounded tip: carina -> end + radius, less the skeleton's end erosion
         assert BRONCHUS_LENGTH_MM - 3 < b.length_mm < BRONCHUS_LENGTH_MM + BRONCHUS_RADIUS_MM + 1
     assert g.max_generation("left") == g.max_generation("right") == 1
     with pytest.raises(ValueError, match="side must be"):
         g.max_generation("up")  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match="no airway branch labelled 'bronchus_intermedius'"):
+        g.by_label("bronchus_intermedius")
+
+
+def test_graph_refuses_branches_out_of_tree_order(y_graph: AirwayGraph) -> None:
+    with pytest.raises(ValueError, match="tree order"):
+        AirwayGraph(y_graph.branches[::-1], y_graph.branch_points_lps_mm)
 
 
 def test_phantom_graph_to_dict_is_json(y_graph: AirwayGraph) -> None:
     d = json.loads(json.dumps(y_graph.to_dict()))
-    assert [b["label"] for b in d["branches"]][0] == "trachea"
+    assert d["branches"][0]["label"] == "trachea"
     assert len(d["branches"][1]["points_lps_mm"][0]) == 3
     assert len(d["branch_points_lps_mm"]) == 1
 
 
-def test_phantom_label_voxels_split_at_the_carina(y_lumen: np.ndarray, y_graph: AirwayGraph) -> None:
+def test_phantom_label_voxels_split_at_the_carina(
+    y_lumen: np.ndarray, y_graph: AirwayGraph
+) -> None:
     ct = _phantom_ct(y_lumen)
     parts = label_airway_voxels(y_lumen, y_graph, ct)
     trachea = parts["trachea"]
@@ -149,7 +160,7 @@ def _lung_with_a_wall_gap(lumen: np.ndarray) -> np.ndarray:
         lung |= _capsule(p, start + 12.0 * direction, end + 15.0 * direction, 12.0)
         lung &= ~_capsule(p, CARINA_LPS_MM, end, BRONCHUS_RADIUS_MM + 2.0)
         gap = CARINA_LPS_MM + 0.8 * BRONCHUS_LENGTH_MM * direction + [0, 0, -BRONCHUS_RADIUS_MM]
-        lung |= _capsule(p, gap, gap + [0, 0, -4.0], 2.5) & ~lumen
+        lung |= _capsule(p, gap, gap + np.array([0.0, 0.0, -4.0]), 2.5) & ~lumen
     return lung
 
 
@@ -166,7 +177,7 @@ def test_segment_phantom_finds_the_lumen_and_stays_out_of_lung() -> None:
 
 
 def test_no_trachea_in_an_abdomen_ct(abdomen_volume, abdomen_body) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(AnatomyError, match="no trachea found.*chest CT"):
+    with pytest.raises(AnatomyError, match=r"no trachea found.*chest CT"):
         segment_airways(abdomen_volume, abdomen_body)
 
 
@@ -217,10 +228,10 @@ def test_lidc_trachea_matches_the_reference(lidc_volume, lidc_airways, lidc_grap
     graph, _ = lidc_graph
     parts = label_airway_voxels(airways, graph, lidc_volume)
     reference = reference_mask(LIDC, "trachea")
-    # The model's "trachea" runs on into both main bronchi, about 25 mm past the carina
-    # (see the report), and stops ~12 mm below the top of the air column; ours is the
-    # trachea proper, top of the air column to the carina. Compare over the z-range both
-    # call trachea: from the carina to the top of the reference label.
+    # The model's "trachea" runs on 30 mm into both main bronchi below our branch point (9
+    # of its 25 mL) and stops 12 mm below the top of the air column; our trachea runs from
+    # the top of the air column to the branch point. Compare over the slices both call
+    # trachea: from the branch point to the top of the reference label.
     carina_k = lidc_volume.lps_to_index(graph.root.points_lps_mm[-1])[2]
     k = np.arange(lidc_volume.shape[2])[None, None, :]
     top_k = np.flatnonzero(reference.any(axis=(0, 1)))[-1]
@@ -228,7 +239,7 @@ def test_lidc_trachea_matches_the_reference(lidc_volume, lidc_airways, lidc_grap
     assert dice(parts["trachea"] & both, reference & both) >= 0.85
     # The central airways (trachea + main bronchi) against the whole reference label
     central = parts["trachea"] | parts["main_bronchus_left"] | parts["main_bronchus_right"]
-    assert dice(central & (k <= top_k), reference) >= 0.75
+    assert dice(central & (k <= top_k), reference) >= 0.8
 
 
 def test_lidc_graph_anatomy(lidc_graph) -> None:  # type: ignore[no-untyped-def]
@@ -246,10 +257,17 @@ def test_lidc_graph_anatomy(lidc_graph) -> None:  # type: ignore[no-untyped-def]
     for b in g.branches:
         by_gen.setdefault(min(b.generation, 4), []).append(b.mean_radius_mm)
     means = [np.mean(by_gen[gen]) for gen in sorted(by_gen)]
-    assert all(a > b for a, b in zip(means, means[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(means))
+
+
+def test_lidc_trachea_seed_is_in_the_reference_trachea(lidc_volume, lidc_body) -> None:  # type: ignore[no-untyped-def]
+    ijk = find_trachea(lidc_volume, lidc_body)
+    reference = reference_mask(LIDC, "trachea")
+    assert reference[ijk[:, 0], ijk[:, 1], ijk[:, 2]].mean() > 0.7  # the rest: bronchus, top
 
 
 def test_lidc_timing(lidc_airways, lidc_graph) -> None:  # type: ignore[no-untyped-def]
-    # Budgets on the 2-core reference machine, with slack for a loaded CI runner.
-    assert lidc_airways[1] < 2.5 * 2
-    assert lidc_graph[1] < 1.5 * 2
+    # Budgets on the 2-core reference machine for 512 x 512 x 133 (measured 0.3-0.6 s and
+    # 0.3-0.7 s there, more under load).
+    assert lidc_airways[1] < 2.5
+    assert lidc_graph[1] < 1.5

@@ -6,7 +6,11 @@ isotropic grid around the tree, thinned to a one-voxel skeleton (Lee's 3-D thinn
 ends are nodes, the voxel paths between them are branches. Short spurs that thinning grows on
 bumpy walls are pruned, the tree is rooted at the top of the trachea, and each branch gets its
 generation (tree depth: trachea 0, main bronchi 1, lobar 2, segmental 3 …), its lumen radius
-along it (distance to the wall), and an anatomical label where one can be told by geometry.
+along it (from the cross-section area), and an anatomical label where geometry tells it.
+
+Generations count every division the CT resolves, as in Weibel's dichotomous model [2]_: a
+small side branch that leaves a bronchus makes the bronchus beyond it one generation deeper,
+so the counts run ahead of the named (segmental, subsegmental) generations.
 
 Frame and units follow ``docs/conventions.md``: points are LPS millimetres.
 
@@ -32,6 +36,7 @@ from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 from seldinger.anatomy._morph import BoolArray, bounding_slices, largest_component
+from seldinger.anatomy.airways import resample_linear
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
@@ -57,6 +62,7 @@ GRAPH_SPACING_MM = 0.8
 #: bumps and at the flat top of the trachea.
 MIN_SPUR_MM = 3.0
 
+# Level of the resampled mask that is thinned (see airway_graph).
 _ISO_LEVEL = 0.3
 # Rays and samples per ray of the cross-section radius.
 _RAYS = 16
@@ -87,7 +93,8 @@ class AirwayBranch:
     points_lps_mm : ndarray, shape (N, 3)
         Centreline from the proximal branch point to the distal end, LPS mm.
     radius_mm : ndarray, shape (N,)
-        Lumen radius at each point (distance from the centreline to the lumen edge), mm.
+        Lumen radius at each point: of the circle with the area of the lumen's cross-section
+        normal to the centreline, mm (it flares where the branch meets its neighbours).
     length_mm : float
         Length of the centreline polyline, mm.
     """
@@ -102,8 +109,14 @@ class AirwayBranch:
 
     @property
     def mean_radius_mm(self) -> float:
-        """Median lumen radius along the branch (robust to the flare at branch points), mm."""
-        return float(np.median(self.radius_mm))
+        """Median lumen radius over the middle half of the branch, mm.
+
+        The quarters at either end are left out: there the cross-section flares into the
+        branch point (and the neighbouring branch).
+        """
+        n = len(self.radius_mm)
+        middle = self.radius_mm[n // 4 : n - n // 4] if n >= 4 else self.radius_mm
+        return float(np.median(middle))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (lists of floats rounded to 0.01 mm)."""
@@ -132,6 +145,15 @@ class AirwayGraph:
 
     branches: tuple[AirwayBranch, ...]
     branch_points_lps_mm: FloatArray
+
+    def __post_init__(self) -> None:
+        for index, b in enumerate(self.branches):
+            if b.id != index or (b.parent is not None and not 0 <= b.parent < index):
+                raise ValueError(
+                    f"AirwayGraph.branches must be in tree order with branches[i].id == i and "
+                    f"each parent before its children; branch {index} has id {b.id} and "
+                    f"parent {b.parent}. Build graphs with airway_graph()."
+                )
 
     def __iter__(self) -> Iterator[AirwayBranch]:
         return iter(self.branches)
@@ -199,7 +221,7 @@ class AirwayGraph:
 
 def skeleton_graph(
     skeleton: BoolArray,
-) -> tuple[FloatArray, list[tuple[int, int, npt.NDArray[np.intp]]]]:
+) -> tuple[FloatArray, list[tuple[int, int, FloatArray]]]:
     """Read a one-voxel-thin 3-D skeleton as a graph.
 
     Ends (one neighbour) and branch points (three or more; adjacent branch-point voxels form
@@ -216,7 +238,9 @@ def skeleton_graph(
     nodes : ndarray, shape (M, 3)
         Node positions (mean voxel index of the node's voxels).
     edges : list of (a, b, path)
-        Node ids and the (n, 3) voxel indices from node ``a`` to node ``b``, both included.
+        Node ids and the (n, 3) voxel positions from node ``a`` to node ``b``. A path
+        starts and ends at its nodes' positions, so that paths through a branch point made
+        of several voxels meet.
 
     Examples
     --------
@@ -254,11 +278,20 @@ def skeleton_graph(
     np.add.at(nodes, node_of[node_of >= 0], coords[node_of >= 0])
     nodes /= np.maximum(np.bincount(node_of[node_of >= 0], minlength=n_nodes), 1)[:, None]
 
-    edges: list[tuple[int, int, npt.NDArray[np.intp]]] = []
+    def through(a_node: int, voxels: list[int], b_node: int) -> FloatArray:
+        """Node a's position, the voxels, node b's position (no repeated points), unpadded."""
+        pts = [nodes[a_node], *coords[voxels].astype(np.float64), nodes[b_node]]
+        keep = [pts[0]]
+        for q in pts[1:]:
+            if not np.array_equal(q, keep[-1]):
+                keep.append(q)
+        return np.asarray(keep, dtype=np.float64) - 1.0
+
+    edges: list[tuple[int, int, FloatArray]] = []
     used = np.zeros(n, dtype=bool)  # chain voxels already on an edge
     seen_direct: set[tuple[int, int]] = set()
-    neighbours = [row[row >= 0] for row in nbr]
-    for start in np.flatnonzero(node_of >= 0):
+    neighbours: list[list[int]] = [row[row >= 0].tolist() for row in nbr]
+    for start in np.flatnonzero(node_of >= 0).tolist():
         for first in neighbours[start]:
             if node_of[first] == node_of[start]:
                 continue
@@ -266,9 +299,8 @@ def skeleton_graph(
                 key = (min(start, first), max(start, first))
                 if key not in seen_direct:
                     seen_direct.add(key)
-                    edges.append(
-                        (int(node_of[start]), int(node_of[first]), coords[[start, first]] - 1)
-                    )
+                    a_node, b_node = int(node_of[start]), int(node_of[first])
+                    edges.append((a_node, b_node, through(a_node, [start, first], b_node)))
                 continue
             if used[first]:
                 continue
@@ -285,7 +317,8 @@ def skeleton_graph(
                 path.append(cur)
             if node_of[cur] < 0:
                 continue  # ran into a dead end without a node (should not happen)
-            edges.append((int(node_of[start]), int(node_of[cur]), coords[path] - 1))
+            a_node, b_node = int(node_of[start]), int(node_of[cur])
+            edges.append((a_node, b_node, through(a_node, path, b_node)))
     return nodes - 1, edges
 
 
@@ -294,29 +327,31 @@ def skeleton_graph(
 
 @dataclass
 class _Segment:
-    """A graph edge during pruning: node ids at both ends and the voxel path a -> b."""
+    """A graph edge during pruning: node ids at both ends and the path a -> b (grid units)."""
 
     a: int
     b: int
-    path: npt.NDArray[np.intp]
+    path: FloatArray
     alive: bool = True
 
 
 def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
     """Centreline tree of an airway lumen mask, rooted at the top of the trachea.
 
-    The largest 26-connected part of the mask is resampled (trilinear, edge at 0.5) to an
-    isotropic :data:`GRAPH_SPACING_MM` grid around it and thinned (Lee's 3-D thinning); the
-    skeleton is read as a graph (:func:`skeleton_graph`); terminal branches reaching less
-    than max(:data:`MIN_SPUR_MM`, their own radius) beyond the wall of the airway they leave
-    are pruned, repeatedly, and chains through two-way nodes are joined. The tree is rooted
-    at the highest end (the top of the trachea: LPS +z is superior), cycles (touching
-    bronchi) are cut by breadth-first search, and each branch gets its generation (depth),
-    lumen radius (distance transform at the centreline voxels, minus half a voxel), and a
-    label: the root is the trachea; of its children, the two carrying the largest subtrees
-    are the main bronchi, left being the one ending at larger LPS x. Lobar bronchi are named
-    when the main bronchi divide as usual (upper lobe above; on the right, the middle lobe
-    bronchus anterior to the lower lobe one).
+    The mask is resampled (trilinear) to an isotropic :data:`GRAPH_SPACING_MM` grid around
+    it, its largest 26-connected part thinned (Lee's 3-D thinning), and the skeleton read
+    as a graph (:func:`skeleton_graph`). Terminal branches reaching less than
+    max(:data:`MIN_SPUR_MM`, their own radius) beyond the wall of the airway they leave are
+    pruned, repeatedly, and chains through two-way nodes joined. The tree is rooted at the
+    highest end (the top of the trachea: LPS +z is superior), cycles (touching bronchi) are
+    cut breadth-first, and each branch gets its generation (depth), its lumen radius (of
+    the circle with the area of the lumen's cross-section normal to the centreline, edge
+    where the resampled mask crosses 0.5), and a label: the root is the trachea; of its
+    children, the two carrying the largest subtrees (length x radius^2) are the main
+    bronchi, the left one lying at larger LPS x. Lobar bronchi are named when the main
+    bronchi divide as usual: the upper lobe bronchus is the more superior subtree, and on
+    the right the bronchus intermedius divides into the middle lobe bronchus (anterior,
+    smaller LPS y) and the lower lobe bronchus.
 
     Parameters
     ----------
@@ -342,8 +377,6 @@ def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
         )
     if not airways.any():
         raise AnatomyError("the airway mask is empty: segment_airways found no lumen to trace.")
-    from seldinger.anatomy.airways import resample_linear
-
     spacing = np.asarray(ct.spacing_mm, dtype=np.float64)
     h = GRAPH_SPACING_MM
     box = bounding_slices(airways, pad=2)
@@ -351,7 +384,7 @@ def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
     crop = airways[box]
     step = h / spacing
     shape = tuple(int(np.floor((n - 1) / s)) + 1 for n, s in zip(crop.shape, step, strict=True))
-    field = np.pad(resample_linear(crop.astype(np.float32), step, shape), 1)
+    field = np.pad(resample_linear(crop.astype(np.float32), step.tolist(), shape), 1)
     # Interpolation at 0.5 would cut the thin diagonal links of small bronchi on thick
     # slices; 0.3 keeps them (the radius is measured on the 0.5 edge of ``field`` anyway).
     iso = largest_component(field >= _ISO_LEVEL, structure=np.ones((3, 3, 3)))
@@ -361,12 +394,9 @@ def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
             "the airway mask is too small to thin into a centreline "
             f"({int(airways.sum())} voxels); check the segmentation."
         )
-    inscribed_mm = _inscribed_radius(iso, skeleton, h)
+    radius_of = _inscribed_radius(iso, h)
     nodes, raw_edges = skeleton_graph(skeleton)
     segments = [_Segment(a, b, p) for a, b, p in raw_edges]
-
-    def radius_of(path: npt.NDArray[np.intp]) -> FloatArray:
-        return np.asarray(inscribed_mm[path[:, 0], path[:, 1], path[:, 2]], dtype=np.float64)
 
     _prune_spurs(nodes, segments, radius_of, h)
     tree = _orient(nodes, segments)
@@ -378,7 +408,7 @@ def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
     branches: list[AirwayBranch] = []
     branch_points: list[FloatArray] = []
     for new_id, (parent, generation, path) in enumerate(tree):
-        smooth = _smooth(path.astype(np.float64))
+        smooth = _smooth(path)
         radius = _cross_section_radius(field, smooth, radius_of(path), h)
         points = to_lps(smooth)
         branches.append(
@@ -402,20 +432,22 @@ def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
     return _label(graph)
 
 
-def _inscribed_radius(iso: BoolArray, skeleton: BoolArray, h: float) -> npt.NDArray[np.float32]:
-    """Distance (mm) from each skeleton voxel to the nearest voxel outside ``iso``, less h/2.
+def _inscribed_radius(iso: BoolArray, h: float) -> Callable[[FloatArray], FloatArray]:
+    """Distance (mm) from points (grid coordinates) to the nearest voxel outside ``iso``, less h/2.
 
-    The distance transform at a voxel centre reaches the nearest outside voxel *centre*;
-    the lumen edge lies half a voxel nearer. Computed with a k-d tree over the outside
-    voxels touching the mask: a few thousand queries instead of a transform of the box.
+    At a voxel centre this is the distance transform, which reaches the nearest outside
+    voxel *centre*; the lumen edge lies half a voxel nearer. A k-d tree over the outside
+    voxels touching the mask answers the few thousand centreline queries without
+    transforming the whole box.
     """
     outside = ndi.binary_dilation(iso, structure=ndi.generate_binary_structure(3, 1)) & ~iso
     tree = cKDTree(np.argwhere(outside))
-    sk = np.argwhere(skeleton)
-    distance, _ = tree.query(sk)
-    out = np.zeros(iso.shape, dtype=np.float32)
-    out[tuple(sk.T)] = np.maximum(distance * h - 0.5 * h, 0.5 * h)
-    return out
+
+    def radius(points: FloatArray) -> FloatArray:
+        distance, _ = tree.query(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+        return np.asarray(np.maximum(distance * h - 0.5 * h, 0.5 * h), dtype=np.float64)
+
+    return radius
 
 
 def _cross_section_radius(
@@ -441,7 +473,9 @@ def _cross_section_radius(
     theta = np.linspace(0.0, 2.0 * np.pi, _RAYS, endpoint=False)
     rho = np.linspace(0.0, 1.0, _RAY_SAMPLES)
     reach = 2.5 * inscribed_mm / h + 2.0  # voxels
-    direction = np.cos(theta)[None, :, None] * u[:, None, :] + np.sin(theta)[None, :, None] * v[:, None, :]
+    direction = (
+        np.cos(theta)[None, :, None] * u[:, None, :] + np.sin(theta)[None, :, None] * v[:, None, :]
+    )
     coords = (
         path[:, None, None, :]
         + (reach[:, None, None, None] * rho[None, None, :, None]) * direction[:, :, None, :]
@@ -486,7 +520,7 @@ def _degree(segments: list[_Segment], n_nodes: int) -> npt.NDArray[np.intp]:
 def _prune_spurs(
     nodes: FloatArray,
     segments: list[_Segment],
-    radius_of: Callable[[npt.NDArray[np.intp]], FloatArray],
+    radius_of: Callable[[FloatArray], FloatArray],
     h: float,
 ) -> None:
     """Remove spurs (shortest first at each branch point) and join two-way nodes, in place."""
@@ -507,9 +541,9 @@ def _prune_spurs(
             radius = radius_of(path)
             beyond = np.linalg.norm((path - path[0]) * h, axis=1) > r_junction
             own_mm = float(np.median(radius[beyond])) if beyond.any() else 0.0
-            if length_mm - r_junction < max(MIN_SPUR_MM, own_mm):
-                if junction not in best or length_mm < best[junction][0]:
-                    best[junction] = (length_mm, idx)
+            spur = length_mm - r_junction < max(MIN_SPUR_MM, own_mm)
+            if spur and (junction not in best or length_mm < best[junction][0]):
+                best[junction] = (length_mm, idx)
         if not best:
             break
         for _, idx in best.values():
@@ -541,13 +575,13 @@ def _join_two_way(segments: list[_Segment], n_nodes: int) -> None:
             return
 
 
-def _path_length_mm(path: npt.NDArray[np.intp], h: float) -> float:
+def _path_length_mm(path: FloatArray, h: float) -> float:
     return float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum() * h)
 
 
 def _orient(
     nodes: FloatArray, segments: list[_Segment]
-) -> list[tuple[int | None, int, npt.NDArray[np.intp]]]:
+) -> list[tuple[int | None, int, FloatArray]]:
     """Breadth-first tree from the highest end: (parent index, generation, path) per branch.
 
     Paths run from the proximal to the distal node. A segment reaching a node already in the
@@ -565,7 +599,7 @@ def _orient(
         incident.setdefault(s.a, []).append(s)
         incident.setdefault(s.b, []).append(s)
     # First pass: oriented paths and their parent segments.
-    out: list[tuple[int | None, npt.NDArray[np.intp], int]] = []  # (parent, path, end node)
+    out: list[tuple[int | None, FloatArray, int]] = []  # (parent, path, end node)
     seen_nodes = {root}
     used: set[int] = set()
     queue: list[tuple[int, int | None]] = [(root, None)]
@@ -598,7 +632,7 @@ def _orient(
             merged_into[kid] = target
     keep = [i for i in range(len(out)) if merged_into[i] == i]
     new_index = {old: new for new, old in enumerate(keep)}
-    result: list[tuple[int | None, int, npt.NDArray[np.intp]]] = []
+    result: list[tuple[int | None, int, FloatArray]] = []
     generation: dict[int, int] = {}
     for old in keep:
         parent = out[old][0]
@@ -637,14 +671,14 @@ def _label(graph: AirwayGraph) -> AirwayGraph:
 
     mains = two_largest(0)
     if mains:
-        left, right = sorted(mains, key=lambda i: -graph.branches[i].points_lps_mm[-1, 0])
+        left, right = sorted(mains, key=lambda i: -centroid(i)[0])  # LPS +x is left
         labels[left] = MAIN_BRONCHUS_LEFT
         labels[right] = MAIN_BRONCHUS_RIGHT
-        for main, axis, sign in ((right, 2, -1.0), (left, 2, -1.0)):
+        for main in (right, left):
             kids = two_largest(main)
             if kids:
                 # upper lobe bronchus: the more superior subtree (LPS +z)
-                upper, other = sorted(kids, key=lambda i: sign * centroid(i)[axis])
+                upper, other = sorted(kids, key=lambda i: -centroid(i)[2])
                 labels[upper], labels[other] = _LOBAR[labels[main]]
         if "bronchus_intermedius" in labels.values():
             bi = next(i for i, lab in labels.items() if lab == "bronchus_intermedius")

@@ -29,7 +29,7 @@ from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from seldinger.anatomy._morph import IN_PLANE_8, BoolArray, bounding_slices
+from seldinger.anatomy._morph import IN_PLANE_8, BoolArray, bounding_slices, largest_component
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
@@ -72,7 +72,6 @@ _TRACHEA_MAX_SHIFT_MM = 8.0  # centroid shift between neighbouring slices of one
 _SEARCH_FRACTION = 0.5  # upper half of the body's slices
 _SEED_LENGTH_MM = 10.0
 _SEARCH_PIXEL_MM = 1.2
-_WIDE_MM = 3.0  # half-width of the square that marks a wide lumen (trachea, main bronchi)
 
 # --- growth ---------------------------------------------------------------------------------
 _GRID_MM = 1.0  # isotropic grid of the wave-front
@@ -91,19 +90,21 @@ def segment_airways(ct: Volume, body: BoolArray) -> BoolArray:
     """Segment the airway lumen: trachea and bronchi as deep as the CT resolves them.
 
     The mask is the **air lumen only; the airway wall is not included**. Its edge lies where
-    the CT reads half-way between air and wall (:data:`LUMEN_EDGE_HU`) in the trachea and
-    large bronchi, and at the growing threshold (about -800 to -925 HU) in small bronchi,
-    whose walls partial volume blurs into the lung. A needle planner wanting the whole
+    the CT reads half-way between air and wall (:data:`LUMEN_EDGE_HU`), or at the growing
+    threshold (about -800 to -925 HU) where partial volume has blurred a small bronchus'
+    wall into the lung. A needle planner wanting the whole
     tracheal structure dilates this mask by the wall thickness (1-3 mm in adults).
 
     Method: :func:`find_trachea` gives the seed; the lumen is grown from it by wave-front
     propagation on a 1 mm isotropic grid sampled lazily (trilinear) from the CT. The front
     is split into connected pieces at every step; a piece that separates from its
-    neighbours starts a new branch. A branch (with the side branches younger than 8 mm)
-    whose front grows past twice its calibre is leaking into lung: its last 8 mm are rolled
-    back and regrown 25 HU stricter, down to -925 HU, where it stops. The grown lumen is
-    mapped back to the CT grid and its edge in the large airways moved to
-    :data:`LUMEN_EDGE_HU`.
+    neighbours starts a new branch. A branch whose front, with those of the branches it
+    gave off in the last 15 mm, grows past twice its calibre is leaking into lung (a tube
+    keeps its cross-section; parenchyma spreads, often crumbling into many small pieces):
+    its last 8 mm and the branches it gave off are rolled back and regrown 25 HU stricter,
+    down to -925 HU, where it stops. Every branch starts at -800 HU. The grown lumen is
+    mapped back to the CT grid (nearest grid voxel), its edge moved out to
+    :data:`LUMEN_EDGE_HU` where a wall is in sight, and its largest 26-connected part kept.
 
     Parameters
     ----------
@@ -115,7 +116,8 @@ def segment_airways(ct: Volume, body: BoolArray) -> BoolArray:
     Returns
     -------
     ndarray of bool, the CT's shape
-        The airway lumen, one 26-connected component.
+        The airway lumen, one 26-connected component (a bronchus joined only through a
+        sliver between two thick slices may be lost to it).
 
     Raises
     ------
@@ -141,7 +143,7 @@ def segment_airways(ct: Volume, body: BoolArray) -> BoolArray:
         logger.info(
             "airway tree over %.0f mL at %.0f HU: regrowing stricter", _MAX_AIRWAY_ML, start_hu
         )
-        start_hu -= 2 * _GROW_STEP_HU
+        start_hu = max(start_hu - 2 * _GROW_STEP_HU, _GROW_FLOOR_HU)
     if grown is None:
         raise AnatomyError(
             f"the airway lumen grown from the trachea exceeds {_MAX_AIRWAY_ML:.0f} mL even at "
@@ -175,7 +177,8 @@ def find_trachea(ct: Volume, body: BoolArray) -> IntArray:
     Returns
     -------
     ndarray of int, shape (N, 3)
-        CT voxel indices (i, j, k) of the trachea's air below :data:`AIR_CORE_HU`.
+        CT voxel indices (i, j, k) of the trachea's air below :data:`AIR_CORE_HU` (the
+        column may run on into a main bronchus, which is round too).
 
     Raises
     ------
@@ -197,7 +200,7 @@ def find_trachea(ct: Volume, body: BoolArray) -> IntArray:
     counts = coarse.sum(axis=(0, 1)).astype(np.float64)
     ii = np.arange(0, body.shape[0], 4, dtype=np.float64)
     centre_i = (coarse.sum(axis=1) * ii[:, None]).sum(axis=0) / np.maximum(counts, 1.0)
-    rows_j = coarse.any(axis=0)  # (J / 4, K)
+    rows_j = np.asarray(coarse.any(axis=0))  # (J / 4, K)
     j_first = 4 * rows_j.argmax(axis=0)
     j_last = 4 * (rows_j.shape[0] - 1 - rows_j[::-1].argmax(axis=0))
     # Only a band around the midline is searched.
@@ -209,7 +212,7 @@ def find_trachea(ct: Volume, body: BoolArray) -> IntArray:
         slice(k_lo, k_top + 1),
     )
     # Searched on pixels of about 1.4 mm: the trachea is still 10 across, lung noise shrinks.
-    st = [max(1, int(round(_SEARCH_PIXEL_MM / s))) for s in spacing[:2]]
+    st = [max(1, round(_SEARCH_PIXEL_MM / s)) for s in spacing[:2]]
     px = spacing[:2] * st
     hu_full = ct.array[box]
     hu = hu_full[:: st[0], :: st[1]]
@@ -230,7 +233,7 @@ def find_trachea(ct: Volume, body: BoolArray) -> IntArray:
     ok = (area_mm2 >= _TRACHEA_AREA_MM2[0]) & (area_mm2 <= _TRACHEA_AREA_MM2[1])
     ok &= sum_hu / np.maximum(area_vox, 1.0) < _TRACHEA_MEAN_HU
     objects = ndi.find_objects(labels)
-    ring_px = [max(1, int(round(_TRACHEA_RING_MM / s))) for s in px]
+    ring_px = [max(1, round(_TRACHEA_RING_MM / s)) for s in px]
     ring_element = np.ones((2 * ring_px[0] + 1, 2 * ring_px[1] + 1), dtype=bool)
     candidates: list[tuple[int, float, float, int]] = []  # (k, centre i, centre j, label)
     for lab in np.flatnonzero(ok) + 1:
@@ -315,8 +318,9 @@ def _longest_tube(
 def _no_trachea(ct: Volume) -> AnatomyError:
     lo, hi = ct.geometry.bounds_lps_mm()
     return AnatomyError(
-        f"no trachea found: the upper half of the CT (LPS z {lo[2]:.0f} to {hi[2]:.0f} mm) has no round, air-filled tube of 0.5-6 cm2 near the midline, surrounded "
-        f"by tissue and at least {_TRACHEA_MIN_LENGTH_MM:.0f} mm long. Airway segmentation "
+        f"no trachea found: the upper half of the body in this CT (LPS z {lo[2]:.0f} to "
+        f"{hi[2]:.0f} mm) holds no round, air-filled tube of 0.5-6 cm2 near the midline, "
+        f"surrounded by tissue and at least {_TRACHEA_MIN_LENGTH_MM:.0f} mm long. Airway segmentation "
         "needs a chest CT that includes the trachea above the carina; this scan looks like "
         "it starts below it (abdomen, pelvis) or is not in HU (air should read -1000)."
     )
@@ -499,15 +503,18 @@ def _grow(
     Each step adds the 6-neighbours of the front that are inside the body and below the
     threshold of the branch they grow from; the new layer is split into 26-connected
     pieces. One piece continues its branch; several pieces from one branch start child
-    branches. A branch younger than ``_MATURE_MM`` is judged with its ancestors' calibre:
-    the front of an anchor (the nearest mature ancestor) and all its young descendants may
-    not exceed ``_LEAK_FACTOR`` x calibre + slack. Otherwise the anchor's last
-    ``_MATURE_MM`` of growth and its young descendants are removed and the anchor regrows
-    from there ``_GROW_STEP_HU`` stricter (it stops below ``_GROW_FLOOR_HU``).
+    branches, which inherit its threshold and calibre (front size, in voxels) until they
+    have grown ``_MATURE_MM`` and take the median of their own recent fronts (never more
+    than inherited). Each piece counts for its branch and for the ancestors reached through
+    branches born within ``_WINDOW_MM``; a branch whose count exceeds ``_LEAK_FACTOR`` x
+    calibre + slack leaks. The oldest leaking branch of a line loses its last
+    ``_MATURE_MM`` and its descendants' growth of the window, and regrows from there
+    ``_GROW_STEP_HU`` stricter; below ``_GROW_FLOOR_HU`` it stops and the removed voxels
+    stay blocked. Returns None once more than ``max_voxels`` are grown.
     """
     h = grid.spacing_mm
-    mature = max(2, int(round(_MATURE_MM / h)))
-    window = max(mature, int(round(_WINDOW_MM / h)))
+    mature = max(2, round(_MATURE_MM / h))
+    window = max(mature, round(_WINDOW_MM / h))
     slack = _LEAK_SLACK_MM2 / (h * h)
     off6 = _offsets(grid.shape, 6)
     half26 = _offsets(grid.shape, 26)
@@ -567,10 +574,10 @@ def _grow(
             if pieces.size == 1:
                 comp_branch[pieces[0]] = p
                 continue
-            for c in pieces:  # the front of branch p split: a branch point
+            for piece in pieces:  # the front of branch p split: a branch point
                 parent = branches[int(p)]
                 branches.append(_Branch(int(p), step, parent.threshold_hu, parent.calibre))
-                comp_branch[c] = len(branches) - 1
+                comp_branch[piece] = len(branches) - 1
                 parent.children.append(len(branches) - 1)
         for c in range(n_comp):
             branches[comp_branch[c]].sizes.append(int(comp_size[c]))
@@ -596,7 +603,9 @@ def _grow(
                 count[b] = count.get(b, 0) + int(comp_size[c])
             lines.append(line)
         failing = {
-            b for b, n_front in count.items() if n_front > _LEAK_FACTOR * branches[b].calibre + slack
+            b
+            for b, n_front in count.items()
+            if n_front > _LEAK_FACTOR * branches[b].calibre + slack
         }
         killed = np.zeros(n_comp, dtype=bool)
         leaking: set[int] = set()
@@ -675,27 +684,26 @@ def _to_ct_grid(ct: Volume, grid: _LazyGrid, grown: BoolArray) -> BoolArray:
     lo_ct = grid.lo + (np.array([s.start for s in box]) - 2) * grid.step
     hi_ct = grid.lo + np.array([s.stop for s in box]) * grid.step
     # one CT voxel of margin in-plane for the edge ring
-    lo = np.clip(np.floor(lo_ct).astype(int) - [1, 1, 0], 0, None)
-    hi = np.minimum(np.ceil(hi_ct).astype(int) + [2, 2, 1], ct.shape)
+    lo = np.clip(np.floor(lo_ct).astype(int) - np.array([1, 1, 0]), 0, None)
+    hi = np.minimum(np.ceil(hi_ct).astype(int) + np.array([2, 2, 1]), ct.shape)
     axes = [np.arange(lo[d], hi[d]) for d in range(3)]
     # Nearest grid voxel of every CT voxel in the box.
     p = [
-        np.clip(np.rint((axes[d] - grid.lo[d]) / grid.step[d]).astype(np.intp) + 1, 1, grid.shape[d] - 2)
+        np.clip(
+            np.rint((axes[d] - grid.lo[d]) / grid.step[d]).astype(np.intp) + 1, 1, grid.shape[d] - 2
+        )
         for d in range(3)
     ]
     lumen = grown[np.ix_(p[0], p[1], p[2])]
-    # The growing threshold (-800 HU or stricter) puts the edge inside the half-maximum edge
-    # of a wide lumen by about one in-plane voxel: add that ring where it reads below
-    # LUMEN_EDGE_HU. Only around wide airways (a 2 x _WIDE_MM square fits in the slice):
-    # around small bronchi the ring is lung as often as wall.
-    spacing = np.asarray(ct.spacing_mm)
-    half = [max(1, int(round(_WIDE_MM / s))) for s in spacing[:2]]
-    size = (2 * half[0] + 1, 2 * half[1] + 1, 1)
-    core = ndi.uniform_filter(lumen.astype(np.float32), size=size) > 0.999
-    near_wide = ndi.uniform_filter(core.astype(np.float32), size=(size[0] + 2, size[1] + 2, 1)) > 0
-    ring = ndi.binary_dilation(lumen, structure=IN_PLANE_8) & ~lumen
+    # The growing threshold (-800 HU or stricter) puts the edge up to a voxel inside the
+    # half-maximum edge: add the in-plane ring of voxels that read below LUMEN_EDGE_HU and
+    # lie between the lumen and a wall (a neighbour at or above LUMEN_EDGE_HU). Lung next to
+    # a small bronchus whose wall partial volume has blurred away has no such neighbour.
     hu = ct.array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    lumen |= ring & near_wide & (hu < LUMEN_EDGE_HU)
+    ring = ndi.binary_dilation(lumen, structure=IN_PLANE_8) & ~lumen & (hu < LUMEN_EDGE_HU)
+    wall_next = ndi.maximum_filter(hu, footprint=IN_PLANE_8) >= LUMEN_EDGE_HU
+    lumen |= ring & wall_next
+    lumen = largest_component(lumen, structure=np.ones((3, 3, 3)))
     out = np.zeros(ct.shape, dtype=bool)
     out[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = lumen
     return out

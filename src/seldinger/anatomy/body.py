@@ -52,5 +52,6 @@ def segment_body(ct: Volume) -> BoolArray:
     # full resolution; the threshold at full resolution restores the exact skin edge.
     core = ndi.binary_dilation(core, element)
     full = np.repeat(np.repeat(core, step[0], axis=0), step[1], axis=1)[: a.shape[0], : a.shape[1]]
-    body = largest_component(dense & full)
-    return fill_holes_per_slice(body)
+    # The coarse core is one component; at full resolution the threshold only trims its
+    # edge, so no second labelling is needed (it cost a third of the time).
+    return fill_holes_per_slice(dense & full)

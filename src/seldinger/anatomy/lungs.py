@@ -33,6 +33,8 @@ _MIN_LUNG_PART_ML = 5.0
 _MAX_CUT_LUNG_MM2 = 1000.0
 # Partial-volume rim around the airway lumen that is not lung (mm).
 _AIRWAY_RIM_MM = 1.5
+# In-plane grid (mm) of the left/right decision.
+_COARSE_MM = 1.4
 # Half-width of the band around the midline where joined lungs are split (mm).
 _SPLIT_BAND_MM = 40.0
 
@@ -74,46 +76,53 @@ def _split_left_right(
 ) -> tuple[BoolArray, BoolArray]:
     """Assign every lung voxel to the left (i > midline) or right lung.
 
-    Joined lungs (anterior/posterior junction lines, or a single component through remaining
-    bronchi) are split by a watershed on the smoothed CT in a band around the midline, seeded
-    by the lung voxels outside the band: the split runs along the dense pleural junction.
+    Components lying on one side of the midline go to that side. Joined lungs (anterior or
+    posterior junction lines) are split by a watershed on the smoothed CT in a band around
+    the midline, seeded by the lung outside the band: the split follows the dense pleural
+    junction. The decision is made on a grid coarsened to about 1.4 mm in-plane (labelling
+    and watershed are the cost) and carried back to every full-resolution lung voxel.
     """
-    labels, n = ndi.label(lungs)
-    side = np.zeros(n + 1, dtype=np.int8)  # 1 left, 2 right, 3 straddles the midline
-    i_idx = np.arange(lungs.shape[0])[:, None, None]
+    sp = ct.spacing_mm
+    step = [max(1, round(_COARSE_MM / s)) for s in sp[:2]]
+    coarse_sp = (sp[0] * step[0], sp[1] * step[1], sp[2])
+    # A coarse cell is lung when any of its voxels is, so every lung voxel has a side below.
+    ni, nj, nk = lungs.shape
+    padded = np.zeros((-(-ni // step[0]) * step[0], -(-nj // step[1]) * step[1], nk), bool)
+    padded[:ni, :nj] = lungs
+    coarse = padded.reshape(padded.shape[0] // step[0], step[0], -1, step[1], nk).any(axis=(1, 3))
+    mid = midline_i / step[0]
+    band = _SPLIT_BAND_MM / coarse_sp[0]
+    labels, n = ndi.label(coarse)
+    side = np.zeros(n + 1, dtype=np.int8)  # 1 left, 2 right, 3 joined across the midline
     for lab, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
-        comp = labels[sl] == lab
-        ii = np.broadcast_to(i_idx[sl[0]], comp.shape)[comp]
-        band = _SPLIT_BAND_MM / ct.spacing_mm[0]
-        has_left = bool(np.any(ii > midline_i + band))
-        has_right = bool(np.any(ii < midline_i - band))
-        if has_left and has_right:
+        ii = np.nonzero(labels[sl] == lab)[0] + sl[0].start
+        if ii.max() > mid + band and ii.min() < mid - band:
             side[lab] = 3
         else:
-            side[lab] = 1 if float(ii.mean()) > midline_i else 2
-    left = side[labels] == 1
-    right = side[labels] == 2
-    joined = side[labels] == 3
+            side[lab] = 1 if float(ii.mean()) > mid else 2
+    sides = side[labels]
+    joined = sides == 3
     if joined.any():
-        half = int(np.ceil(_SPLIT_BAND_MM / ct.spacing_mm[0]))
-        lo, hi = max(int(midline_i) - half, 0), min(int(midline_i) + half + 1, lungs.shape[0])
-        markers = np.zeros(lungs.shape, dtype=np.int32)
+        lo, hi = max(int(mid - band), 0), min(int(np.ceil(mid + band)) + 1, coarse.shape[0])
+        markers = np.zeros(coarse.shape, dtype=np.int32)
         markers[hi:][joined[hi:]] = 1
         markers[:lo][joined[:lo]] = 2
-        sub = (slice(max(lo - 1, 0), min(hi + 1, lungs.shape[0])), slice(None), slice(None))
-        landscape = ndi.gaussian_filter(
-            ct.array[sub].astype(np.float32), sigma=[1.0 / s for s in ct.spacing_mm]
-        )
+        sub = (slice(max(lo - 1, 0), min(hi + 1, coarse.shape[0])), slice(None), slice(None))
+        hu = ct.array[:: step[0], :: step[1]][sub].astype(np.float32)
+        hu = hu[: coarse.shape[0], : coarse.shape[1]]
+        landscape = ndi.gaussian_filter(hu, sigma=[1.0 / s for s in coarse_sp])
         basin = watershed(landscape, markers[sub], mask=joined[sub])
-        split = np.zeros(lungs.shape, dtype=np.int32)
-        split[sub] = basin
-        split[hi:][joined[hi:]] = 1
-        split[:lo][joined[:lo]] = 2
-        left |= split == 1
-        right |= split == 2
-    return np.asarray(left), np.asarray(right)
+        part = sides[sub]
+        part[joined[sub]] = basin[joined[sub]]
+        sides[sub] = part
+        sides[hi:][joined[hi:]] = 1
+        sides[:lo][joined[:lo]] = 2
+    # Back to full resolution: each voxel takes its coarse cell's side.
+    full = np.repeat(np.repeat(sides, step[0], axis=0), step[1], axis=1)
+    full = full[: lungs.shape[0], : lungs.shape[1]]
+    return np.asarray(lungs & (full == 1)), np.asarray(lungs & (full == 2))
 
 
 def _require_lungs_in_view(ct: Volume, body: BoolArray) -> None:

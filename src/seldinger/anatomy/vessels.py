@@ -42,12 +42,17 @@ DEFAULT_SCALES_MM = (0.9, 1.4, 2.2, 3.5, 5.5)
 # c the structureness S (here in HU: sigma**2-normalised second derivatives of a vessel
 # 900 HU brighter than lung reach ~300 HU; noise and ground glass stay below ~100 HU).
 _ALPHA = 0.5
-_BETA = 0.35
-_C_HU = 50.0
+_BETA = 0.5
+_C_HU = 100.0
 # Damping of responses whose intensity changes along the tube axis (see
 # _vesselness_at_scale), and the response below which it is not worth computing.
-_KAPPA = 0.4
+_KAPPA = 0.25
 _MIN_RESPONSE = 0.02
+# A tube answering at scale sigma has a radius of about sqrt(2) sigma; its cross-section
+# must be closed (below VESSEL_MIN_HU) this far from the centre (see _closed_cross_section).
+_PROBE_SIGMA = 1.41
+_PROBE_EXTRA_MM = 1.5
+_PROBE_DENSE_HU = -650.0
 # Voxels whose smoothed value is below this are not even candidates (saves the eigen work).
 _CANDIDATE_MIN_HU = -780.0
 # Working grids of the vesselness: about 1.4 mm for the small scales, twice that above.
@@ -207,6 +212,7 @@ def _vesselness_at_scale(
     spacing_mm: Sequence[float],
     sigma_mm: float,
     region: BoolArray,
+    threshold: float,
 ) -> FloatArray:
     """Vesselness of tube centre lines at one scale (0 outside ``region`` and at the border).
 
@@ -259,8 +265,54 @@ def _vesselness_at_scale(
     axis = _eigenvector([x[keep] for x in h], e2[keep])
     along = np.abs(sum(first(at, ax) * axis[ax] for ax in range(3)))
     damping = np.exp(-((along / np.maximum(np.abs(e1[keep]), 1e-6)) ** 2) / (2 * _KAPPA**2))
-    out.ravel()[at] = v[keep] * damping
+    v = v[keep] * damping
+    strong = np.flatnonzero(v > threshold)
+    tube = _closed_cross_section(
+        image_hu,
+        spacing_mm,
+        at[strong],
+        [x[strong] for x in axis],
+        _PROBE_SIGMA * sigma_mm + _PROBE_EXTRA_MM,
+    )
+    v[strong[~tube]] = 0.0
+    out.ravel()[at] = v
     return out
+
+
+def _closed_cross_section(
+    image_hu: FloatArray,
+    spacing_mm: Sequence[float],
+    at: npt.NDArray[np.intp],
+    axis: Sequence[FloatArray],
+    distance_mm: float,
+) -> BoolArray:
+    """Whether each voxel ``at`` is the centre of a bright tube of radius < ``distance_mm``.
+
+    The voxel must be at least _EDGE_FLOOR_HU (a bronchus, a bright ring around air, is
+    not), and in its cross-section (the plane normal to ``axis``) the image must fall below
+    :data:`VESSEL_MIN_HU` at ``distance_mm`` on at least one side in each of four
+    directions 45 degrees apart. Inside a nodule, a plate (bronchial wall, fissure) or a
+    large dense region the image stays high on both sides in some direction.
+    """
+    shape = np.asarray(image_hu.shape)
+    ijk = np.column_stack(np.unravel_index(at, image_hu.shape)).astype(np.float32)
+    a = np.column_stack(axis)
+    # u: axis x the coordinate axis least aligned with it; w = axis x u
+    helper = np.eye(3, dtype=np.float32)[np.argmin(np.abs(a), axis=1)]
+    u = np.cross(a, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    w = np.cross(a, u)
+    flat = image_hu.ravel()
+    closed = flat[at] <= _EDGE_FLOOR_HU
+    step = distance_mm / np.asarray(spacing_mm, np.float32)
+    for d in (u, w, (u + w) / np.sqrt(2.0), (u - w) / np.sqrt(2.0)):
+        both = np.ones(len(at), bool)
+        for sign in (1.0, -1.0):
+            p = np.rint(ijk + sign * d * step).astype(np.intp)
+            p = np.clip(p, 0, shape - 1)
+            both &= flat[np.ravel_multi_index(p.T, image_hu.shape)] > _PROBE_DENSE_HU
+        closed |= both
+    return np.asarray(~closed)
 
 
 def _block_mean_inplane(a: npt.NDArray[Any], step: int) -> FloatArray:
@@ -459,7 +511,7 @@ def segment_pulmonary_vessels(
     fine_spacing = (spacing[0] * step, spacing[1] * step, spacing[2] / up)
     fine_lung = _upsample_k(_block_mean_inplane(lung, step), up) > 0
     best, best_scale = _multiscale_vesselness(
-        fine, fine_spacing, ndi.binary_dilation(fine_lung), scales
+        fine, fine_spacing, ndi.binary_dilation(fine_lung), scales, threshold
     )
     seeds = _long_seeds(best > threshold, best_scale, scales, fine_spacing)
 
@@ -507,6 +559,7 @@ def _multiscale_vesselness(
     fine_spacing: tuple[float, float, float],
     region: BoolArray,
     scales: Sequence[float],
+    threshold: float,
 ) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     """Largest vesselness over ``scales`` on the fine grid, and the index of its scale."""
     coarse = _block_mean_2(fine)
@@ -517,10 +570,11 @@ def _multiscale_vesselness(
     for n, sigma in enumerate(scales):
         if sigma >= _COARSE_FROM_SCALE_MM:
             v = _repeat_2(
-                _vesselness_at_scale(coarse, coarse_spacing, sigma, coarse_region), fine.shape
+                _vesselness_at_scale(coarse, coarse_spacing, sigma, coarse_region, threshold),
+                fine.shape,
             )
         else:
-            v = _vesselness_at_scale(fine, fine_spacing, sigma, region)
+            v = _vesselness_at_scale(fine, fine_spacing, sigma, region, threshold)
         better = v > best
         best[better] = v[better]
         best_scale[better] = n

@@ -281,6 +281,14 @@ class Target(BaseModel):
         Lesion volume in millilitres.
     diameters_mm : tuple of float, optional
         Principal diameters in mm, longest first.
+    mask_path : str, optional
+        Lesion mask next to the plan (relative path, forward slashes).
+    seed_lps_mm : tuple of float, optional
+        The point the lesion was segmented from.
+    recist_diameter_mm : float, optional
+        Longest diameter in one axial slice (RECIST 1.1), mm.
+    max_diameter_mm : float, optional
+        Longest 3-D diameter, mm.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -289,6 +297,10 @@ class Target(BaseModel):
     centroid_lps_mm: tuple[float, float, float]
     volume_ml: float = Field(ge=0.0)
     diameters_mm: tuple[float, ...] | None = None
+    mask_path: str | None = None
+    seed_lps_mm: tuple[float, float, float] | None = None
+    recist_diameter_mm: float | None = Field(default=None, ge=0.0)
+    max_diameter_mm: float | None = Field(default=None, ge=0.0)
 
 
 class Plan(BaseModel):

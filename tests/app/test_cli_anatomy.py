@@ -1,0 +1,111 @@
+"""`seldinger segment` and `seldinger lesion`: outputs, the --json contract, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from seldinger.app.cli import main
+from seldinger.io import read_ct, read_volume, write_volume
+from shared_paths import ABDOMEN, LIDC, NODULE_CENTROID_LPS_MM, requires_shared
+
+pytestmark = requires_shared
+
+
+def _run(capsys, *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_segment_writes_masks_in_the_ct_geometry(capsys, tmp_path) -> None:
+    out = tmp_path / "anatomy"
+    code, stdout, err = _run(
+        capsys,
+        "segment",
+        ABDOMEN / "ct.nii.gz",
+        "--out",
+        out,
+        "--structures",
+        "body,bones,liver",
+        "--json",
+    )
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert list(summary["structures"]) == ["body", "bones", "liver"]
+    for name, info in summary["structures"].items():
+        assert info["volume_ml"] > 0 and info["seconds"] >= 0
+        assert (out / f"{name}.nii.gz").is_file()
+    assert json.loads((out / "anatomy.json").read_text())["engine"] == "classical"
+    ct = read_ct(ABDOMEN / "ct.nii.gz").volume
+    liver = read_volume(out / "liver.nii.gz")
+    assert liver.geometry.same_as(ct.geometry)
+    # refuses to overwrite, then replaces with --force
+    code, _, err = _run(
+        capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", out, "--structures", "body"
+    )
+    assert code == 1 and "exists" in err
+    code, _, err = _run(
+        capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", out, "--structures", "body", "--force"
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["anatomy.json", "body.nii.gz"]
+
+
+def test_segment_refuses_an_image_not_in_hu(capsys, tmp_path) -> None:
+    ct = read_ct(ABDOMEN / "ct.nii.gz").volume
+    scaled = ct.with_array(((ct.array + 1024).clip(0) / 4).astype(np.int16))  # 0 … 1100
+    src = tmp_path / "scaled.nii.gz"
+    write_volume(scaled, src)
+    out = tmp_path / "anatomy"
+    code, _, err = _run(capsys, "segment", src, "--out", out)
+    assert code == 1
+    assert "Hounsfield" in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scaled.nii.gz"]
+
+
+def test_segment_unknown_structure_and_missing_engine(capsys, tmp_path) -> None:
+    code, _, err = _run(
+        capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", tmp_path / "a", "--structures", "kidney"
+    )
+    assert code == 1 and "unknown structure 'kidney'" in err
+    code, _, err = _run(
+        capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", tmp_path / "b", "--engine", "nnunet"
+    )
+    assert code == 1 and "unknown segmentation engine" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lesion_json_contract(capsys, tmp_path) -> None:
+    out = tmp_path / "nodule.nii.gz"
+    seed = ",".join(str(v) for v in NODULE_CENTROID_LPS_MM)
+    code, stdout, err = _run(
+        capsys, "lesion", LIDC / "ct.nii.gz", "--seed-lps-mm", seed, "--out", out, "--json"
+    )
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert 5.0 <= result["volume_ml"] <= 10.6
+    assert np.allclose(result["centroid_lps_mm"], NODULE_CENTROID_LPS_MM, atol=3.0)
+    assert 15.0 < result["recist_diameter_mm"] <= result["max_diameter_mm"] < 45.0
+    mask = read_volume(out)
+    voxel_ml = float(np.prod(mask.spacing_mm)) / 1000.0
+    assert np.count_nonzero(mask.array) * voxel_ml == pytest.approx(result["volume_ml"], rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        ("0,170,-116", "outside the body"),  # under the table, in air
+        ("0,0,0,1", "three numbers"),
+        ("900,0,0", "outside the image"),
+    ],
+)
+def test_lesion_bad_seed_leaves_nothing(capsys, tmp_path, seed, message) -> None:
+    out = tmp_path / "lesion.nii.gz"
+    code, _, err = _run(capsys, "lesion", LIDC / "ct.nii.gz", "--seed-lps-mm", seed, "--out", out)
+    assert code != 0
+    assert message in " ".join(err.split())
+    assert list(tmp_path.iterdir()) == []
