@@ -9,3 +9,7 @@ class AnatomyError(ValueError):
 
 class EngineUnavailableError(AnatomyError):
     """An optional segmentation back-end (TotalSegmentator, MONAI) is not installed."""
+
+
+class LesionError(AnatomyError):
+    """The seed or the image does not allow a lesion to be segmented; the message says why."""
