@@ -396,8 +396,12 @@ def airway_graph(ct: Volume, airways: BoolArray) -> AirwayGraph:
         )
     radius_of = _inscribed_radius(iso, h)
     nodes, raw_edges = skeleton_graph(skeleton)
-    segments = [_Segment(a, b, p) for a, b, p in raw_edges]
-
+    # A self-loop (a little ring where thinning met itself, e.g. at the cut top of the
+    # trachea) carries no branch.
+    segments = [_Segment(a, b, p) for a, b, p in raw_edges if a != b]
+    _prune_spurs(nodes, segments, radius_of, h)
+    _cut_cycles(nodes, segments)
+    _join_two_way(segments, len(nodes))
     _prune_spurs(nodes, segments, radius_of, h)
     tree = _orient(nodes, segments)
 
@@ -577,6 +581,36 @@ def _join_two_way(segments: list[_Segment], n_nodes: int) -> None:
 
 def _path_length_mm(path: FloatArray, h: float) -> float:
     return float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum() * h)
+
+
+def _cut_cycles(nodes: FloatArray, segments: list[_Segment]) -> None:
+    """Drop the segments that close cycles, breadth-first from the highest node (in place).
+
+    Cycles appear where two bronchi touch, or where thinning leaves a small ring.
+    """
+    alive = [s for s in segments if s.alive]
+    if not alive:
+        return
+    incident: dict[int, list[_Segment]] = {}
+    for s in alive:
+        incident.setdefault(s.a, []).append(s)
+        incident.setdefault(s.b, []).append(s)
+    start = max(incident, key=lambda n: nodes[n][2])
+    seen = {start}
+    used: set[int] = set()
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for s in incident[node]:
+            if id(s) in used:
+                continue
+            used.add(id(s))
+            other = s.b if s.a == node else s.a
+            if other in seen:
+                s.alive = False
+                continue
+            seen.add(other)
+            queue.append(other)
 
 
 def _orient(
