@@ -33,7 +33,11 @@ _MIN_LUNG_PART_ML = 5.0
 _MAX_CUT_LUNG_MM2 = 1000.0
 # Partial-volume rim around the airway lumen that is not lung (mm).
 _AIRWAY_RIM_MM = 1.5
-# In-plane grid (mm) of the left/right decision.
+# Closing radius that takes juxta-pleural nodules into the lung (see _close_bites), and
+# the densest voxel it may add (not bone).
+_BITE_RADIUS_MM = 8.0
+_MAX_CLOSED_HU = 300.0
+# In-plane grid (mm) of the left/right decision and the closing.
 _COARSE_MM = 1.4
 # Half-width of the band around the midline where joined lungs are split (mm).
 _SPLIT_BAND_MM = 40.0
@@ -123,6 +127,45 @@ def _split_left_right(
     full = np.repeat(np.repeat(sides, step[0], axis=0), step[1], axis=1)
     full = full[: lungs.shape[0], : lungs.shape[1]]
     return np.asarray(lungs & (full == 1)), np.asarray(lungs & (full == 2))
+
+
+def _close_bites(ct: Volume, lung: BoolArray, allowed: BoolArray) -> BoolArray:
+    """Add back soft tissue in narrow bites of one lung's surface (juxta-pleural nodules).
+
+    A nodule against the pleura is soft tissue, so thresholding leaves a bite in the lung
+    there; the planner must see it inside the lung (the model's lobes include it, and the
+    lung-nodule planner measures the path through aerated lung to it). A closing with a
+    ball of :data:`_BITE_RADIUS_MM` fills bites narrower than about twice that radius and
+    leaves the broad mediastinal and diaphragmatic surfaces alone; it runs as two distance
+    transforms on a grid coarsened to about 1.4 mm in-plane, inside the lung's box.
+    On lidc-idri-0001 it brings 94 % of the 7.8 mL juxta-pleural nodule into the lung (36 %
+    without it), adds 43 mL to the two lungs and leaves their Dice with the lobes within
+    0.001.
+    """
+    if not lung.any():
+        return lung
+    sp = ct.spacing_mm
+    step = [max(1, round(_COARSE_MM / s)) for s in sp[:2]]
+    coarse_sp = (sp[0] * step[0], sp[1] * step[1], sp[2])
+    margin = [int(np.ceil(_BITE_RADIUS_MM / s)) + 1 for s in coarse_sp]
+    box = bounding_slices(lung, pad=[m * st for m, st in zip(margin, [*step, 1], strict=True)])
+    sub = lung[box]
+    ni, nj, nk = sub.shape
+    padded = np.zeros((-(-ni // step[0]) * step[0], -(-nj // step[1]) * step[1], nk), bool)
+    padded[:ni, :nj] = sub
+    coarse = padded.reshape(padded.shape[0] // step[0], step[0], -1, step[1], nk).any(axis=(1, 3))
+    coarse = np.pad(coarse, [(m, m) for m in margin])
+    grown = ndi.distance_transform_edt(~coarse, sampling=coarse_sp) <= _BITE_RADIUS_MM
+    closed = ndi.distance_transform_edt(grown, sampling=coarse_sp) > _BITE_RADIUS_MM
+    # Only cells with no lung at all are additions: upsampling partial cells would grow
+    # the whole lung surface by a voxel.
+    filled = (closed & ~coarse)[
+        margin[0] : -margin[0], margin[1] : -margin[1], margin[2] : -margin[2]
+    ]
+    full = np.repeat(np.repeat(filled, step[0], axis=0), step[1], axis=1)[:ni, :nj]
+    out = lung.copy()
+    out[box] |= full & allowed[box]
+    return out
 
 
 def _require_lungs_in_view(ct: Volume, body: BoolArray) -> None:
@@ -215,6 +258,10 @@ def segment_lungs(
         box = bounding_slices(airways, pad=3)
         rim = ndi.binary_dilation(airways[box], ellipsoid(_AIRWAY_RIM_MM, ct.spacing_mm))
         lungs[box] &= ~rim
+        not_airway = np.ones(lungs.shape, dtype=bool)
+        not_airway[box] = ~rim
+    else:
+        not_airway = np.ones(lungs.shape, dtype=bool)
     lungs = fill_holes_per_slice(lungs)
     k_any = np.flatnonzero(lungs.any(axis=(0, 1)))
     if k_any[-1] == lungs.shape[2] - 1:
@@ -224,4 +271,7 @@ def segment_lungs(
     if midline_i is None:
         midline_i = float(ndi.center_of_mass(body.any(axis=2))[0])
     left, right = _split_left_right(ct, lungs, midline_i)
+    dense_ok = body & (ct.array < _MAX_CLOSED_HU) & not_airway
+    left = _close_bites(ct, left, dense_ok & ~right)
+    right = _close_bites(ct, right, dense_ok & ~left)
     return Lungs(left=left, right=right, notes=tuple(notes))
