@@ -105,6 +105,11 @@ def test_abdomen_masks_come_back_in_the_ct_geometry(abdomen_anatomy) -> None:
     lungs = abdomen_anatomy["lung_left"].array | abdomen_anatomy["lung_right"].array
     assert dice(lungs, reference_mask(ABDOMEN, *LUNG_LOBES)) >= 0.90
     assert any("top of the image" in note for note in abdomen_anatomy.notes)
+    # no chest: no trachea and no mediastinum, each said in a note
+    assert "mediastinum" not in abdomen_anatomy
+    assert any(note.startswith("mediastinum: not segmented") for note in abdomen_anatomy.notes)
+    assert any(note.startswith("airways: none segmented") for note in abdomen_anatomy.notes)
+    assert dice(abdomen_anatomy["liver"].array, reference_mask(ABDOMEN, "liver")) >= 0.9
 
 
 def test_structures_subset_computes_only_what_it_needs(lidc_volume) -> None:

@@ -55,6 +55,9 @@ PIPELINE_ORDER: tuple[str, ...] = (
 )
 # Volume of the body bounding box margin kept around the crop (voxels).
 _CROP_PAD = 2
+# The region between the lungs is defined only when both lungs are well in view (a lung
+# base at the top of an abdominal CT is not enough: totalseg-abdomen shows 43 and 74 mL).
+_MIN_LUNG_FOR_MEDIASTINUM_ML = 150.0
 # Largest angle between an index axis and its patient axis that still counts as axial.
 _MAX_OBLIQUE_DEG = 5.0
 
@@ -142,6 +145,14 @@ def _step(run: _Run, name: str) -> None:
         else:
             m["liver"] = liver
     elif name == "mediastinum":
+        voxel_ml = float(np.prod(ct.spacing_mm)) / 1000.0
+        smaller_ml = min(int(m["lung_left"].sum()), int(m["lung_right"].sum())) * voxel_ml
+        if smaller_ml < _MIN_LUNG_FOR_MEDIASTINUM_ML:
+            run.notes.append(
+                f"mediastinum: not segmented, the CT shows only {smaller_ml:.0f} mL of one lung "
+                "(the region between the lungs needs the chest in view)"
+            )
+            return
         m["mediastinum"] = segment_mediastinum(
             ct, m["lung_left"], m["lung_right"], m["bones"], liver=m.get("liver")
         )
