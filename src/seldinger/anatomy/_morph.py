@@ -23,15 +23,15 @@ IN_PLANE_8[:, :, 1] = True
 def ellipsoid(radius_mm: float, spacing_mm: Sequence[float], in_plane: bool = False) -> BoolArray:
     """Structuring element of a ball of ``radius_mm`` on a grid with ``spacing_mm``.
 
-    Each axis gets ``round(radius_mm / spacing)`` voxels of half-width (at least 1 when the
-    radius reaches half a voxel, else 0); with ``in_plane`` the third axis has none.
+    Each axis gets ``floor(radius_mm / spacing)`` voxels of half-width (the neighbours
+    within the radius); with ``in_plane`` the third axis has none.
 
     >>> ellipsoid(1.5, (0.75, 0.75, 2.5)).shape
     (5, 5, 1)
     >>> ellipsoid(3.0, (1.0, 1.0, 1.0), in_plane=True).shape
     (7, 7, 1)
     """
-    half = [round(radius_mm / s) for s in spacing_mm]
+    half = [int(np.floor(radius_mm / s + 1e-9)) for s in spacing_mm]
     if in_plane:
         half[2] = 0
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
