@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from seldinger.anatomy.airway_graph import AirwayBranch, AirwayGraph
+from seldinger.anatomy.airway_tree import AirwayBranch, AirwayGraph
 from seldinger.anatomy.engines import (
     ENGINES,
     ClassicalEngine,

@@ -25,9 +25,8 @@ References
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,9 +35,17 @@ from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 from seldinger.anatomy._morph import BoolArray, bounding_slices, largest_component
+from seldinger.anatomy.airway_tree import (
+    MAIN_BRONCHUS_LEFT,
+    MAIN_BRONCHUS_RIGHT,
+    TRACHEA,
+    AirwayBranch,
+    AirwayGraph,
+)
 from seldinger.anatomy.airways import resample_linear
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.skeleton import skeleton_graph
 from seldinger.imaging import Volume
 
 __all__ = [
@@ -67,260 +74,6 @@ _ISO_LEVEL = 0.3
 # Rays and samples per ray of the cross-section radius.
 _RAYS = 16
 _RAY_SAMPLES = 16
-
-TRACHEA = "trachea"
-MAIN_BRONCHUS_LEFT = "main_bronchus_left"
-MAIN_BRONCHUS_RIGHT = "main_bronchus_right"
-
-
-@dataclass(frozen=True, eq=False)
-class AirwayBranch:
-    """One airway segment between two branch points (or a branch point and a tip).
-
-    Parameters
-    ----------
-    id : int
-        Index of the branch in :attr:`AirwayGraph.branches`.
-    parent : int or None
-        Id of the branch it leaves; None for the trachea (the root).
-    generation : int
-        Depth in the tree: trachea 0, main bronchi 1, lobar 2, segmental 3 …
-    label : str
-        ``"trachea"``, ``"main_bronchus_left"``, ``"main_bronchus_right"``, a lobar name
-        (``"upper_lobe_bronchus_right"``, ``"bronchus_intermedius"``,
-        ``"middle_lobe_bronchus"``, ``"lower_lobe_bronchus_right"``,
-        ``"upper_lobe_bronchus_left"``, ``"lower_lobe_bronchus_left"``), or ``""``.
-    points_lps_mm : ndarray, shape (N, 3)
-        Centreline from the proximal branch point to the distal end, LPS mm.
-    radius_mm : ndarray, shape (N,)
-        Lumen radius at each point: of the circle with the area of the lumen's cross-section
-        normal to the centreline, mm (it flares where the branch meets its neighbours).
-    length_mm : float
-        Length of the centreline polyline, mm.
-    """
-
-    id: int
-    parent: int | None
-    generation: int
-    label: str
-    points_lps_mm: FloatArray
-    radius_mm: FloatArray
-    length_mm: float
-
-    @property
-    def mean_radius_mm(self) -> float:
-        """Median lumen radius over the middle half of the branch, mm.
-
-        The quarters at either end are left out: there the cross-section flares into the
-        branch point (and the neighbouring branch).
-        """
-        n = len(self.radius_mm)
-        middle = self.radius_mm[n // 4 : n - n // 4] if n >= 4 else self.radius_mm
-        return float(np.median(middle))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (lists of floats rounded to 0.01 mm)."""
-        return {
-            "id": self.id,
-            "parent": self.parent,
-            "generation": self.generation,
-            "label": self.label,
-            "length_mm": round(self.length_mm, 2),
-            "points_lps_mm": np.round(self.points_lps_mm, 2).tolist(),
-            "radius_mm": np.round(self.radius_mm, 2).tolist(),
-        }
-
-
-@dataclass(frozen=True, eq=False)
-class AirwayGraph:
-    """The airway tree: branches in breadth-first order from the trachea (id 0).
-
-    Parameters
-    ----------
-    branches : tuple of AirwayBranch
-        ``branches[i].id == i``; every parent precedes its children.
-    branch_points_lps_mm : ndarray, shape (M, 3)
-        Positions of the branch points (bifurcations and the odd trifurcation), LPS mm.
-    """
-
-    branches: tuple[AirwayBranch, ...]
-    branch_points_lps_mm: FloatArray
-
-    def __post_init__(self) -> None:
-        for index, b in enumerate(self.branches):
-            if b.id != index or (b.parent is not None and not 0 <= b.parent < index):
-                raise ValueError(
-                    f"AirwayGraph.branches must be in tree order with branches[i].id == i and "
-                    f"each parent before its children; branch {index} has id {b.id} and "
-                    f"parent {b.parent}. Build graphs with airway_graph()."
-                )
-
-    def __iter__(self) -> Iterator[AirwayBranch]:
-        return iter(self.branches)
-
-    def __len__(self) -> int:
-        return len(self.branches)
-
-    @property
-    def root(self) -> AirwayBranch:
-        """The trachea."""
-        return self.branches[0]
-
-    def children(self, branch_id: int) -> tuple[AirwayBranch, ...]:
-        """Branches leaving the distal end of branch ``branch_id``."""
-        return tuple(b for b in self.branches if b.parent == branch_id)
-
-    def by_label(self, label: str) -> AirwayBranch:
-        """The branch labelled ``label``; KeyError naming the labels present when absent."""
-        for b in self.branches:
-            if b.label == label:
-                return b
-        present = sorted({b.label for b in self.branches if b.label})
-        raise KeyError(
-            f"no airway branch labelled {label!r}; this graph has {present}. The tree may "
-            "stop above that airway (check the segmentation) or the label may be misspelt."
-        )
-
-    def subtree(self, branch_id: int) -> tuple[AirwayBranch, ...]:
-        """Branch ``branch_id`` and all its descendants."""
-        keep = {branch_id}
-        out = []
-        for b in self.branches:  # parents precede children
-            if b.id == branch_id or b.parent in keep:
-                keep.add(b.id)
-                out.append(b)
-        return tuple(out)
-
-    def max_generation(self, side: Literal["left", "right"]) -> int:
-        """Deepest generation reached in the ``side`` lung (0 when its main bronchus is absent).
-
-        Parameters
-        ----------
-        side : {"left", "right"}
-            The patient's side (LPS +x is left).
-        """
-        if side not in ("left", "right"):
-            raise ValueError(f"side must be 'left' or 'right'; got {side!r}.")
-        label = MAIN_BRONCHUS_LEFT if side == "left" else MAIN_BRONCHUS_RIGHT
-        try:
-            main = self.by_label(label)
-        except KeyError:
-            return 0
-        return max(b.generation for b in self.subtree(main.id))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary: the branches and the branch points."""
-        return {
-            "branches": [b.to_dict() for b in self.branches],
-            "branch_points_lps_mm": np.round(self.branch_points_lps_mm, 2).tolist(),
-        }
-
-
-# --------------------------------------------------------------------------- skeleton graph
-
-
-def skeleton_graph(
-    skeleton: BoolArray,
-) -> tuple[FloatArray, list[tuple[int, int, FloatArray]]]:
-    """Read a one-voxel-thin 3-D skeleton as a graph.
-
-    Ends (one neighbour) and branch points (three or more; adjacent branch-point voxels form
-    one node) are nodes; chains of two-neighbour voxels between them are edges
-    (26-connectivity). Closed loops without any node are dropped.
-
-    Parameters
-    ----------
-    skeleton : ndarray of bool, shape (I, J, K)
-        The skeleton.
-
-    Returns
-    -------
-    nodes : ndarray, shape (M, 3)
-        Node positions (mean voxel index of the node's voxels).
-    edges : list of (a, b, path)
-        Node ids and the (n, 3) voxel positions from node ``a`` to node ``b``. A path
-        starts and ends at its nodes' positions, so that paths through a branch point made
-        of several voxels meet.
-
-    Examples
-    --------
-    >>> sk = np.zeros((7, 3, 7), dtype=bool)
-    >>> sk[3, 1, 0:4] = True          # stem
-    >>> sk[[2, 1], 1, [4, 5]] = True  # left arm
-    >>> sk[[4, 5], 1, [4, 5]] = True  # right arm
-    >>> nodes, edges = skeleton_graph(sk)
-    >>> len(nodes), sorted(len(p) for _, _, p in edges)
-    (4, [3, 3, 4])
-    """
-    # The walk is written by hand: a skeleton has a few thousand voxels, so a Python walk
-    # over a voxel -> neighbours table costs milliseconds, and it needs no graph library.
-    padded = np.pad(skeleton, 1)
-    coords = np.argwhere(padded)
-    n = len(coords)
-    if n == 0:
-        return np.zeros((0, 3)), []
-    index = np.full(padded.shape, -1, dtype=np.int64)
-    index[tuple(coords.T)] = np.arange(n)
-    offsets = np.array([d for d in np.ndindex(3, 3, 3) if d != (1, 1, 1)]) - 1
-    nbr = index[tuple((coords[:, None, :] + offsets[None, :, :]).transpose(2, 0, 1))]
-    degree = (nbr >= 0).sum(axis=1)
-
-    node_of = np.full(n, -1, dtype=np.int64)
-    junction = np.zeros(padded.shape, dtype=bool)
-    junction[tuple(coords[degree >= 3].T)] = True
-    labels, n_junctions = ndi.label(junction, structure=np.ones((3, 3, 3)))
-    is_j = degree >= 3
-    node_of[is_j] = labels[tuple(coords[is_j].T)] - 1
-    ends = np.flatnonzero(degree <= 1)
-    node_of[ends] = n_junctions + np.arange(len(ends))
-    n_nodes = n_junctions + len(ends)
-    nodes = np.zeros((n_nodes, 3))
-    np.add.at(nodes, node_of[node_of >= 0], coords[node_of >= 0])
-    nodes /= np.maximum(np.bincount(node_of[node_of >= 0], minlength=n_nodes), 1)[:, None]
-
-    def through(a_node: int, voxels: list[int], b_node: int) -> FloatArray:
-        """Node a's position, the voxels, node b's position (no repeated points), unpadded."""
-        pts = [nodes[a_node], *coords[voxels].astype(np.float64), nodes[b_node]]
-        keep = [pts[0]]
-        for q in pts[1:]:
-            if not np.array_equal(q, keep[-1]):
-                keep.append(q)
-        return np.asarray(keep, dtype=np.float64) - 1.0
-
-    edges: list[tuple[int, int, FloatArray]] = []
-    used = np.zeros(n, dtype=bool)  # chain voxels already on an edge
-    seen_direct: set[tuple[int, int]] = set()
-    neighbours: list[list[int]] = [row[row >= 0].tolist() for row in nbr]
-    for start in np.flatnonzero(node_of >= 0).tolist():
-        for first in neighbours[start]:
-            if node_of[first] == node_of[start]:
-                continue
-            if node_of[first] >= 0:  # two nodes touching: a one-step edge
-                key = (min(start, first), max(start, first))
-                if key not in seen_direct:
-                    seen_direct.add(key)
-                    a_node, b_node = int(node_of[start]), int(node_of[first])
-                    edges.append((a_node, b_node, through(a_node, [start, first], b_node)))
-                continue
-            if used[first]:
-                continue
-            path = [start, first]
-            prev, cur = start, first
-            while node_of[cur] < 0:
-                used[cur] = True
-                nxt = [v for v in neighbours[cur] if v != prev and v not in path[-3:]]
-                if not nxt:
-                    break
-                # prefer a node neighbour (ends the chain), else the unused chain voxel
-                nxt.sort(key=lambda v: (node_of[v] < 0, used[v]))
-                prev, cur = cur, nxt[0]
-                path.append(cur)
-            if node_of[cur] < 0:
-                continue  # ran into a dead end without a node (should not happen)
-            a_node, b_node = int(node_of[start]), int(node_of[cur])
-            edges.append((a_node, b_node, through(a_node, path, b_node)))
-    return nodes - 1, edges
-
 
 # ----------------------------------------------------------------------------- the tree
 

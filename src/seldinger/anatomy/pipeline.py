@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from seldinger.anatomy._morph import BoolArray, bounding_slices
-from seldinger.anatomy.airway_graph import AirwayGraph, airway_graph
+from seldinger.anatomy.airway_graph import airway_graph
+from seldinger.anatomy.airway_tree import AirwayGraph
 from seldinger.anatomy.airways import segment_airways
 from seldinger.anatomy.body import segment_body
 from seldinger.anatomy.bones import segment_bones

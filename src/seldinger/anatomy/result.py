@@ -12,7 +12,7 @@ import numpy as np
 
 from seldinger import __version__
 from seldinger._files import atomic_dir
-from seldinger.anatomy.airway_graph import AirwayGraph
+from seldinger.anatomy.airway_tree import AirwayGraph
 from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
 
