@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from seldinger.anatomy._morph import close_mm, dilate_mm
 from seldinger.anatomy.errors import LesionError
 from seldinger.anatomy.measure import axial_axis, lesion_measurements
 from seldinger.imaging import Volume
@@ -157,14 +158,6 @@ def _distance_mm(mask: BoolArray, spacing_mm: tuple[float, float, float]) -> Flo
     return np.asarray(ndi.distance_transform_edt(mask, sampling=spacing_mm), dtype=np.float64)
 
 
-def _dilate(mask: BoolArray, radius_mm: float, spacing_mm: tuple[float, float, float]) -> BoolArray:
-    return np.asarray(_distance_mm(~mask, spacing_mm) <= radius_mm)
-
-
-def _close(mask: BoolArray, radius_mm: float, spacing_mm: tuple[float, float, float]) -> BoolArray:
-    return np.asarray(_distance_mm(_dilate(mask, radius_mm, spacing_mm), spacing_mm) > radius_mm)
-
-
 def _smooth(
     hu: npt.NDArray[np.float32], sigma_mm: float, spacing_mm: tuple[float, float, float]
 ) -> npt.NDArray[np.float32]:
@@ -224,7 +217,7 @@ def _separate(
     if radius_mm <= opening_mm:  # thinner than the opening everywhere: nothing to cut
         return region
     core = _component_at(distance > opening_mm, centre)
-    return np.asarray(_dilate(core, opening_mm, spacing_mm) & region)
+    return np.asarray(dilate_mm(core, opening_mm, spacing_mm) & region)
 
 
 # --- the segmentation ---------------------------------------------------------------------
@@ -440,7 +433,7 @@ def _grow_lung(
     """
     envelope, closing_mm = None, 0.0
     for closing_mm in (0.5 * max_radius_mm, max_radius_mm):
-        closed = _close(aerated, max(closing_mm, MIN_ENVELOPE_MM), spacing_mm) & allowed
+        closed = close_mm(aerated, max(closing_mm, MIN_ENVELOPE_MM), spacing_mm) & allowed
         if closed[seed]:
             envelope = closed
             break
@@ -457,7 +450,7 @@ def _grow_lung(
     # into the envelope; a larger one would also fill folds of the chest wall and mediastinum.
     tight_mm = max(ENVELOPE_FACTOR * core_mm, MIN_ENVELOPE_MM)
     if tight_mm < closing_mm:
-        tight = _close(aerated, tight_mm, spacing_mm) & allowed
+        tight = close_mm(aerated, tight_mm, spacing_mm) & allowed
         if tight[seed] and tight[centre]:
             envelope = tight
     core = _ball(hu.shape, centre, max(core_mm, SEED_BALL_MM), spacing_mm) & (hu >= SOFT_TISSUE_HU)
@@ -529,7 +522,7 @@ def _border_fraction(
     """Fraction of the 2 mm shell around ``region`` that is aerated lung (0 when empty)."""
     if not region.any():
         return 0.0
-    shell = _dilate(region, 2.0, spacing_mm) & ~region
+    shell = dilate_mm(region, 2.0, spacing_mm) & ~region
     fraction = float(np.count_nonzero(shell & aerated)) / max(1, int(np.count_nonzero(shell)))
     logger.debug("aerated fraction of the lesion's border: %.2f", fraction)
     return fraction

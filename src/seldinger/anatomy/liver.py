@@ -32,7 +32,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import IN_PLANE_8, BoolArray
+from seldinger.anatomy._morph import (
+    IN_PLANE_8,
+    BoolArray,
+    dilate_mm,
+    erode_mm,
+    largest_component,
+    open_mm,
+)
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
@@ -381,22 +388,6 @@ def _bbox(mask: BoolArray, pad: list[int]) -> tuple[slice, slice, slice]:
 # --- morphology in millimetres ----------------------------------------------------------------
 
 
-def _dilate_mm(mask: BoolArray, radius_mm: float, spacing_mm: Spacing) -> BoolArray:
-    """Dilation by a ball of ``radius_mm`` (exact, through a Euclidean distance transform)."""
-    if not mask.any():
-        return mask.copy()
-    return np.asarray(ndi.distance_transform_edt(~mask, sampling=spacing_mm) <= radius_mm)
-
-
-def _erode_mm(mask: BoolArray, radius_mm: float, spacing_mm: Spacing) -> BoolArray:
-    """Erosion by a ball of ``radius_mm`` (exact, through a Euclidean distance transform)."""
-    return np.asarray(ndi.distance_transform_edt(mask, sampling=spacing_mm) > radius_mm)
-
-
-def _open_mm(mask: BoolArray, radius_mm: float, spacing_mm: Spacing) -> BoolArray:
-    return _dilate_mm(_erode_mm(mask, radius_mm, spacing_mm), radius_mm, spacing_mm)
-
-
 def _in_plane_depth(mask: BoolArray, spacing_mm: Spacing) -> npt.NDArray[np.float64]:
     """Distance (mm) of each voxel of ``mask`` to the nearest voxel outside it in its slice."""
     sampling = (spacing_mm[0], spacing_mm[1], _FAR_MM)
@@ -418,15 +409,6 @@ def _fill_holes(mask: BoolArray, per_slice: bool) -> BoolArray:
         outside[np.unique(face)] = True
     outside[0] = False
     return np.asarray(mask | ~outside[labels])
-
-
-def _largest_component(mask: BoolArray) -> BoolArray:
-    labels, n = ndi.label(mask)
-    if n == 0:
-        return mask.copy()
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return np.asarray(labels == sizes.argmax())
 
 
 # --- landmarks --------------------------------------------------------------------------------
@@ -530,7 +512,7 @@ class _Spine:
         half = round(_SPINE_SEARCH_MM / sp[0])
         i0 = max(i_mid - half, 0)
         in_plane = (sp[0], sp[1], _FAR_MM)
-        strip = _open_mm(
+        strip = open_mm(
             _fill_holes(dense[i0 : i_mid + half], per_slice=True), _SPINE_OPENING_MM, in_plane
         )
         labels, n = ndi.label(strip, structure=IN_PLANE_8)
@@ -692,7 +674,7 @@ def _segment_coarse(
     band = model.band(smooth, _BAND_LOW_SIGMA, _BAND_HIGH_SIGMA)
     candidate = band & (depth > _SKIN_MARGIN_MM) & ~excluded
     inside_mm = np.asarray(ndi.distance_transform_edt(candidate, sampling=sp))
-    opened = _dilate_mm(inside_mm > _OPENING_MM, _OPENING_MM, sp)
+    opened = dilate_mm(inside_mm > _OPENING_MM, _OPENING_MM, sp)
     if spine is not None:
         opened &= ~spine.great_vessels(opened, sp)
     # The seed: the candidate voxel of the prior region furthest from any other tissue.
@@ -706,8 +688,8 @@ def _segment_coarse(
     # Regrow, close and fill on the core's bounding box (the costly part of the pipeline).
     reach = _OPENING_MM + 2 * _CLOSING_MM
     sub = _bbox(core, [int(np.ceil(reach / s)) + 1 for s in sp])
-    grown = candidate[sub] & _dilate_mm(core[sub], _OPENING_MM, sp)
-    closed = _erode_mm(_dilate_mm(grown, _CLOSING_MM, sp), _CLOSING_MM, sp) | grown
+    grown = candidate[sub] & dilate_mm(core[sub], _OPENING_MM, sp)
+    closed = erode_mm(dilate_mm(grown, _CLOSING_MM, sp), _CLOSING_MM, sp) | grown
     liver = np.zeros_like(core)
     liver[sub] = _fill_holes(_fill_holes(closed, per_slice=False), per_slice=True)
     # Excluded voxels enclosed by the liver (an enhanced vessel in a caller's bones) stay in.
@@ -739,4 +721,4 @@ def _refine_full(
     low_sigma = _REFINE_EDGE_FRACTION * (fine.mode_hu - _FAT_HU) / fine.sigma_hu
     band = fine.band(smooth, low_sigma, _BAND_HIGH_SIGMA)
     liver = interior | (shell & band & body & ~excluded)
-    return _fill_holes(_largest_component(liver), per_slice=True)
+    return _fill_holes(largest_component(liver), per_slice=True)
