@@ -44,7 +44,9 @@ def _labels(case_dir: Path) -> tuple[npt.NDArray[np.uint8], dict[str, int]]:
         with (case_dir / "model_labels.csv").open() as f:
             ids = {row["structure"]: int(row["id"]) for row in csv.DictReader(f)}
     else:
-        ids = {v: int(k) for k, v in json.loads((case_dir / "model_labels.json").read_text()).items()}
+        ids = {
+            v: int(k) for k, v in json.loads((case_dir / "model_labels.json").read_text()).items()
+        }
     array.setflags(write=False)
     return array, ids
 
@@ -77,4 +79,12 @@ def dice(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     return 2.0 * int(np.logical_and(a, b).sum()) / total if total else 1.0
 
 
-__all__ = ["ABDOMEN", "BONE_PREFIXES", "LIDC", "LUNG_LOBES", "dice", "reference_mask", "reference_volume"]
+__all__ = [
+    "ABDOMEN",
+    "BONE_PREFIXES",
+    "LIDC",
+    "LUNG_LOBES",
+    "dice",
+    "reference_mask",
+    "reference_volume",
+]

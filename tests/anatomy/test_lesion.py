@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from reference import LUNG_LOBES, dice, reference_mask
 from scipy import ndimage as ndi
 
+from reference import LUNG_LOBES, dice, reference_mask
 from seldinger.anatomy.lesion import (
     Lesion,
     LesionError,
