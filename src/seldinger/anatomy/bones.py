@@ -69,7 +69,11 @@ _EDGE_FRACTION = 0.28
 # (a ball of _THICK_MM fits) region above BONE_THRESHOLD_HU whose texture is image noise
 # (x 0.8-1.2 on lidc-idri-0001) while trabecular bone adds its own (x 2.4-4.3 in vertebrae
 # and ribs). Without such a region the CT is unenhanced and nothing is removed as blood.
-_BLOOD_POOL_ML = 100.0
+# The gate is small so that a limited-coverage scan (4 cm of chest) still counts: the
+# descending aorta alone holds about 5 mL per cm, and 4 cm slabs of lidc-idri-0001 show
+# 28-40 mL; homogeneous thick regions above 130 HU of the unenhanced totalseg-abdomen,
+# whole or in 4 cm slabs, are at most 3.5 mL.
+_BLOOD_POOL_ML = 15.0
 _THICK_MM = 4.0
 _HOMOGENEOUS_NOISE_RATIO = 1.5
 # With the blood level known, the pool is everything thick above the half-way level between
