@@ -7,6 +7,7 @@ structuring elements on anisotropic grids and name the idioms used in every modu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -116,3 +117,35 @@ def open_mm(mask: BoolArray, radius_mm: float, spacing_mm: Sequence[float]) -> B
 def close_mm(mask: BoolArray, radius_mm: float, spacing_mm: Sequence[float]) -> BoolArray:
     """Closing (dilation then erosion) by a ball of ``radius_mm``; the array border is outside."""
     return erode_mm(dilate_mm(mask, radius_mm, spacing_mm), radius_mm, spacing_mm)
+
+
+# In-plane coarse grids: several steps work on (i, j) blocks of ``step`` voxels, whole
+# slices kept, because labelling, openings and watersheds cost per voxel.
+
+
+def block_any_in_plane(mask: BoolArray, step: Sequence[int]) -> BoolArray:
+    """Coarse cells of ``step[0] × step[1]`` voxels that hold any True voxel.
+
+    Incomplete cells at the far edges are kept, so every True voxel has a True cell.
+
+    >>> m = np.zeros((3, 2, 1), bool); m[2, 1, 0] = True
+    >>> block_any_in_plane(m, (2, 2))[:, :, 0].tolist()
+    [[False], [True]]
+    """
+    ni, nj, nk = mask.shape
+    padded = np.zeros((-(-ni // step[0]) * step[0], -(-nj // step[1]) * step[1], nk), bool)
+    padded[:ni, :nj] = mask
+    blocks = padded.reshape(padded.shape[0] // step[0], step[0], -1, step[1], nk)
+    return np.asarray(blocks.any(axis=(1, 3)))
+
+
+def repeat_in_plane(
+    coarse: npt.NDArray[Any], step: Sequence[int], shape: Sequence[int]
+) -> npt.NDArray[Any]:
+    """Each coarse cell repeated over its ``step[0] × step[1]`` voxels, cut to ``shape[:2]``.
+
+    >>> repeat_in_plane(np.array([[[1], [2]]]), (2, 1), (1, 2, 1))[:, :, 0].tolist()
+    [[1, 2]]
+    """
+    full = np.repeat(np.repeat(coarse, step[0], axis=0), step[1], axis=1)
+    return np.asarray(full[: shape[0], : shape[1]])

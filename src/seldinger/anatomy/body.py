@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import BoolArray, ellipsoid, fill_holes_per_slice, largest_component
+from seldinger.anatomy._morph import (
+    BoolArray,
+    ellipsoid,
+    fill_holes_per_slice,
+    largest_component,
+    repeat_in_plane,
+)
 from seldinger.anatomy.checks import require_canonical
 from seldinger.imaging import Volume
 
@@ -51,7 +56,7 @@ def segment_body(ct: Volume) -> BoolArray:
     # 3 mm from the opened body stays out) and go back to
     # full resolution; the threshold at full resolution restores the exact skin edge.
     core = ndi.binary_dilation(core, element)
-    full = np.repeat(np.repeat(core, step[0], axis=0), step[1], axis=1)[: a.shape[0], : a.shape[1]]
+    full = repeat_in_plane(core, step, a.shape)
     # The coarse core is one component; at full resolution the threshold only trims its
     # edge, so no second labelling is needed (it cost a third of the time).
     return fill_holes_per_slice(dense & full)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import BoolArray, components_above
+from seldinger.anatomy._morph import BoolArray, bounding_slices, components_above
 from seldinger.anatomy.checks import require_canonical
 from seldinger.imaging import Volume
 
@@ -55,11 +55,10 @@ def segment_emphysema(ct: Volume, lungs: BoolArray, airways: BoolArray | None = 
         Airway lumen to exclude (intrapulmonary bronchi are air too).
     """
     require_canonical(ct)
-    box = ndi.find_objects(lungs.astype(np.uint8))
     mask = np.zeros(ct.shape, dtype=bool)
-    if not box or box[0] is None:
+    if not lungs.any():
         return Emphysema(mask=mask, laa_percent=0.0)
-    sl = box[0]
+    sl = bounding_slices(lungs)
     lung = lungs[sl] if airways is None else lungs[sl] & ~airways[sl]
     raw = ct.array[sl] < LAA_THRESHOLD_HU
     raw_low = lung & raw

@@ -9,7 +9,14 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from seldinger.anatomy._morph import BoolArray, bounding_slices, ellipsoid, fill_holes_per_slice
+from seldinger.anatomy._morph import (
+    BoolArray,
+    block_any_in_plane,
+    bounding_slices,
+    ellipsoid,
+    fill_holes_per_slice,
+    repeat_in_plane,
+)
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
@@ -90,10 +97,7 @@ def _split_left_right(
     step = [max(1, round(_COARSE_MM / s)) for s in sp[:2]]
     coarse_sp = (sp[0] * step[0], sp[1] * step[1], sp[2])
     # A coarse cell is lung when any of its voxels is, so every lung voxel has a side below.
-    ni, nj, nk = lungs.shape
-    padded = np.zeros((-(-ni // step[0]) * step[0], -(-nj // step[1]) * step[1], nk), bool)
-    padded[:ni, :nj] = lungs
-    coarse = padded.reshape(padded.shape[0] // step[0], step[0], -1, step[1], nk).any(axis=(1, 3))
+    coarse = block_any_in_plane(lungs, step)
     mid = midline_i / step[0]
     band = _SPLIT_BAND_MM / coarse_sp[0]
     labels, n = ndi.label(coarse)
@@ -124,8 +128,7 @@ def _split_left_right(
         sides[hi:][joined[hi:]] = 1
         sides[:lo][joined[:lo]] = 2
     # Back to full resolution: each voxel takes its coarse cell's side.
-    full = np.repeat(np.repeat(sides, step[0], axis=0), step[1], axis=1)
-    full = full[: lungs.shape[0], : lungs.shape[1]]
+    full = repeat_in_plane(sides, step, lungs.shape)
     return np.asarray(lungs & (full == 1)), np.asarray(lungs & (full == 2))
 
 
@@ -150,10 +153,7 @@ def _close_bites(ct: Volume, lung: BoolArray, allowed: BoolArray) -> BoolArray:
     margin = [int(np.ceil(_BITE_RADIUS_MM / s)) + 1 for s in coarse_sp]
     box = bounding_slices(lung, pad=[m * st for m, st in zip(margin, [*step, 1], strict=True)])
     sub = lung[box]
-    ni, nj, nk = sub.shape
-    padded = np.zeros((-(-ni // step[0]) * step[0], -(-nj // step[1]) * step[1], nk), bool)
-    padded[:ni, :nj] = sub
-    coarse = padded.reshape(padded.shape[0] // step[0], step[0], -1, step[1], nk).any(axis=(1, 3))
+    coarse = block_any_in_plane(sub, step)
     coarse = np.pad(coarse, [(m, m) for m in margin])
     grown = ndi.distance_transform_edt(~coarse, sampling=coarse_sp) <= _BITE_RADIUS_MM
     closed = ndi.distance_transform_edt(grown, sampling=coarse_sp) > _BITE_RADIUS_MM
@@ -162,7 +162,7 @@ def _close_bites(ct: Volume, lung: BoolArray, allowed: BoolArray) -> BoolArray:
     filled = (closed & ~coarse)[
         margin[0] : -margin[0], margin[1] : -margin[1], margin[2] : -margin[2]
     ]
-    full = np.repeat(np.repeat(filled, step[0], axis=0), step[1], axis=1)[:ni, :nj]
+    full = repeat_in_plane(filled, step, sub.shape)
     out = lung.copy()
     out[box] |= full & allowed[box]
     return out

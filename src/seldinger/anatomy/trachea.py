@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import IN_PLANE_8, BoolArray
+from seldinger.anatomy._morph import IN_PLANE_8, BoolArray, repeat_in_plane
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
@@ -165,8 +165,8 @@ def find_trachea(ct: Volume, body: BoolArray) -> IntArray:
         raise _no_trachea(ct)
     keep = np.zeros(n + 1, dtype=bool)
     keep[[c[3] for c in chain]] = True
-    tube = np.repeat(np.repeat(keep[labels], st[0], axis=0), st[1], axis=1)
-    ijk = np.argwhere(tube[: hu_full.shape[0], : hu_full.shape[1]] & (hu_full < AIR_CORE_HU))
+    tube = repeat_in_plane(keep[labels], st, hu_full.shape)
+    ijk = np.argwhere(tube & (hu_full < AIR_CORE_HU))
     offset = np.array([box[0].start, box[1].start, box[2].start])
     logger.debug("trachea: %d slices, %d seed voxels", len(chain), len(ijk))
     return np.asarray(ijk + offset, dtype=np.intp)
