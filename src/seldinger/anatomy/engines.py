@@ -12,6 +12,7 @@ import importlib.util
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -190,15 +191,7 @@ class TotalSegmentatorEngine:
         )
         from_model = sorted(n for n in given if n in result.masks)
         note = f"from TotalSegmentator: {', '.join(from_model)}; the rest classical"
-        return Anatomy(
-            masks=result.masks,
-            seconds=result.seconds,
-            engine=self.name,
-            notes=(note, *result.notes),
-            airway_graph=result.airway_graph,
-            vessel_radius_mm=result.vessel_radius_mm,
-            laa_percent=result.laa_percent,
-        )
+        return replace(result, notes=(note, *result.notes))
 
 
 #: Engines by the name used on the command line.

@@ -240,17 +240,6 @@ def segment_lungs(
     notes: list[str] = []
     if not lungs.any():
         return Lungs(left=lungs, right=lungs.copy(), notes=("no aerated lung in the image",))
-    in_plane_border = np.zeros(lungs.shape[:2], dtype=bool)
-    in_plane_border[[0, -1], :] = True
-    in_plane_border[:, [0, -1]] = True
-    touching = int(lungs[in_plane_border].sum())
-    if touching > 0.001 * lungs.sum():
-        raise AnatomyError(
-            "the image's field of view cuts through the lungs in-plane "
-            f"({touching} lung voxels on the image's side edges): the chest wall and skin are "
-            "missing there, so no safe entry can be planned. Reconstruct the CT with a "
-            "field of view that includes the whole chest."
-        )
     if airways is not None and airways.any():
         # The airway lumen mask stops short of the partial-volume rim of the wall, which
         # is still "air" at -400 HU: remove the lumen grown by _AIRWAY_RIM_MM. Inside the

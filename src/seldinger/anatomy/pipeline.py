@@ -92,13 +92,6 @@ def _require_axial(ct: Volume) -> None:
         )
 
 
-def _crop(volume: Volume, box: tuple[slice, ...]) -> Volume:
-    start = np.array([s.start for s in box] + [1.0])
-    affine = volume.affine.copy()
-    affine[:, 3] = volume.affine @ start
-    return Volume(np.ascontiguousarray(volume.array[box]), affine)
-
-
 @dataclass
 class _Run:
     """State of one pipeline run on the canonical, body-cropped CT."""
@@ -221,7 +214,12 @@ def run_pipeline(
             "check that this is a CT of a patient in HU."
         )
     box = bounding_slices(body, pad=_CROP_PAD)
-    run = _Run(ct=_crop(canonical, box), given={name: mask[box] for name, mask in given_c.items()})
+    # A contiguous copy: every step sweeps the cropped CT many times.
+    cropped = canonical.crop_index(box)
+    run = _Run(
+        ct=cropped.with_array(np.ascontiguousarray(cropped.array)),
+        given={name: mask[box] for name, mask in given_c.items()},
+    )
     run.masks["body"] = body[box]
     for done, name in enumerate(order[1:], start=1):
         if progress is not None:

@@ -358,10 +358,23 @@ class Volume:
                 f"crop box {box_lo.tolist()} to {box_hi.tolist()} mm holds no voxel of the "
                 f"volume (LPS extent {np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm)."
             )
+        return self.crop_index(
+            tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
+        )
+
+    def crop_index(self, box: tuple[slice, ...]) -> Volume:
+        """Sub-volume of the voxels ``array[box]`` (unit-step slices), origin moved to match.
+
+        >>> v = Volume(np.zeros((4, 4, 4)), np.eye(4))
+        >>> v.crop_index((slice(1, 3), slice(0, 4), slice(2, 4))).origin_lps_mm.tolist()
+        [1.0, 0.0, 2.0]
+        """
+        if len(box) != 3 or any(s.step not in (None, 1) for s in box):
+            raise ValueError(f"crop_index takes three unit-step slices; got {box!r}.")
+        start = [s.indices(n)[0] for s, n in zip(box, self.shape, strict=True)]
         affine = self.affine.copy()
         affine[:3, 3] = self.index_to_lps(start)
-        sub = self.array[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
-        return Volume(sub, affine)
+        return Volume(self.array[box], affine)
 
     def __repr__(self) -> str:
         spacing = ", ".join(f"{s:.4g}" for s in self.spacing_mm)
