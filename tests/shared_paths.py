@@ -14,3 +14,13 @@ ABDOMEN = SHARED_DATA / "totalseg-abdomen"
 NODULE_CENTROID_LPS_MM = (56.4, 86.3, -116.0)
 
 requires_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
+
+
+def canonical_ct(case_dir: Path):  # type: ignore[no-untyped-def]
+    """The case's CT as a Volume reoriented to LPS order (skips when the data is absent)."""
+    if not case_dir.is_dir():
+        pytest.skip("../shared/data is absent")
+    from seldinger.imaging import reorient
+    from seldinger.io import read_ct
+
+    return reorient(read_ct(case_dir / "ct.nii.gz").volume, "LPS")

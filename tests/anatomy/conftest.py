@@ -5,28 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared_paths import ABDOMEN, LIDC
+from shared_paths import ABDOMEN, canonical_ct
 
-
-def _canonical(case_dir):  # type: ignore[no-untyped-def]
-    if not case_dir.is_dir():
-        pytest.skip("../shared/data is absent")
-    from seldinger.imaging import reorient
-    from seldinger.io import read_ct
-
-    return reorient(read_ct(case_dir / "ct.nii.gz").volume, "LPS")
-
-
-@pytest.fixture(scope="session")
-def lidc_volume():  # type: ignore[no-untyped-def]
-    """lidc-idri-0001 CT as a Volume in LPS order (it is stored so: arrays match the labels)."""
-    return _canonical(LIDC)
+# lidc_volume and lidc_anatomy live in tests/conftest.py (trajectory planning uses them too).
 
 
 @pytest.fixture(scope="session")
 def abdomen_volume():  # type: ignore[no-untyped-def]
     """totalseg-abdomen CT reoriented from RAS to LPS (reference arrays need the same flip)."""
-    return _canonical(ABDOMEN)
+    return canonical_ct(ABDOMEN)
 
 
 def to_lps_order(array: np.ndarray) -> np.ndarray:
@@ -46,14 +33,6 @@ def abdomen_body(abdomen_volume):  # type: ignore[no-untyped-def]
     from seldinger.anatomy.body import segment_body
 
     return segment_body(abdomen_volume)
-
-
-@pytest.fixture(scope="session")
-def lidc_anatomy(lidc_volume):  # type: ignore[no-untyped-def]
-    """All structures of lidc-idri-0001 by the classical pipeline (once per session)."""
-    from seldinger.anatomy import segment
-
-    return segment(lidc_volume)
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,10 @@ def test_lidc_summary_and_round_trip(lidc_anatomy, tmp_path) -> None:
     for name in STRUCTURES:
         assert np.array_equal(loaded[name].array, lidc_anatomy[name].array), name
         assert loaded[name].geometry.same_as(lidc_anatomy[name].geometry)
+    graph, back = lidc_anatomy.airway_graph, loaded.airway_graph
+    assert back is not None and len(back) == len(graph)
+    assert [b.label for b in back] == [b.label for b in graph]
+    assert np.allclose(back.root.points_lps_mm, graph.root.points_lps_mm, atol=0.01)
     with pytest.raises(FileExistsError):
         lidc_anatomy.save(out)
 

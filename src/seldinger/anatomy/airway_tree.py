@@ -5,7 +5,7 @@ Built by :func:`seldinger.anatomy.airway_graph.airway_graph`; positions are LPS 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -77,6 +77,19 @@ class AirwayBranch:
             "points_lps_mm": np.round(self.points_lps_mm, 2).tolist(),
             "radius_mm": np.round(self.radius_mm, 2).tolist(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AirwayBranch:
+        """The branch :meth:`to_dict` wrote."""
+        return cls(
+            id=int(data["id"]),
+            parent=None if data["parent"] is None else int(data["parent"]),
+            generation=int(data["generation"]),
+            label=str(data["label"]),
+            points_lps_mm=np.asarray(data["points_lps_mm"], dtype=np.float64).reshape(-1, 3),
+            radius_mm=np.asarray(data["radius_mm"], dtype=np.float64),
+            length_mm=float(data["length_mm"]),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,3 +175,13 @@ class AirwayGraph:
             "branches": [b.to_dict() for b in self.branches],
             "branch_points_lps_mm": np.round(self.branch_points_lps_mm, 2).tolist(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AirwayGraph:
+        """The graph :meth:`to_dict` wrote (``airway_graph.json`` of an anatomy folder)."""
+        return cls(
+            branches=tuple(AirwayBranch.from_dict(b) for b in data["branches"]),
+            branch_points_lps_mm=np.asarray(data["branch_points_lps_mm"], dtype=np.float64).reshape(
+                -1, 3
+            ),
+        )

@@ -149,6 +149,9 @@ def load_anatomy(folder: str | Path) -> Anatomy:
     for name, info in summary["structures"].items():
         vol = read_volume(folder / info["file"])
         masks[name] = vol.with_array(vol.array.astype(bool))
+    graph = None
+    if "airway_graph" in summary:
+        graph = AirwayGraph.from_dict(json.loads((folder / summary["airway_graph"]).read_text()))
     radius = None
     if "vessel_radius" in summary:
         radius = read_volume(folder / summary["vessel_radius"])
@@ -159,6 +162,7 @@ def load_anatomy(folder: str | Path) -> Anatomy:
         },
         engine=str(summary.get("engine", "classical")),
         notes=tuple(summary.get("notes", ())),
+        airway_graph=graph,
         vessel_radius_mm=radius,
         laa_percent=summary.get("laa_percent"),
     )
