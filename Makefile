@@ -35,6 +35,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_read_dicom.py
 	$(BIN)/python benchmarks/bench_anatomy.py
+	$(BIN)/python benchmarks/bench_trajectory.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1074 @@
+"""Pictures of needle trajectories: axial overview, needle-aligned views, skin risk map.
+
+Every position is an LPS point in mm; CT and masks are sampled at LPS positions
+through their own affines (:func:`oblique_plane`), so their array axis order
+(LPS, RAS, PIR, oblique …) does not matter and masks may lie on other grids.
+
+Display convention (as on a radiology workstation, see :mod:`seldinger.export.views`):
+a plane is shown as the standard view its normal is closest to — axial seen from
+the feet (patient right on the image left, anterior at the top), coronal seen from
+the front (right on the left, superior at the top), sagittal seen from the
+patient's left (anterior on the left, superior at the top). The needle's-eye view
+is the exception: it looks along the needle, from the entry towards the tip, so it
+is never mirrored but may be upside down compared with a standard view; its
+orientation letters say how it lies. Rendering uses :class:`matplotlib.figure.Figure`
+with the Agg canvas (no pyplot), and each PNG is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, Patch
+from scipy import ndimage
+
+from seldinger._files import atomic_path, check_overwrite
+from seldinger.export.views import MASK_COLOURS, POINT_COLOURS, window_hu
+from seldinger.imaging import Volume
+
+__all__ = [
+    "NEEDLE_VIEW_NAMES",
+    "ObliquePlane",
+    "needle_frame",
+    "needle_view_planes",
+    "oblique_plane",
+    "render_needle_views",
+    "render_paths_axial",
+    "render_skin_risk_map",
+    "skin_azimuth_deg",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Panels of :func:`render_needle_views`, left to right (keys of :func:`needle_view_planes`).
+NEEDLE_VIEW_NAMES = ("in_plane", "orthogonal", "needles_eye")
+
+#: HU of air: what a CT reslice shows outside the scanned volume.
+AIR_HU = -1024.0
+
+_MAX_PIXELS_PER_SIDE = 4097
+_BACKGROUND = "black"
+_TEXT = "white"
+_LETTER_COLOUR = "#ffd60a"
+_BLOCKED_COLOURS = ("#8e8e93", "#c7c7cc", "#a2845e", "#636366", "#d1a3a4", "#5e5ce6")
+_OUTLINE: list[patheffects.AbstractPathEffect] = [
+    patheffects.withStroke(linewidth=3, foreground="black")
+]
+
+_L = np.array([1.0, 0.0, 0.0])
+_P = np.array([0.0, 1.0, 0.0])
+_S = np.array([0.0, 0.0, 1.0])
+# Dominant axis of a plane's normal -> (direction into the screen, screen-down reference):
+# axial seen from the feet, coronal from the front, sagittal from the patient's left.
+_STANDARD_VIEWS = {2: (_S, _P), 1: (_P, -_S), 0: (-_L, -_S)}
+
+
+# --- geometry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ObliquePlane:
+    """A planar reslice of a Volume: pixel ``[r, c]`` lies at
+    ``origin_lps_mm + u_mm[c] * u + v_mm[r] * v``.
+
+    Attributes
+    ----------
+    image : ndarray, shape (R, C)
+        Sampled values (float64): rows run along ``v``, columns along ``u``.
+    origin_lps_mm : ndarray, shape (3,)
+        LPS position (mm) of the centre pixel (offsets 0, 0).
+    u, v : ndarray, shape (3,)
+        Orthonormal LPS directions of increasing column and row.
+    u_mm : ndarray, shape (C,)
+        Offsets of the pixel centres along ``u`` from the origin, mm (symmetric).
+    v_mm : ndarray, shape (R,)
+        Offsets of the pixel centres along ``v`` from the origin, mm (symmetric).
+    pixel_mm : float
+        Pixel size in mm (square pixels).
+    """
+
+    image: npt.NDArray[np.float64]
+    origin_lps_mm: npt.NDArray[np.float64]
+    u: npt.NDArray[np.float64]
+    v: npt.NDArray[np.float64]
+    u_mm: npt.NDArray[np.float64]
+    v_mm: npt.NDArray[np.float64]
+    pixel_mm: float
+
+    @property
+    def normal(self) -> npt.NDArray[np.float64]:
+        """Unit normal ``u × v`` (LPS)."""
+        return np.cross(self.u, self.v)
+
+    @property
+    def extent_mm(self) -> tuple[float, float, float, float]:
+        """(u_min, u_max, v_min, v_max) of the pixel edges, mm from the origin.
+
+        Pass it as ``extent`` to ``imshow(image, origin="lower")``.
+        """
+        half = self.pixel_mm / 2
+        return (
+            float(self.u_mm[0] - half),
+            float(self.u_mm[-1] + half),
+            float(self.v_mm[0] - half),
+            float(self.v_mm[-1] + half),
+        )
+
+    def lps_mm(self) -> npt.NDArray[np.float64]:
+        """LPS positions (mm) of all pixel centres, shape (R, C, 3)."""
+        return (
+            self.origin_lps_mm
+            + self.v_mm[:, None, None] * self.v
+            + self.u_mm[None, :, None] * self.u
+        )
+
+    def to_plane_mm(self, points_lps_mm: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """In-plane offsets and distance from the plane of LPS points.
+
+        Parameters
+        ----------
+        points_lps_mm : array_like, shape (..., 3)
+            LPS positions in mm.
+
+        Returns
+        -------
+        ndarray, shape (..., 3)
+            ``(u_mm, v_mm, normal_mm)``: offsets along ``u`` and ``v`` from the
+            origin and signed distance along :attr:`normal`.
+        """
+        d = np.asarray(points_lps_mm, dtype=np.float64) - self.origin_lps_mm
+        return np.stack([d @ self.u, d @ self.v, d @ self.normal], axis=-1)
+
+    def resample(
+        self, volume: Volume, order: int = 0, fill_value: float | None = None
+    ) -> ObliquePlane:
+        """The same pixels sampled from another volume (e.g. a mask on any grid)."""
+        image = _sample_lps(volume, self.lps_mm(), order, fill_value)
+        return ObliquePlane(
+            image, self.origin_lps_mm, self.u, self.v, self.u_mm, self.v_mm, self.pixel_mm
+        )
+
+
+def oblique_plane(
+    ct: Volume,
+    origin_lps_mm: npt.ArrayLike,
+    u: npt.ArrayLike,
+    v: npt.ArrayLike,
+    half_u_mm: float,
+    half_v_mm: float,
+    pixel_mm: float,
+    order: int = 1,
+    fill_value: float | None = None,
+) -> ObliquePlane:
+    """Resample a Volume on a planar grid given in LPS mm (any array axis order).
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU or a mask; sampled through its own affine.
+    origin_lps_mm : array_like, shape (3,)
+        LPS position (mm) of the centre pixel.
+    u, v : array_like, shape (3,)
+        Orthogonal LPS directions of increasing column and row (normalised here).
+    half_u_mm, half_v_mm : float
+        Half-widths of the plane along ``u`` and ``v``, mm; rounded to whole pixels
+        so that the grid is symmetric and its centre pixel lies exactly on the origin.
+    pixel_mm : float
+        Pixel size in mm.
+    order : {0, 1}
+        0: nearest voxel (masks, labels); 1: trilinear (CT).
+    fill_value : float, optional
+        Value outside the volume (more than half a voxel beyond its edge voxel
+        centres). Default -1024 HU (air) for ``order=1`` and 0 for ``order=0``.
+
+    Returns
+    -------
+    ObliquePlane
+        The image (rows along ``v``, columns along ``u``) and its LPS grid.
+
+    Raises
+    ------
+    ValueError
+        If a direction is zero, not finite or not orthogonal to the other, a size
+        is not positive, the grid exceeds 4097 pixels per side, or ``order`` is not 0 or 1.
+
+    Examples
+    --------
+    >>> ct = Volume(np.arange(27.0).reshape(3, 3, 3), np.eye(4))
+    >>> plane = oblique_plane(ct, [1, 1, 1], [1, 0, 0], [0, 1, 0], 1.0, 1.0, 1.0)
+    >>> plane.image[1, 1], plane.image[1, 2]  # voxel (1, 1, 1), then one step along +L
+    (np.float64(13.0), np.float64(22.0))
+    """
+    origin = _as_point(origin_lps_mm, "origin_lps_mm")
+    u_dir = _unit(u, "u")
+    v_dir = _unit(v, "v")
+    if abs(float(u_dir @ v_dir)) > 1e-6:
+        raise ValueError(
+            f"u and v must be orthogonal; got u·v = {float(u_dir @ v_dir):.3g} "
+            f"(u={u_dir.round(4).tolist()}, v={v_dir.round(4).tolist()}). "
+            "Take v from a cross product with u."
+        )
+    for name, value in (("half_u_mm", half_u_mm), ("half_v_mm", half_v_mm)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number of mm; got {value!r}.")
+    if not (np.isfinite(pixel_mm) and pixel_mm > 0):
+        raise ValueError(f"pixel_mm must be a positive number of mm; got {pixel_mm!r}.")
+    offsets: list[npt.NDArray[np.float64]] = []
+    for name, half in (("half_u_mm", half_u_mm), ("half_v_mm", half_v_mm)):
+        n = 2 * round(half / pixel_mm) + 1
+        if n > _MAX_PIXELS_PER_SIDE:
+            raise ValueError(
+                f"{name}={half!r} at pixel_mm={pixel_mm!r} needs {n} pixels per side "
+                f"(at most {_MAX_PIXELS_PER_SIDE}); use a larger pixel_mm or a smaller plane."
+            )
+        offsets.append((np.arange(n, dtype=np.float64) - (n - 1) / 2) * float(pixel_mm))
+    plane = ObliquePlane(
+        np.empty((0, 0)), origin, u_dir, v_dir, offsets[0], offsets[1], float(pixel_mm)
+    )
+    return plane.resample(ct, order=order, fill_value=fill_value)
+
+
+def needle_frame(
+    entry_lps_mm: npt.ArrayLike, target_lps_mm: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+    """Orthonormal frame of a needle: its direction and two perpendiculars.
+
+    Parameters
+    ----------
+    entry_lps_mm, target_lps_mm : array_like, shape (3,)
+        Skin entry and tip (target) in LPS mm.
+
+    Returns
+    -------
+    u, v, w : ndarray, shape (3,)
+        ``u`` points from entry to target; ``v = normalize(S × u)`` (horizontal,
+        perpendicular to the needle; ``L`` when the needle is vertical, parallel
+        to S); ``w = u × v``.
+    length_mm : float
+        Distance from entry to target.
+
+    Raises
+    ------
+    ValueError
+        If a point is not three finite numbers or entry and target coincide.
+
+    Examples
+    --------
+    >>> u, v, w, length_mm = needle_frame([0, -50, 0], [0, 0, 0])  # from anterior
+    >>> u.tolist(), v.tolist(), w.tolist(), length_mm
+    ([0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], 50.0)
+    """
+    entry = _as_point(entry_lps_mm, "entry_lps_mm")
+    target = _as_point(target_lps_mm, "target_lps_mm")
+    d = target - entry
+    length_mm = float(np.linalg.norm(d))
+    if not length_mm > 1e-6:
+        raise ValueError(
+            f"entry_lps_mm and target_lps_mm coincide ({entry.round(2).tolist()} mm); "
+            "a needle needs a skin entry distinct from its target."
+        )
+    u = d / length_mm
+    s_cross_u = np.cross(_S, u)
+    norm = float(np.linalg.norm(s_cross_u))
+    v = s_cross_u / norm if norm > 1e-9 else _L.copy()
+    w = np.cross(u, v)
+    return u + 0.0, v + 0.0, w + 0.0, length_mm  # + 0.0 turns -0.0 into 0.0
+
+
+def needle_view_planes(
+    ct: Volume,
+    entry_lps_mm: npt.ArrayLike,
+    target_lps_mm: npt.ArrayLike,
+    pixel_mm: float = 0.5,
+    beyond_mm: float = 30.0,
+    side_mm: float = 60.0,
+    eye_half_mm: float = 40.0,
+) -> dict[str, ObliquePlane]:
+    """The three CT reslices of :func:`render_needle_views`, in display orientation.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, any orientation.
+    entry_lps_mm, target_lps_mm : array_like, shape (3,)
+        Skin entry and tip in LPS mm.
+    pixel_mm : float
+        Pixel size in mm.
+    beyond_mm : float
+        How far the two needle planes reach beyond the entry and the tip, mm.
+    side_mm : float
+        How far the two needle planes reach to each side of the needle, mm.
+    eye_half_mm : float
+        Half-width of the needle's-eye view, mm.
+
+    Returns
+    -------
+    dict of str to ObliquePlane
+        ``"in_plane"``: the plane spanned by the needle ``u`` and ``v = S × u``
+        (the axial plane for an axial needle); ``"orthogonal"``: spanned by ``u`` and
+        ``w = u × v``; ``"needles_eye"``: perpendicular to ``u``, centred on the target.
+        Each plane's ``u``/``v`` are the screen's right/down directions (module
+        docstring); the needle planes are centred on the needle's midpoint and square.
+
+    Raises
+    ------
+    ValueError
+        For invalid points (see :func:`needle_frame`) or sizes.
+    """
+    entry = _as_point(entry_lps_mm, "entry_lps_mm")
+    target = _as_point(target_lps_mm, "target_lps_mm")
+    u, v, w, length_mm = needle_frame(entry, target)
+    for name, value in (("beyond_mm", beyond_mm), ("side_mm", side_mm)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a non-negative number of mm; got {value!r}.")
+    middle = (entry + target) / 2
+    planes = {}
+    for name, normal in (("in_plane", w), ("orthogonal", v)):
+        right, down, _ = _display_axes(normal)
+        along, across = length_mm / 2 + beyond_mm, side_mm
+        # bounding box, in screen axes, of the needle-aligned rectangle; made square
+        half_right = along * abs(float(u @ right)) + across * abs(float(u @ down))
+        half_down = along * abs(float(u @ down)) + across * abs(float(u @ right))
+        half = max(half_right, half_down)
+        planes[name] = oblique_plane(ct, middle, right, down, half, half, pixel_mm)
+    right, down, _ = _display_axes(u, keep_sign=True)
+    planes["needles_eye"] = oblique_plane(
+        ct, target, right, down, eye_half_mm, eye_half_mm, pixel_mm
+    )
+    return planes
+
+
+def skin_azimuth_deg(
+    points_lps_mm: npt.ArrayLike, centre_lps_mm: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Azimuth of points around the vertical (S) axis through a centre.
+
+    Parameters
+    ----------
+    points_lps_mm : array_like, shape (..., 3)
+        LPS positions in mm.
+    centre_lps_mm : array_like, shape (3,)
+        A point on the axis (its S coordinate is ignored).
+
+    Returns
+    -------
+    ndarray, shape (...)
+        Degrees in (-180, 180]: 0 anterior, +90 patient left, -90 patient right,
+        ±180 posterior.
+
+    Examples
+    --------
+    >>> skin_azimuth_deg([[0, -1, 0], [1, 0, 0], [-1, 0, 0]], [0, 0, 5]).tolist()
+    [0.0, 90.0, -90.0]
+    """
+    d = np.asarray(points_lps_mm, dtype=np.float64) - _as_point(centre_lps_mm, "centre_lps_mm")
+    # anterior is -P, patient left is +L
+    return np.degrees(np.arctan2(d[..., 0], -d[..., 1])) + 0.0
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def render_paths_axial(
+    ct: Volume,
+    entries_lps_mm: npt.ArrayLike,
+    targets_lps_mm: npt.ArrayLike,
+    out_png: str | os.PathLike[str],
+    masks: Mapping[str, Volume] | None = None,
+    labels: Sequence[str] | None = None,
+    window: str | tuple[float, float] = "lung",
+    force: bool = False,
+    *,
+    margin_mm: float = 40.0,
+    pixel_mm: float = 0.5,
+    title: str | None = None,
+) -> Path:
+    """Axial slice through the first target with every path projected onto it.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, any orientation.
+    entries_lps_mm, targets_lps_mm : array_like, shape (n, 3)
+        Skin entries and targets of ``n`` paths, LPS mm. Path 1 (the first row) is
+        taken as the best: it is drawn thickest and the slice passes through its target.
+    out_png : str or PathLike
+        PNG to write (atomically).
+    masks : mapping of str to Volume, optional
+        Structures drawn as coloured contours with a legend (non-zero = inside);
+        any grid. Colours from :data:`~seldinger.export.views.MASK_COLOURS`.
+    labels : sequence of str, optional
+        Text beside each path's entry; default ``"1"``, ``"2"`` …
+    window : str or (float, float)
+        A :data:`~seldinger.export.views.WINDOW_PRESETS_HU` name or
+        ``(centre_hu, width_hu)``.
+    force : bool
+        Replace an existing ``out_png``.
+    margin_mm : float
+        Margin around the bounding box of all entries and targets, mm (the view is
+        at least 100 mm wide).
+    pixel_mm : float
+        Pixel size of the reslice, mm.
+    title : str, optional
+        Heading; default names the slice position.
+
+    Returns
+    -------
+    Path
+        ``out_png``.
+
+    Raises
+    ------
+    ValueError
+        For badly shaped or non-finite points, ``n`` mismatch, a path whose entry
+        equals its target, a label count that is not ``n``, or a bad window.
+    TypeError
+        If a mask is not a :class:`~seldinger.imaging.Volume`.
+    FileExistsError
+        If ``out_png`` exists and ``force`` is False.
+
+    Notes
+    -----
+    Image columns run from patient right (left edge) to left, rows from anterior
+    (top) to posterior: the radiological convention. Paths are orthogonal
+    projections onto the slice (their S coordinates are dropped).
+    """
+    out = Path(out_png)
+    check_overwrite(out, force)
+    entries = _as_points(entries_lps_mm, "entries_lps_mm")
+    targets = _as_points(targets_lps_mm, "targets_lps_mm")
+    if entries.shape != targets.shape:
+        raise ValueError(
+            f"entries_lps_mm and targets_lps_mm must hold the same number of paths; got "
+            f"{len(entries)} entries and {len(targets)} targets."
+        )
+    lengths_mm = np.linalg.norm(targets - entries, axis=1)
+    if np.any(lengths_mm <= 1e-6):
+        n = int(np.argmax(lengths_mm <= 1e-6))
+        raise ValueError(
+            f"path {n + 1} has its entry equal to its target ({entries[n].round(2).tolist()} "
+            "mm); give each path a skin entry distinct from its target."
+        )
+    names = [str(n + 1) for n in range(len(entries))] if labels is None else list(labels)
+    if len(names) != len(entries):
+        raise ValueError(f"labels must have one entry per path ({len(entries)}); got {len(names)}.")
+    centre_hu, width_hu = window_hu(window)
+    mask_items = _check_masks(masks)
+
+    points = np.concatenate([entries, targets])
+    lo = points.min(axis=0) - margin_mm
+    hi = points.max(axis=0) + margin_mm
+    half = np.maximum((hi - lo) / 2, 50.0)
+    centre = (lo + hi) / 2
+    centre[2] = targets[0, 2]
+    plane = oblique_plane(ct, centre, _L, _P, half[0], half[1], pixel_mm)
+
+    figure, canvas = _figure(9.0, 9.6)
+    axes = figure.add_axes((0.03, 0.12, 0.94, 0.8))
+    handles = _draw_plane(axes, plane, centre_hu, width_hu, mask_items)
+    for n in range(len(entries)):
+        e_uv = plane.to_plane_mm(entries[n])[:2]
+        t_uv = plane.to_plane_mm(targets[n])[:2]
+        colour = POINT_COLOURS[n % len(POINT_COLOURS)]
+        best = n == 0
+        axes.plot(
+            [e_uv[0], t_uv[0]],
+            [e_uv[1], t_uv[1]],
+            color=colour,
+            linewidth=3.0 if best else 1.5,
+            alpha=1.0 if best else 0.85,
+            solid_capstyle="round",
+            zorder=5 if best else 4,
+        )
+        axes.plot(*e_uv, "o", color=colour, markersize=8 if best else 6, zorder=6)
+        axes.plot(*t_uv, "x", color=colour, markersize=8, mew=2, zorder=6)
+        # label just outside the entry, continuing the path's projected direction
+        d = e_uv - t_uv
+        step = d / np.linalg.norm(d) if np.linalg.norm(d) > 1e-6 else np.array([0.0, -1.0])
+        x, y = e_uv + 6.0 * step
+        text = axes.text(
+            x,
+            y,
+            names[n],
+            color=colour,
+            fontsize=13 if best else 11,
+            fontweight="bold",
+            ha="center",
+            va="center",
+            zorder=7,
+        )
+        text.set_path_effects(_OUTLINE)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colour,
+                linewidth=3.0 if best else 1.5,
+                marker="o",
+                label=f"{names[n]}: {lengths_mm[n]:.0f} mm" + (" (best)" if best else ""),
+            )
+        )
+    _finish_axes(axes, plane)
+    _legend(figure, handles, 0.01)
+    heading = title or (
+        f"Axial, S = {targets[0, 2]:.1f} mm (through target 1) — {len(entries)} path(s) "
+        f"projected; window C {centre_hu:g} / W {width_hu:g} HU"
+    )
+    figure.text(0.5, 0.965, heading, ha="center", va="center", color=_TEXT, fontsize=12)
+    return _save(figure, canvas, out, force)
+
+
+def render_needle_views(
+    ct: Volume,
+    entry_lps_mm: npt.ArrayLike,
+    target_lps_mm: npt.ArrayLike,
+    out_png: str | os.PathLike[str],
+    masks: Mapping[str, Volume] | None = None,
+    window: str | tuple[float, float] = "lung",
+    safety_radius_mm: float | None = 3.0,
+    force: bool = False,
+    *,
+    pixel_mm: float = 0.5,
+    title: str | None = None,
+) -> Path:
+    """Three reslices along one needle: in-plane, orthogonal and needle's-eye.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, any orientation.
+    entry_lps_mm, target_lps_mm : array_like, shape (3,)
+        Skin entry and tip in LPS mm.
+    out_png : str or PathLike
+        PNG to write (atomically).
+    masks : mapping of str to Volume, optional
+        Structures drawn as contours in every panel (non-zero = inside), any grid.
+    window : str or (float, float)
+        A preset name or ``(centre_hu, width_hu)``.
+    safety_radius_mm : float or None
+        Radius of the circle around the target in the needle's-eye view; None: none.
+    force : bool
+        Replace an existing ``out_png``.
+    pixel_mm : float
+        Pixel size of the reslices, mm.
+    title : str, optional
+        Heading; default gives the needle length, entry and target.
+
+    Returns
+    -------
+    Path
+        ``out_png``.
+
+    Raises
+    ------
+    ValueError
+        For invalid points, entry equal to target, a bad window or a negative radius.
+    TypeError
+        If a mask is not a :class:`~seldinger.imaging.Volume`.
+    FileExistsError
+        If ``out_png`` exists and ``force`` is False.
+
+    Notes
+    -----
+    Geometry of the planes: :func:`needle_view_planes`. The needle planes reach
+    30 mm beyond entry and tip and 60 mm to each side; the needle's-eye view is
+    80 mm wide and looks from the entry towards the tip.
+    """
+    out = Path(out_png)
+    check_overwrite(out, force)
+    entry = _as_point(entry_lps_mm, "entry_lps_mm")
+    target = _as_point(target_lps_mm, "target_lps_mm")
+    if safety_radius_mm is not None and not (
+        np.isfinite(safety_radius_mm) and safety_radius_mm >= 0
+    ):
+        raise ValueError(
+            f"safety_radius_mm must be a non-negative number of mm or None; got "
+            f"{safety_radius_mm!r}."
+        )
+    centre_hu, width_hu = window_hu(window)
+    mask_items = _check_masks(masks)
+    _, _, _, length_mm = needle_frame(entry, target)
+    planes = needle_view_planes(ct, entry, target, pixel_mm=pixel_mm)
+
+    figure, canvas = _figure(18.0, 7.4)
+    handles: list[Any] = []
+    titles = {
+        "in_plane": f"In-plane (needle + S×needle), length {length_mm:.1f} mm",
+        "orthogonal": f"Orthogonal plane along needle, length {length_mm:.1f} mm",
+        "needles_eye": "Needle's-eye at target (looking along needle)",
+    }
+    for n, name in enumerate(NEEDLE_VIEW_NAMES):
+        plane = planes[name]
+        axes = figure.add_axes((0.01 + n / 3.0, 0.1, 1 / 3.0 - 0.02, 0.78))
+        handles = _draw_plane(axes, plane, centre_hu, width_hu, mask_items)
+        if name == "needles_eye":
+            axes.plot(0.0, 0.0, "+", color=POINT_COLOURS[0], markersize=16, mew=2, zorder=6)
+            if safety_radius_mm:
+                axes.add_patch(
+                    Circle(
+                        (0.0, 0.0),
+                        safety_radius_mm,
+                        fill=False,
+                        edgecolor=POINT_COLOURS[2],
+                        linewidth=1.5,
+                        zorder=6,
+                    )
+                )
+                axes.text(
+                    safety_radius_mm * 0.75,
+                    -safety_radius_mm * 0.75,
+                    f"  {safety_radius_mm:g} mm",
+                    color=POINT_COLOURS[2],
+                    fontsize=9,
+                    ha="left",
+                    va="bottom",
+                    zorder=7,
+                ).set_path_effects(_OUTLINE)
+        else:
+            _draw_needle(axes, plane, entry, target, length_mm)
+        _finish_axes(axes, plane)
+        axes.set_title(titles[name], color=_TEXT, fontsize=11)
+    handles += [
+        Line2D([], [], color=POINT_COLOURS[0], linewidth=2.5, label="needle"),
+        Line2D([], [], color=POINT_COLOURS[0], marker="o", linestyle="none", label="entry"),
+        Line2D([], [], color=POINT_COLOURS[1], marker="v", linestyle="none", label="tip"),
+    ]
+    if safety_radius_mm:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=POINT_COLOURS[2],
+                marker="o",
+                markerfacecolor="none",
+                linestyle="none",
+                label=f"safety radius {safety_radius_mm:g} mm",
+            )
+        )
+    _legend(figure, handles, 0.005)
+    heading = title or (
+        f"Needle {length_mm:.1f} mm: entry LPS ({entry[0]:.1f}, {entry[1]:.1f}, {entry[2]:.1f}) "
+        f"→ target ({target[0]:.1f}, {target[1]:.1f}, {target[2]:.1f}) mm; "
+        f"window C {centre_hu:g} / W {width_hu:g} HU"
+    )
+    figure.text(0.5, 0.965, heading, ha="center", va="center", color=_TEXT, fontsize=12)
+    return _save(figure, canvas, out, force)
+
+
+def render_skin_risk_map(
+    candidates_lps_mm: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    out_png: str | os.PathLike[str],
+    centre_lps_mm: npt.ArrayLike,
+    best_entries_lps_mm: npt.ArrayLike | None = None,
+    blocked_reason: Sequence[str] | npt.NDArray[np.str_] | None = None,
+    force: bool = False,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Cylindrical unwrap of skin entry candidates coloured by risk.
+
+    Parameters
+    ----------
+    candidates_lps_mm : array_like, shape (N, 3)
+        Skin entry candidates, LPS mm.
+    risk : array_like, shape (N,)
+        Risk score per candidate, lower is better; NaN marks a blocked candidate.
+    out_png : str or PathLike
+        PNG to write (atomically).
+    centre_lps_mm : array_like, shape (3,)
+        A point on the vertical unwrap axis (usually the target).
+    best_entries_lps_mm : array_like, shape (k, 3), optional
+        Entries to mark with numbered stars (1 = best).
+    blocked_reason : sequence of str, shape (N,), optional
+        Why each blocked candidate is blocked (e.g. "bone", "vessel"); read only
+        where ``risk`` is NaN. Blocked candidates are then coloured by reason with
+        a legend; otherwise all are grey.
+    force : bool
+        Replace an existing ``out_png``.
+    title : str, optional
+        Heading.
+
+    Returns
+    -------
+    Path
+        ``out_png``.
+
+    Raises
+    ------
+    ValueError
+        For badly shaped or non-finite candidates, ``risk`` of another length or
+        holding ±inf, or ``blocked_reason`` of another length.
+    FileExistsError
+        If ``out_png`` exists and ``force`` is False.
+
+    Notes
+    -----
+    x is :func:`skin_azimuth_deg` (-180 … 180: P, R, A at 0, L, P), so the
+    front of the patient is in the middle with the patient's right on the left,
+    as when facing the patient; y is the S coordinate (superior up).
+    """
+    out = Path(out_png)
+    check_overwrite(out, force)
+    points = _as_points(candidates_lps_mm, "candidates_lps_mm")
+    values = np.asarray(risk, dtype=np.float64).reshape(-1)
+    if values.shape != (len(points),):
+        raise ValueError(
+            f"risk must hold one score per candidate ({len(points)}); got shape {np.shape(risk)}."
+        )
+    if np.isinf(values).any():
+        raise ValueError("risk holds ±inf; use NaN for blocked candidates and finite scores.")
+    centre = _as_point(centre_lps_mm, "centre_lps_mm")
+    best = (
+        np.empty((0, 3))
+        if best_entries_lps_mm is None
+        else _as_points(best_entries_lps_mm, "best_entries_lps_mm")
+    )
+    reasons = None
+    if blocked_reason is not None:
+        reasons = np.asarray(blocked_reason, dtype=str).reshape(-1)
+        if reasons.shape != (len(points),):
+            raise ValueError(
+                f"blocked_reason must hold one string per candidate ({len(points)}); got "
+                f"shape {np.shape(blocked_reason)}."
+            )
+
+    azimuth_deg = skin_azimuth_deg(points, centre)
+    s_mm = points[:, 2]
+    blocked = np.isnan(values)
+    figure, canvas = _figure(13.0, 6.5)
+    axes = figure.add_axes((0.07, 0.12, 0.78, 0.78))
+    axes.set_facecolor("#1c1c1e")
+    marker_size = float(np.clip(40000.0 / max(len(points), 1), 1.0, 30.0))  # points²
+    handles: list[Any] = []
+    if blocked.any():
+        if reasons is None:
+            groups = [("blocked", blocked)]
+        else:
+            names = [str(r) or "blocked" for r in np.unique(reasons[blocked])]
+            labelled = np.where(reasons == "", "blocked", reasons)
+            groups = [(name, blocked & (labelled == name)) for name in names]
+        for n, (name, where) in enumerate(groups):
+            colour = _BLOCKED_COLOURS[n % len(_BLOCKED_COLOURS)]
+            axes.scatter(
+                azimuth_deg[where],
+                s_mm[where],
+                s=marker_size,
+                c=colour,
+                marker="s",
+                linewidths=0,
+                rasterized=True,
+            )
+            handles.append(
+                Patch(color=colour, label=f"blocked: {name}" if reasons is not None else name)
+            )
+    ok = ~blocked
+    finite = values[ok]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    scatter = axes.scatter(
+        azimuth_deg[ok],
+        s_mm[ok],
+        s=marker_size,
+        c=finite,
+        cmap="viridis_r",
+        norm=Normalize(lo, hi),
+        marker="s",
+        linewidths=0,
+        rasterized=True,
+    )
+    colourbar = figure.colorbar(scatter, cax=figure.add_axes((0.87, 0.12, 0.02, 0.78)))
+    colourbar.set_label("risk score (lower is better)", color=_TEXT)
+    colourbar.ax.tick_params(colors=_TEXT)
+    if len(best):
+        best_azimuth = skin_azimuth_deg(best, centre)
+        axes.scatter(
+            best_azimuth,
+            best[:, 2],
+            s=260,
+            marker="*",
+            c="#ff2d55",
+            edgecolors="white",
+            linewidths=1.2,
+            zorder=5,
+        )
+        for n, (x, y) in enumerate(zip(best_azimuth, best[:, 2], strict=True)):
+            axes.annotate(
+                str(n + 1),
+                (x, y),
+                xytext=(7, 7),
+                textcoords="offset points",
+                color="white",
+                fontsize=12,
+                fontweight="bold",
+                zorder=6,
+            ).set_path_effects(_OUTLINE)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="*",
+                color="#ff2d55",
+                linestyle="none",
+                markersize=12,
+                label="best entries",
+            )
+        )
+    axes.set_xlim(-180, 180)
+    axes.set_xticks([-180, -90, 0, 90, 180])
+    axes.set_xticklabels(["P\n-180°", "R\n-90°", "A\n0°", "L\n90°", "P\n180°"])
+    axes.set_xlabel("azimuth around the S axis through the centre (0° anterior, +90° patient left)")
+    axes.set_ylabel("S (mm, superior up)")
+    for side in ("x", "y"):
+        axes.tick_params(axis=side, colors=_TEXT)
+    axes.xaxis.label.set_color(_TEXT)
+    axes.yaxis.label.set_color(_TEXT)
+    if handles:
+        axes.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.7)
+    heading = title or (
+        f"Skin entry risk map: {int(ok.sum())} candidates, {int(blocked.sum())} blocked; unwrapped "
+        f"around LPS x = {centre[0]:.1f}, y = {centre[1]:.1f} mm"
+    )
+    figure.text(0.46, 0.955, heading, ha="center", va="center", color=_TEXT, fontsize=12)
+    return _save(figure, canvas, out, force)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _sample_lps(
+    volume: Volume, lps_mm: npt.NDArray[np.float64], order: int, fill_value: float | None
+) -> npt.NDArray[np.float64]:
+    """Values of ``volume`` at LPS points (..., 3); ``fill_value`` beyond its voxels."""
+    if not isinstance(volume, Volume):
+        raise TypeError(f"expected a seldinger.imaging.Volume; got {type(volume).__name__}.")
+    if order not in (0, 1):
+        raise ValueError(f"order must be 0 (nearest: masks) or 1 (linear: CT); got {order!r}.")
+    fill = (AIR_HU if order == 1 else 0.0) if fill_value is None else float(fill_value)
+    index = volume.lps_to_index(lps_mm)
+    shape = np.asarray(volume.shape)
+    tol = 1e-6
+    inside = np.all((index >= -0.5 - tol) & (index <= shape - 0.5 + tol), axis=-1)
+    array = volume.array
+    if array.dtype == np.bool_:
+        array = array.view(np.uint8)
+    values = np.full(index.shape[:-1], fill, dtype=np.float64)
+    if inside.any():
+        values[inside] = ndimage.map_coordinates(
+            array, index[inside].T, order=order, mode="nearest", output=np.float64
+        )
+    return values
+
+
+def _display_axes(
+    normal: npt.NDArray[np.float64], keep_sign: bool = False
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(right, down, into) unit LPS vectors of the screen for a plane with this normal.
+
+    The plane is shown as the standard view (axial/coronal/sagittal) its normal is
+    closest to; with ``keep_sign`` the viewer looks along ``normal`` as given
+    (needle's eye), otherwise from that view's usual side. ``right × down = into``,
+    so the picture is never mirrored.
+    """
+    n = normal / np.linalg.norm(normal)
+    into_ref, down_ref = _STANDARD_VIEWS[int(np.argmax(np.abs(n)))]
+    if not keep_sign and n @ into_ref < 0:
+        n = -n
+    down = down_ref - (down_ref @ n) * n
+    down /= np.linalg.norm(down)
+    right = np.cross(down, n)
+    return right + 0.0, down + 0.0, n + 0.0
+
+
+def _direction_letters(direction: npt.NDArray[np.float64]) -> str:
+    """Patient-direction letters of an LPS direction, strongest first (e.g. "LA")."""
+    letters = []
+    for axis in np.argsort(-np.abs(direction), kind="stable"):
+        if abs(direction[axis]) >= 0.35:
+            letters.append(("LR", "PA", "SI")[axis][0 if direction[axis] > 0 else 1])
+    return "".join(letters)
+
+
+def _check_masks(masks: Mapping[str, Volume] | None) -> list[tuple[str, Volume, str]]:
+    items = []
+    for n, (name, mask) in enumerate((masks or {}).items()):
+        if not isinstance(mask, Volume):
+            raise TypeError(
+                f"masks[{name!r}] must be a seldinger.imaging.Volume; got {type(mask).__name__}."
+            )
+        items.append((str(name), mask, MASK_COLOURS[n % len(MASK_COLOURS)]))
+    return items
+
+
+def _draw_plane(
+    axes: Any,
+    plane: ObliquePlane,
+    centre_hu: float,
+    width_hu: float,
+    mask_items: list[tuple[str, Volume, str]],
+) -> list[Any]:
+    """CT image with mask contours, in plane offsets (x right, y down); legend handles."""
+    axes.set_facecolor(_BACKGROUND)
+    axes.imshow(
+        plane.image,
+        cmap="gray",
+        vmin=centre_hu - width_hu / 2,
+        vmax=centre_hu + width_hu / 2,
+        origin="lower",
+        extent=plane.extent_mm,
+        interpolation="bilinear",
+        aspect="equal",
+    )
+    handles = []
+    for name, mask, colour in mask_items:
+        inside = plane.resample(mask, order=0, fill_value=0).image != 0
+        if inside.any() and not inside.all():
+            axes.contour(
+                plane.u_mm,
+                plane.v_mm,
+                inside.astype(np.float32),
+                levels=[0.5],
+                colors=[colour],
+                linewidths=1.3,
+            )
+        handles.append(Patch(facecolor="none", edgecolor=colour, linewidth=2, label=name))
+    return handles
+
+
+def _draw_needle(
+    axes: Any,
+    plane: ObliquePlane,
+    entry: npt.NDArray[np.float64],
+    target: npt.NDArray[np.float64],
+    length_mm: float,
+) -> None:
+    """Needle from entry to tip with 10 mm depth ticks, on a plane containing it."""
+    e = plane.to_plane_mm(entry)[:2]
+    t = plane.to_plane_mm(target)[:2]
+    axes.plot([e[0], t[0]], [e[1], t[1]], color=POINT_COLOURS[0], linewidth=2.5, zorder=5)
+    direction = (t - e) / length_mm
+    normal = np.array([-direction[1], direction[0]])
+    for depth_mm in np.arange(10.0, length_mm, 10.0):
+        p = e + depth_mm * direction
+        a, b = p - 1.5 * normal, p + 1.5 * normal
+        axes.plot([a[0], b[0]], [a[1], b[1]], color=POINT_COLOURS[0], linewidth=1.2, zorder=5)
+    axes.plot(*e, "o", color=POINT_COLOURS[0], markersize=8, zorder=6)
+    axes.plot(*t, "v", color=POINT_COLOURS[1], markersize=9, zorder=6)
+
+
+def _finish_axes(axes: Any, plane: ObliquePlane) -> None:
+    """Limits (y down), no ticks, orientation letters and a scale bar."""
+    left, right, top, bottom = plane.extent_mm
+    axes.set_xlim(left, right)
+    axes.set_ylim(bottom, top)  # rows (v) run down the screen
+    axes.set_xticks([])
+    axes.set_yticks([])
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    style = {
+        "color": _LETTER_COLOUR,
+        "fontsize": 13,
+        "fontweight": "bold",
+        "transform": axes.transAxes,
+    }
+    for text, x, y, ha, va in (
+        (_direction_letters(-plane.u), 0.015, 0.5, "left", "center"),
+        (_direction_letters(plane.u), 0.985, 0.5, "right", "center"),
+        (_direction_letters(-plane.v), 0.5, 0.985, "center", "top"),
+        (_direction_letters(plane.v), 0.5, 0.015, "center", "bottom"),
+    ):
+        axes.text(x, y, text, ha=ha, va=va, **style).set_path_effects(_OUTLINE)
+    width_mm = right - left
+    bar_mm = next((b for b in (50.0, 20.0, 10.0, 5.0) if b <= width_mm / 4), 1.0)
+    x0 = left + 0.05 * width_mm
+    y = bottom - 0.06 * (bottom - top)
+    axes.plot([x0, x0 + bar_mm], [y, y], color=_TEXT, linewidth=2, zorder=8)
+    axes.text(
+        x0 + bar_mm / 2,
+        y - 0.015 * (bottom - top),
+        f"{bar_mm:g} mm",
+        ha="center",
+        va="bottom",
+        color=_TEXT,
+        fontsize=8,
+        zorder=8,
+    ).set_path_effects(_OUTLINE)
+
+
+def _figure(width_in: float, height_in: float) -> tuple[Figure, FigureCanvasAgg]:
+    figure = Figure(figsize=(width_in, height_in), dpi=100, facecolor=_BACKGROUND)
+    return figure, FigureCanvasAgg(figure)
+
+
+def _legend(figure: Figure, handles: list[Any], y: float) -> None:
+    if handles:
+        figure.legend(
+            handles=handles,
+            loc="lower center",
+            bbox_to_anchor=(0.5, y),
+            ncol=min(len(handles), 6),
+            frameon=False,
+            labelcolor=_TEXT,
+            fontsize=10,
+        )
+
+
+def _save(figure: Figure, canvas: FigureCanvasAgg, out: Path, force: bool) -> Path:
+    with atomic_path(out, force=force) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, facecolor=figure.get_facecolor())
+    logger.debug("wrote %s", out)
+    return out
+
+
+def _as_point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    """Three finite LPS coordinates (mm), or ValueError naming ``name``."""
+    try:
+        point = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be three LPS coordinates in mm; got {value!r}.") from err
+    if point.shape != (3,) or not np.all(np.isfinite(point)):
+        raise ValueError(
+            f"{name} must be three finite LPS coordinates in mm, shape (3,); got {value!r}."
+        )
+    return point
+
+
+def _as_points(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    """(n, 3) finite LPS points (mm), n >= 1, or ValueError naming ``name``."""
+    try:
+        points = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an (n, 3) array of LPS points in mm.") from err
+    if points.ndim == 1 and points.shape == (3,):
+        points = points[None, :]
+    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
+        raise ValueError(
+            f"{name} must have shape (n, 3) with n >= 1 (LPS mm); got shape {points.shape}."
+        )
+    if not np.all(np.isfinite(points)):
+        bad = int(np.argmax(~np.all(np.isfinite(points), axis=1)))
+        raise ValueError(
+            f"{name} row {bad} is not finite ({points[bad].tolist()}); remove or fix that point."
+        )
+    return points
+
+
+def _unit(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    vector = _as_point(value, name)
+    norm = float(np.linalg.norm(vector))
+    if not norm > 1e-12:
+        raise ValueError(f"{name} must be a non-zero LPS direction; got {vector.tolist()}.")
+    return vector / norm

@@ -1,0 +1,45 @@
+"""Automatic needle trajectory planning: every straight path from the skin, safe ones ranked.
+
+>>> from seldinger.planning.trajectory import plan_trajectories  # doctest: +SKIP
+>>> search = plan_trajectories(anatomy, lesion=lesion_mask)      # doctest: +SKIP
+>>> search.best.length_mm, search.top(3)                         # doctest: +SKIP
+"""
+
+from seldinger.planning.trajectory.candidates import SKIN_STEP_MM, skin_candidates
+from seldinger.planning.trajectory.constraints import (
+    DEFAULT_HARD,
+    REASONS,
+    ReachableFn,
+    TrajectoryConstraints,
+)
+from seldinger.planning.trajectory.maps import RiskMaps
+from seldinger.planning.trajectory.score import EVIDENCE_ODDS_RATIOS, pareto_front, risk_terms
+from seldinger.planning.trajectory.search import (
+    NeedleTooShortError,
+    NoSafePathError,
+    TargetError,
+    Trajectory,
+    TrajectorySearch,
+    evaluate_path,
+    plan_trajectories,
+)
+
+__all__ = [
+    "DEFAULT_HARD",
+    "EVIDENCE_ODDS_RATIOS",
+    "REASONS",
+    "SKIN_STEP_MM",
+    "NeedleTooShortError",
+    "NoSafePathError",
+    "ReachableFn",
+    "RiskMaps",
+    "TargetError",
+    "Trajectory",
+    "TrajectoryConstraints",
+    "TrajectorySearch",
+    "evaluate_path",
+    "pareto_front",
+    "plan_trajectories",
+    "risk_terms",
+    "skin_candidates",
+]

@@ -1,0 +1,128 @@
+"""What makes a needle path unsafe (hard constraints) and the reasons a candidate is refused."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_HARD",
+    "REASONS",
+    "ReachableFn",
+    "TrajectoryConstraints",
+]
+
+#: Structures no needle may cross, by default (names of :data:`seldinger.anatomy.STRUCTURES`;
+#: ``central_airways`` is the trachea and both main bronchi, taken from the airway graph).
+DEFAULT_HARD: tuple[str, ...] = ("bones", "mediastinum", "central_airways")
+
+#: Why a candidate is refused, in the order they are tested and reported. A candidate
+#: refused for several reasons counts under each.
+REASONS: tuple[str, ...] = (
+    "too_long",  # insertion depth beyond the needle's usable length
+    "outside_body",  # the straight line leaves the body and re-enters it (an arm, a skin fold)
+    "vessel",  # closer than the safety distance to a vessel above the calibre
+    "table_side",  # entry from the side the patient lies on
+    "axial_angle",  # more oblique to the axial plane than allowed
+    "unreachable",  # outside the robot's workspace (user hook)
+)
+
+#: ``reachable(entries_lps_mm (n, 3), targets_lps_mm (n, 3)) -> bool array (n,)``: whether a
+#: robot (or any device) can hold a needle along each path. A hook for robot kinematics.
+ReachableFn = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.bool_]]
+
+
+@dataclass(frozen=True)
+class TrajectoryConstraints:
+    """Rules a safe straight needle path must keep.
+
+    Parameters
+    ----------
+    needle_length_mm : float
+        Usable length of the needle (or coaxial introducer): skin to tip, far side of the
+        lesion included when planning to a lesion.
+    vessel_calibre_mm : float
+        Vessels at least this wide (diameter) are kept at a distance.
+    vessel_distance_mm : float
+        Closest allowed distance between the path and such a vessel (voxel centres).
+    hard : tuple of str
+        Structures no path may cross (:data:`DEFAULT_HARD`).
+    forbidden : tuple of str
+        More structures to avoid (spinal cord, oesophagus, kidney, bowel, liver … when the
+        anatomy has them); they count as hard.
+    max_axial_angle_deg : float, optional
+        Largest angle between the needle and the axial plane (in-plane CT guidance keeps it
+        near 0); None: no limit.
+    table_direction_lps : tuple of 3 float, optional
+        Direction from the patient towards the table (``(0, 1, 0)``, posterior, for a
+        supine patient; ``(0, -1, 0)`` prone). When given, entries whose needle comes from
+        within :attr:`table_cone_deg` of it are refused.
+    table_cone_deg : float
+        Half-angle of the cone of needle directions counted as "from the table side".
+    reachable : callable, optional
+        Robot-workspace hook (:data:`ReachableFn`).
+    ablation_probe_length_mm : float, optional
+        Usable length of an ablation probe meant to share the biopsy tract; with it, each
+        path says whether it serves both (``dual_use``).
+    ablation_vessel_distance_mm : float
+        Closest distance to a vessel above the calibre that the ablation probe keeps.
+    """
+
+    needle_length_mm: float = 150.0
+    vessel_calibre_mm: float = 3.0
+    vessel_distance_mm: float = 3.0
+    hard: tuple[str, ...] = DEFAULT_HARD
+    forbidden: tuple[str, ...] = ()
+    max_axial_angle_deg: float | None = None
+    table_direction_lps: tuple[float, float, float] | None = None
+    table_cone_deg: float = 60.0
+    reachable: ReachableFn | None = None
+    ablation_probe_length_mm: float | None = None
+    ablation_vessel_distance_mm: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("needle_length_mm", "vessel_calibre_mm", "vessel_distance_mm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0 (mm); got {value}.")
+        if self.needle_length_mm <= 0:
+            raise ValueError(
+                f"needle_length_mm must be > 0 (the needle's usable length in mm); "
+                f"got {self.needle_length_mm}."
+            )
+        if self.max_axial_angle_deg is not None and not 0 <= self.max_axial_angle_deg <= 90:
+            raise ValueError(
+                "max_axial_angle_deg must lie in [0, 90] degrees (or be None for no limit); "
+                f"got {self.max_axial_angle_deg}."
+            )
+        if not 0 < self.table_cone_deg <= 90:
+            raise ValueError(f"table_cone_deg must lie in (0, 90]; got {self.table_cone_deg}.")
+        if self.table_direction_lps is not None:
+            direction = np.asarray(self.table_direction_lps, dtype=float)
+            if direction.shape != (3,) or not np.all(np.isfinite(direction)) or not direction.any():
+                raise ValueError(
+                    "table_direction_lps must be a non-zero LPS vector such as (0, 1, 0) for a "
+                    f"supine patient; got {self.table_direction_lps}."
+                )
+        if self.ablation_probe_length_mm is not None and not self.ablation_probe_length_mm > 0:
+            raise ValueError(
+                f"ablation_probe_length_mm must be > 0 mm; got {self.ablation_probe_length_mm}."
+            )
+        if len(self.all_hard) > _MAX_HARD:
+            raise ValueError(
+                f"at most {_MAX_HARD} hard or forbidden structures are supported; got "
+                f"{len(self.all_hard)}: {', '.join(self.all_hard)}."
+            )
+
+    @property
+    def all_hard(self) -> tuple[str, ...]:
+        """Hard and forbidden structures, each once, in order."""
+        return tuple(dict.fromkeys(self.hard + self.forbidden))
+
+
+#: Label bits free for hard structures in the planner's 32-bit voxel labels.
+_MAX_HARD = 20
