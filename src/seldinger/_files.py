@@ -21,6 +21,17 @@ def check_overwrite(path: Path, force: bool) -> None:
         )
 
 
+def _umask_mode(base: int) -> int:
+    """``base`` (0o666 files, 0o777 folders) less the process umask: what open() would give.
+
+    mkstemp and mkdtemp create owner-only (0o600 / 0o700) entries; outputs are meant to be
+    shared like any file the user writes (PACS import folders, a colleague's viewer).
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], force: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
@@ -49,6 +60,7 @@ def atomic_path(path: str | os.PathLike[str], force: bool = True) -> Iterator[Pa
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, _umask_mode(0o666))
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -68,6 +80,7 @@ def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Pa
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, _umask_mode(0o777))
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -25,8 +25,16 @@ def test_demo_offline_phantom(tmp_path, capsys):
     assert any("phantom" in note for note in result["notes"])
     html = (out / "report" / "index.html").read_text()
     assert "research software, not a certified medical device" in html
-    assert html.count("<img") == 3  # anatomy in two windows, 3-D airway tree
+    # anatomy in two windows, 3-D airway tree; axial paths, best needle, skin risk map
+    assert html.count("<img") == 6
     assert "Anatomy" in html and "Target lesion" in html
+    assert "Needle trajectories" in html and "log odds of pneumothorax" in html
+    assert "Skin candidates refused" in html
+    assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
+        "needle_1.png",
+        "paths_axial.png",
+        "skin_risk_map.png",
+    ]
     case = load_sample(offline=True)
     plan = Plan.load(out / "plan.json", volume=case.ct.volume)
     assert {"body", "lung_left", "lung_right", "airways", "bones"} <= set(plan.structures)
@@ -39,6 +47,7 @@ def test_demo_offline_phantom(tmp_path, capsys):
     lesion = read_volume(out / target.mask_path)
     assert dice(lesion.array, case.labels["nodule"].array) > 0.8
     assert target.recist_diameter_mm <= target.max_diameter_mm
+    _check_trajectories(plan, target)
     # the plan refuses another CT
     other = case.ct.volume.with_array(case.ct.volume.array + np.int16(1))
     with pytest.raises(PlanCaseMismatchError):
@@ -46,6 +55,21 @@ def test_demo_offline_phantom(tmp_path, capsys):
     # no overwrite without --force, and the old output stays whole
     assert main(["demo", "--out", str(out), "--offline"]) == 1
     assert (out / "report" / "index.html").exists()
+
+
+def _check_trajectories(plan: Plan, target) -> None:  # type: ignore[no-untyped-def]
+    """The plan holds the 5 best distinct paths to the lesion, ranked by risk."""
+    paths = plan.trajectories
+    assert [p["rank"] for p in paths] == [1, 2, 3, 4, 5]
+    risks = [p["risk_score"] for p in paths]
+    assert risks == sorted(risks)
+    for path in paths:
+        assert path["safe"] is True and path["blocked_by"] == []
+        assert path["target_lps_mm"] == pytest.approx(target.centroid_lps_mm, abs=0.5)
+        assert 0 < path["length_mm"] <= path["depth_to_far_side_mm"] <= 150.0
+        vessel = path["min_distance_mm"].get("vessels")
+        assert vessel is None or vessel >= 3.0
+        assert path["min_distance_mm"]["bones"] > 0
 
 
 @pytest.mark.network
@@ -61,5 +85,7 @@ def test_demo_on_sample_case(tmp_path):
     assert target.centroid_lps_mm == pytest.approx((56.4, 86.3, -116.0), abs=1.5)
     assert 5.0 <= target.volume_ml <= 10.6
     assert set(plan.structures) >= {"lung_left", "lung_right", "airways", "vessels"}
+    _check_trajectories(plan, target)
     html = (tmp_path / "demo" / "report" / "index.html").read_text()
     assert "LIDC-IDRI" in html and "CC BY 3.0" in html
+    assert "Needle trajectories" in html and html.count("<img") == 6

@@ -12,15 +12,17 @@ from matplotlib.image import imread
 from scipy import ndimage
 
 from seldinger.export import (
-    needle_frame,
-    needle_view_planes,
-    oblique_plane,
     render_needle_views,
     render_paths_axial,
     render_skin_risk_map,
-    skin_azimuth_deg,
 )
 from seldinger.imaging import Volume, reorient
+from seldinger.imaging.reslice import (
+    needle_frame,
+    needle_view_planes,
+    oblique_plane,
+    skin_azimuth_deg,
+)
 from shared_paths import LIDC, NODULE_CENTROID_LPS_MM
 
 # Linear field of the synthetic CTs: value = a·L + b·P + c·S + d (LPS mm).

@@ -256,3 +256,13 @@ def test_axis_order_of_the_masks_does_not_change_the_plan() -> None:
     assert a.safe.sum() == b.safe.sum()
     assert a.best.entry_lps_mm == pytest.approx(b.best.entry_lps_mm, abs=1e-6)
     assert a.best.length_mm == pytest.approx(b.best.length_mm, abs=1e-6)
+
+
+def test_reason_labels_name_the_first_reason_of_each_candidate() -> None:
+    search = plan_trajectories(_cage(gaps=True), CENTRE + np.array([0.0, 0.0, -1.0]))
+    labels = np.array(search.reason_labels())
+    assert labels.shape == (search.n_candidates,)
+    assert np.array_equal(labels == "safe", search.safe)
+    bone = np.uint32(1 << search.reason_names.index("bones"))
+    only_bone = search.reasons == bone
+    assert only_bone.any() and set(labels[only_bone]) == {"bones"}

@@ -1,25 +1,42 @@
 """The ``seldinger`` command line: thin commands over the library.
 
 Every command has ``--help``; ``--json`` prints one JSON object for machines.
-Errors print one line and exit with status 1 (2 for usage errors); ``--debug``
-shows the traceback.
+Errors print one line and exit with status 1 (2 for usage errors; ``plan trajectory``
+exits with :data:`EXIT_NO_SAFE_PATH` when no needle path is safe); ``--debug`` shows
+the traceback.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-__all__ = ["app", "main"]
+from seldinger.app._cli_common import (
+    CtArgument,
+    ForceOption,
+    JsonOption,
+    OfflineOption,
+    ResampleOption,
+    SeriesOption,
+    _command_line,
+    _err,
+    _notes,
+    _out,
+    _parse_lps,
+    _print_json,
+    _progress,
+    _read_ct,
+    _state,
+)
+from seldinger.app.cli_plan import EXIT_NO_SAFE_PATH, plan_app
+
+__all__ = ["EXIT_NO_SAFE_PATH", "app", "main", "plan_app"]
 
 app = typer.Typer(
     name="seldinger",
@@ -34,39 +51,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state: dict[str, bool] = {"debug": False}
-_err = Console(stderr=True)
-_out = Console()
-
-CtArgument = Annotated[
-    Path,
-    typer.Argument(
-        help="The CT: a DICOM folder (searched recursively) or file, NIfTI (.nii/.nii.gz), "
-        "NRRD (.nrrd/.nhdr) or MetaImage (.mha/.mhd).",
-        show_default=False,
-    ),
-]
-SeriesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--series",
-        help="SeriesInstanceUID to read when a DICOM folder holds several series "
-        "(default: the largest axial CT series). `seldinger info DIR --list-series` lists them.",
-    ),
-]
-ResampleOption = Annotated[
-    bool,
-    typer.Option(
-        "--resample",
-        help="Resample DICOM stacks with missing slices, uneven spacing or gantry tilt onto a "
-        "uniform orthogonal grid (linear) instead of refusing them.",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
-ForceOption = Annotated[bool, typer.Option("--force", help="Replace existing output.")]
-OfflineOption = Annotated[
-    bool, typer.Option("--offline", help="Do not download; use the synthetic thorax phantom.")
-]
+app.add_typer(plan_app, name="plan")
 
 
 @app.callback()
@@ -82,48 +67,6 @@ def _root(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-
-
-@contextmanager
-def _progress(description: str, enabled: bool) -> Iterator[Any]:
-    """A Rich progress bar on stderr; yields a ``callback(done, total)`` (or None)."""
-    if not enabled or _state.get("quiet"):
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _read_ct(path: Path, series: str | None, resample: bool, show_progress: bool) -> Any:
-    from seldinger.io import read_ct
-
-    with _progress(f"reading {path.name}", show_progress) as callback:
-        return read_ct(path, series_uid=series, resample=resample, progress=callback)
-
-
-def _notes(notes: Sequence[str]) -> None:
-    if _state.get("quiet"):
-        return
-    for note in notes:
-        _err.print(f"[yellow]note:[/] {note}", highlight=False)
-
-
-def _print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
 
 
 @app.command()
@@ -239,19 +182,6 @@ def sample(
     for key, value in result.items():
         if key != "notes":
             _out.print(f"{key}: {value}", highlight=False)
-
-
-def _parse_lps(text: str, option: str) -> tuple[float, float, float]:
-    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3:
-        raise typer.BadParameter(
-            f"expected three numbers X,Y,Z in LPS mm; got {text!r}.", param_hint=option
-        )
-    return values[0], values[1], values[2]
 
 
 @app.command()
@@ -402,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 on success). Callable from tests."""
     args = list(sys.argv[1:] if argv is None else argv)
     _state["debug"] = "--debug" in args
+    _command_line[:] = args
     try:
         # standalone mode: Typer prints usage errors and --help itself and raises SystemExit
         app(args=args, prog_name="seldinger")

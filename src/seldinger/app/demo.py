@@ -7,7 +7,10 @@ and their sections to the report.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +19,40 @@ import numpy as np
 from seldinger._files import atomic_dir
 from seldinger.anatomy import Anatomy, Lesion, segment, segment_lesion
 from seldinger.data import SampleCase, load_sample
-from seldinger.export import Report, render_views
+from seldinger.export import Report, render_views, write_trajectory_figures
 from seldinger.export.anatomy3d import render_airways_3d
 from seldinger.imaging import Volume
 from seldinger.io import write_volume
 from seldinger.planning import Plan, StructureRef, Target
+from seldinger.planning.trajectory import (
+    EVIDENCE_ODDS_RATIOS,
+    SKIN_STEP_MM,
+    NoSafePathError,
+    Trajectory,
+    TrajectoryConstraints,
+    TrajectorySearch,
+    plan_trajectories,
+)
+from seldinger.planning.trajectory.score import DEPTH_RAMP_MM
 
 __all__ = ["run_demo", "write_sample"]
 
 logger = logging.getLogger(__name__)
+
+#: Distinct paths the demo keeps in the plan and shows.
+DEMO_TOP_PATHS = 5
+
+
+@dataclass
+class _Planned:
+    """The demo's trajectory step: the search and its pictures, or why there is no path."""
+
+    search: TrajectorySearch | None = None
+    paths: list[Trajectory] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    error: str | None = None
+    blocked_by: dict[str, int] = field(default_factory=dict)
+    n_candidates: int = 0
 
 
 def _mask_stats(mask: Volume) -> dict[str, Any]:
@@ -124,13 +152,149 @@ def _run(case: SampleCase, out: Path, timings_s: dict[str, float]) -> dict[str, 
         )
     )
     timings_s["lesion"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    planned = _plan_paths(ct, anatomy, lesion, out / "trajectories")
+    plan.trajectories = [path.to_dict() for path in planned.paths]
+    timings_s["trajectories"] = time.perf_counter() - start
     plan_path = plan.save(out / "plan.json")
 
     start = time.perf_counter()
-    report = _report(case, anatomy, lesion, structures)
+    report = _report(case, anatomy, lesion, structures, planned)
     report.write(out / "report")
     timings_s["report"] = time.perf_counter() - start
     return {"report": "report/index.html", "plan": plan_path.name}
+
+
+def _plan_paths(ct: Volume, anatomy: Anatomy, lesion: Lesion, figures_dir: Path) -> _Planned:
+    """Plan needle paths to the lesion (default constraints) and draw them into ``figures_dir``."""
+    try:
+        search = plan_trajectories(anatomy, lesion=lesion.mask)
+    except NoSafePathError as err:
+        # The report says why; the rest of the demo still runs.
+        return _Planned(
+            error=" ".join(str(err).split()),
+            blocked_by=dict(err.blocked_by),
+            n_candidates=err.n_candidates,
+        )
+    paths = search.top(DEMO_TOP_PATHS)
+    figures_dir.mkdir()
+    figures = write_trajectory_figures(
+        ct, search, paths, figures_dir, anatomy, lesion.mask, n_needle_views=1
+    )
+    return _Planned(
+        search=search,
+        paths=paths,
+        figures=figures,
+        blocked_by=dict(search.blocked_by),
+        n_candidates=search.n_candidates,
+    )
+
+
+#: How the report names the risk factors of :data:`EVIDENCE_ODDS_RATIOS`.
+_FACTOR_LABELS = {
+    "bulla_crossed": "bulla crossed",
+    "fissure_crossed": "fissure crossed",
+    "emphysema_crossed": "emphysema crossed",
+    "multiple_pleural_punctures": "more than one pleural puncture",
+    "depth_3cm_or_more": "lesion depth >= 3 cm",
+}
+
+
+def _risk_score_sentence(terms: Sequence[str]) -> str:
+    """What the risk score is, naming the odds ratios behind the terms the planner used."""
+    used = [name for name in terms if name in EVIDENCE_ODDS_RATIOS]
+    factors = ", ".join(
+        f"{_FACTOR_LABELS.get(name, name.replace('_', ' '))} OR {EVIDENCE_ODDS_RATIOS[name]:g} "
+        f"(+{math.log(EVIDENCE_ODDS_RATIOS[name]):.2f})"
+        for name in used
+    )
+    lo_mm, hi_mm = DEPTH_RAMP_MM
+    return (
+        "The risk score is a log odds of pneumothorax: each risk factor a path has adds the "
+        "natural logarithm of its pooled odds ratio from a meta-analysis of CT-guided lung "
+        f"biopsy (Huo et al., Br J Radiol 2020;93:20190866: {factors}; the depth term ramps in "
+        f"from {lo_mm / 10:g} to {hi_mm / 10:g} cm), as in a logistic model with independent "
+        "factors, plus small tie-breakers for needle length, aerated lung crossed, angle to "
+        "the pleura and closeness to vessels. Lower is better; 0.7 more is about twice the "
+        "odds."
+    )
+
+
+def _trajectory_section(report: Report, planned: _Planned) -> None:
+    """The report's "Needle trajectories" section."""
+    rules = TrajectoryConstraints()
+    report.add_section(
+        "Needle trajectories",
+        f"Every straight path from a skin point to the lesion's centroid was examined "
+        f"({planned.n_candidates} skin candidates {SKIN_STEP_MM:g} mm apart). Paths through "
+        "bone, mediastinum, trachea or main bronchi, within "
+        f"{rules.vessel_distance_mm:g} mm of a vessel {rules.vessel_calibre_mm:g} mm wide or "
+        "more, leaving and re-entering the body, or longer than the "
+        f"{rules.needle_length_mm:g} mm needle (to the lesion's far side) are refused; the "
+        "safe ones are ranked by risk score. The plan (plan.json) holds the best "
+        f"{DEMO_TOP_PATHS} with every metric.",
+    )
+    if planned.search is None:
+        report.add_text(f"No safe path: {planned.error}")
+    else:
+        search = planned.search
+        best = planned.paths[0]
+        report.add_text(_risk_score_sentence(list(best.risk_terms)))
+        names = [path.name for path in planned.figures]
+        report.add_image(
+            planned.figures[names.index("paths_axial.png")],
+            caption=f"The {len(planned.paths)} best distinct paths (entries at least 10 mm "
+            "apart) projected on the axial slice through the target; 1 (thickest) is the best. "
+            "Outlines: bones, mediastinum, vessels, airways, lesion.",
+        )
+        report.add_image(
+            planned.figures[names.index("needle_1.png")],
+            caption="The best path seen along the needle: the plane holding the needle and "
+            "the left-right direction, the plane at right angles to it, and the needle's-eye "
+            f"view at the target with the {search.constraints.vessel_distance_mm:g} mm vessel "
+            "safety radius.",
+        )
+        report.add_image(
+            planned.figures[names.index("skin_risk_map.png")],
+            caption="Skin entry candidates unwrapped around the target (azimuth, height): safe "
+            "ones coloured by risk score, refused ones shaded by their first reason (legend), "
+            "stars at the entries of the best paths.",
+        )
+        rows = []
+        for path in planned.paths:
+            row = path.to_dict()
+            distance = row["min_distance_mm"]
+            rows.append(
+                {
+                    "rank": row["rank"],
+                    "entry_lps_mm": [round(v, 1) for v in row["entry_lps_mm"]],
+                    "length_mm": row["length_mm"],
+                    "to_far_side_mm": row["depth_to_far_side_mm"],
+                    "lung_length_mm": row["lung_length_mm"],
+                    "pleural_crossings": row["pleural_crossings"],
+                    "closest_vessel_mm": distance.get("vessels"),
+                    "closest_bone_mm": distance.get("bones"),
+                    "axial_angle_deg": row["axial_angle_deg"],
+                    "pleura_angle_deg": row["pleura_angle_deg"],
+                    "risk_score": row["risk_score"],
+                    "pareto": row["pareto"],
+                }
+            )
+        report.add_table(
+            rows,
+            caption=f"The {len(rows)} best distinct paths of {int(search.safe.sum())} safe "
+            "ones (mm, degrees; a dash: the structure is farther than 100 mm, or no pleura is "
+            "crossed; pareto: no other path is better in every metric)",
+        )
+    report.add_table(
+        [
+            {"reason": reason, "candidates": count}
+            for reason, count in sorted(planned.blocked_by.items(), key=lambda kv: -kv[1])
+        ],
+        caption=f"Skin candidates refused, per reason, of {planned.n_candidates} (a candidate "
+        "may count under several)",
+    )
 
 
 def _dice(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
@@ -143,6 +307,7 @@ def _report(
     anatomy: Anatomy,
     lesion: Lesion,
     structures: dict[str, dict[str, Any]],
+    planned: _Planned,
 ) -> Report:
     ct = case.ct
     volume = ct.volume
@@ -250,6 +415,7 @@ def _report(
             _dice(lesion.mask.array, reference.array.astype(bool)), 3
         )
     report.add_table(row, caption="Lesion measurements (mL, mm, LPS)")
+    _trajectory_section(report, planned)
     report.add_section("Reference structures")
     report.add_table(
         [{"structure": name, **stats} for name, stats in structures.items()],

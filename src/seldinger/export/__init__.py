@@ -1,16 +1,16 @@
 """Export: reports with pictures (and later NIfTI masks, DICOM SEG/RT, STL meshes)."""
 
 from seldinger.export.report import DISCLAIMER, Report
+from seldinger.export.trajectory_figures import (
+    FIGURE_MASKS,
+    NEEDLE_VIEWS,
+    trajectory_figure_names,
+    write_trajectory_figures,
+)
 from seldinger.export.trajectory_views import (
-    NEEDLE_VIEW_NAMES,
-    ObliquePlane,
-    needle_frame,
-    needle_view_planes,
-    oblique_plane,
     render_needle_views,
     render_paths_axial,
     render_skin_risk_map,
-    skin_azimuth_deg,
 )
 from seldinger.export.views import (
     MASK_COLOURS,
@@ -24,21 +24,19 @@ from seldinger.export.views import (
 
 __all__ = [
     "DISCLAIMER",
+    "FIGURE_MASKS",
     "MASK_COLOURS",
-    "NEEDLE_VIEW_NAMES",
+    "NEEDLE_VIEWS",
     "POINT_COLOURS",
     "VIEW_NAMES",
     "WINDOW_PRESETS_HU",
-    "ObliquePlane",
     "RenderedViews",
     "Report",
-    "needle_frame",
-    "needle_view_planes",
-    "oblique_plane",
     "render_needle_views",
     "render_paths_axial",
     "render_skin_risk_map",
     "render_views",
-    "skin_azimuth_deg",
+    "trajectory_figure_names",
     "window_hu",
+    "write_trajectory_figures",
 ]

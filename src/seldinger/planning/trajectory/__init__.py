@@ -1,8 +1,11 @@
 """Automatic needle trajectory planning: every straight path from the skin, safe ones ranked.
 
->>> from seldinger.planning.trajectory import plan_trajectories  # doctest: +SKIP
->>> search = plan_trajectories(anatomy, lesion=lesion_mask)      # doctest: +SKIP
->>> search.best.length_mm, search.top(3)                         # doctest: +SKIP
+Usage (``anatomy`` from :func:`seldinger.anatomy.segment`, ``lesion`` a mask Volume)::
+
+    search = plan_trajectories(anatomy, lesion=lesion)
+    search.best.length_mm, search.top(3), search.blocked_by
+
+Methods, rules and evidence: ``docs/trajectory.md``.
 """
 
 from seldinger.planning.trajectory.candidates import SKIN_STEP_MM, skin_candidates

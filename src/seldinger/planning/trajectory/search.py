@@ -239,6 +239,18 @@ class TrajectorySearch:
                     break
         return [replace(ranked.trajectory(k), rank=i + 1) for i, k in enumerate(chosen)]
 
+    def reason_labels(self) -> list[str]:
+        """Why each candidate is refused: the name of its first reason, or ``"safe"``.
+
+        The first reason in :attr:`reason_names` order (:data:`REASONS`, then the hard
+        structures); one label per candidate, e.g. to colour a skin map.
+        """
+        labels = np.full(self.n_candidates, "safe", dtype=object)
+        # Last reason first, so that the first set reason is written last and wins.
+        for bit in reversed(range(len(self.reason_names))):
+            labels[(self.reasons & np.uint32(1 << bit)) != 0] = self.reason_names[bit]
+        return [str(label) for label in labels]
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready counts and timings."""
         return {
