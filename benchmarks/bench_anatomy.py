@@ -20,10 +20,8 @@ in (not reset).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -31,25 +29,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from _memory import reset_peak, rss_kb  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "lidc-idri-0001"
 GOAL_TOTAL_S = 15.0
 GOAL_PEAK_GB = 3.0
-
-
-def _rss_kb(field: str) -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def _reset_peak() -> None:
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
 
 
 def baseline_lungs(hu: np.ndarray) -> np.ndarray:
@@ -96,12 +81,12 @@ def main() -> int:
     peak_gb = 0.0
     anatomy = None
     for _ in range(max(args.repeat, 1)):
-        _reset_peak()
-        before = _rss_kb("VmRSS")
+        reset_peak()
+        before = rss_kb("VmRSS")
         t0 = time.perf_counter()
         anatomy = segment(ct)
         total = time.perf_counter() - t0
-        peak_gb = max(peak_gb, (_rss_kb("VmHWM") - before) / 1024**2)
+        peak_gb = max(peak_gb, (rss_kb("VmHWM") - before) / 1024**2)
         if total < best_total:
             best_total, best = total, dict(anatomy.seconds)
 

@@ -21,35 +21,20 @@ memory rise. Run from the project root (never collected by pytest)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from _memory import reset_peak, rss_kb  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "lidc-idri-0001"
 GOAL_SEARCH_S = 1.0
 GOAL_SPEEDUP = 50.0
-
-
-def _rss_kb(field: str) -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def _reset_peak() -> None:
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
 
 
 def baseline_loop(maps, target: np.ndarray, candidates: np.ndarray) -> int:  # type: ignore[no-untyped-def]
@@ -98,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     anatomy = segment(ct)
     print(f"anatomy (not part of the goal): {time.perf_counter() - clock:.1f} s")
 
-    base_kb = _rss_kb("VmRSS")
-    _reset_peak()
+    base_kb = rss_kb("VmRSS")
+    reset_peak()
     clock = time.perf_counter()
     maps = RiskMaps.build(anatomy, TrajectoryConstraints(), nodule)
     build_s = time.perf_counter() - clock
@@ -114,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         clock = time.perf_counter()
         search = plan_trajectories(maps, lesion=nodule)
         times.append(time.perf_counter() - clock)
-    peak_mb = (_rss_kb("VmHWM") - base_kb) / 1024
+    peak_mb = (rss_kb("VmHWM") - base_kb) / 1024
     search_s = min(times)
     within = np.linalg.norm(search.candidates_lps_mm - search.target_lps_mm, axis=1) <= 155.0
     n_within = int(within.sum())

@@ -29,6 +29,29 @@ def _first_step(p: float, d: float, v: int) -> tuple[int, float, float]:
     return 0, _INF, _INF
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _advance(
+    vi: int,
+    vj: int,
+    vk: int,
+    ti: float,
+    tj: float,
+    tk: float,
+    si: int,
+    sj: int,
+    sk: int,
+    di: float,
+    dj: float,
+    dk: float,
+) -> tuple[int, int, int, float, float, float]:
+    """Step into the next voxel across the nearest boundary (voxel, next boundary per axis)."""
+    if ti <= tj and ti <= tk:
+        return vi + si, vj, vk, ti + di, tj, tk
+    if tj <= tk:
+        return vi, vj + sj, vk, ti, tj + dj, tk
+    return vi, vj, vk + sk, ti, tj, tk + dk
+
+
 @nb.njit(cache=True, nogil=True)
 def _far_side(
     labels: npt.NDArray[np.uint32],
@@ -54,15 +77,7 @@ def _far_side(
         if t_out == _INF:
             return t_end
         t_end = t_out
-        if ti <= tj and ti <= tk:
-            vi += si
-            ti += di
-        elif tj <= tk:
-            vj += sj
-            tj += dj
-        else:
-            vk += sk
-            tk += dk
+        vi, vj, vk, ti, tj, tk = _advance(vi, vj, vk, ti, tj, tk, si, sj, sk, di, dj, dk)
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -203,15 +218,7 @@ def march_rays(
             if t_out >= 1.0:
                 break
             t_in = t_out
-            if ti <= tj and ti <= tk:
-                vi += si
-                ti += di
-            elif tj <= tk:
-                vj += sj
-                tj += dj
-            else:
-                vk += sk
-                tk += dk
+            vi, vj, vk, ti, tj, tk = _advance(vi, vj, vk, ti, tj, tk, si, sj, sk, di, dj, dk)
     return (
         blocked,
         t_exit,
