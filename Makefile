@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_read_dicom.py
 	$(BIN)/python benchmarks/bench_anatomy.py
 	$(BIN)/python benchmarks/bench_trajectory.py
+	$(BIN)/python benchmarks/bench_ablation.py
+	$(BIN)/python benchmarks/bench_margin.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

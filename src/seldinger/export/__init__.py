@@ -1,5 +1,6 @@
 """Export: reports with pictures (and later NIfTI masks, DICOM SEG/RT, STL meshes)."""
 
+from seldinger.export.margin_views import EXCLUDED_COLOUR, margin_colormap, render_margin_map
 from seldinger.export.report import DISCLAIMER, Report
 from seldinger.export.trajectory_figures import (
     FIGURE_MASKS,
@@ -24,6 +25,7 @@ from seldinger.export.views import (
 
 __all__ = [
     "DISCLAIMER",
+    "EXCLUDED_COLOUR",
     "FIGURE_MASKS",
     "MASK_COLOURS",
     "NEEDLE_VIEWS",
@@ -32,6 +34,8 @@ __all__ = [
     "WINDOW_PRESETS_HU",
     "RenderedViews",
     "Report",
+    "margin_colormap",
+    "render_margin_map",
     "render_needle_views",
     "render_paths_axial",
     "render_skin_risk_map",

@@ -320,6 +320,9 @@ class Plan(BaseModel):
         Lesions.
     trajectories : list of dict
         Needle paths (filled by the trajectory planner).
+    ablation : dict, optional
+        Ablation plan: device, setting, applicators (tip, direction, entry, zone), coverage,
+        margin and heat-sink flags (filled by the ablation planner).
     notes : list of str
         Free-text remarks.
 
@@ -340,6 +343,7 @@ class Plan(BaseModel):
     structures: dict[str, StructureRef] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=list)
     trajectories: list[dict[str, Any]] = Field(default_factory=list)
+    ablation: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("schema_version")

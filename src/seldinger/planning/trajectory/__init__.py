@@ -24,6 +24,8 @@ from seldinger.planning.trajectory.search import (
     Trajectory,
     TrajectorySearch,
     evaluate_path,
+    evaluate_paths,
+    paths_along,
     plan_trajectories,
 )
 
@@ -41,7 +43,9 @@ __all__ = [
     "TrajectoryConstraints",
     "TrajectorySearch",
     "evaluate_path",
+    "evaluate_paths",
     "pareto_front",
+    "paths_along",
     "plan_trajectories",
     "risk_terms",
     "skin_candidates",

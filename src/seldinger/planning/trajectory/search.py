@@ -41,6 +41,8 @@ __all__ = [
     "Trajectory",
     "TrajectorySearch",
     "evaluate_path",
+    "evaluate_paths",
+    "paths_along",
     "plan_trajectories",
 ]
 
@@ -392,36 +394,127 @@ def plan_trajectories(
 
 
 def evaluate_path(
-    maps: RiskMaps, entry_lps_mm: npt.ArrayLike, target_lps_mm: npt.ArrayLike
+    maps: RiskMaps,
+    entry_lps_mm: npt.ArrayLike,
+    target_lps_mm: npt.ArrayLike,
+    reach_far_side: bool = True,
 ) -> Trajectory:
     """Every metric and hard-constraint verdict for one given path (e.g. drawn by hand).
 
     The path is the segment from ``entry_lps_mm`` to ``target_lps_mm`` as given: its
-    length is their distance, and it is examined from the target up to the entry.
+    length is their distance, and it is examined from the target up to the entry. With
+    ``reach_far_side`` (a biopsy needle aimed at a lesion) the needle length must also
+    reach the lesion's far side; an ablation probe whose tip is placed by the planner
+    passes False.
     """
     entry = _point(entry_lps_mm, "entry_lps_mm")
     target = _point(target_lps_mm, "target_lps_mm")
-    if np.linalg.norm(entry - target) < 1e-6:
-        raise ValueError("entry_lps_mm and target_lps_mm are the same point; give two points.")
-    rays = _march(maps, target, entry[None, :], beyond_mm=0.0, gap_mm=0.0, stop_at_hard=False)
-    length = float(np.linalg.norm(entry - target))
-    reasons = int(rays.reasons[0])
-    if rays.far_mm[0] + length > maps.constraints.needle_length_mm:
-        reasons |= 1 << REASONS.index("too_long")
+    return evaluate_paths(maps, entry[None, :], target[None, :], reach_far_side)[0]
+
+
+def evaluate_paths(
+    maps: RiskMaps,
+    entries_lps_mm: npt.ArrayLike,
+    targets_lps_mm: npt.ArrayLike,
+    reach_far_side: bool = True,
+) -> list[Trajectory]:
+    """:func:`evaluate_path` for many paths at once (arrays of shape (n, 3)); one march."""
+    entries = np.asarray(entries_lps_mm, dtype=np.float64)
+    targets = np.asarray(targets_lps_mm, dtype=np.float64)
+    if entries.ndim != 2 or entries.shape[1:] != (3,) or targets.shape != entries.shape:
+        raise ValueError(
+            "entries_lps_mm and targets_lps_mm must both have shape (n, 3) (LPS mm); got "
+            f"{entries.shape} and {targets.shape}."
+        )
+    if not (np.all(np.isfinite(entries)) and np.all(np.isfinite(targets))):
+        raise ValueError("entries_lps_mm and targets_lps_mm must be finite LPS coordinates.")
+    length = np.linalg.norm(entries - targets, axis=1)
+    if np.any(length < 1e-6):
+        raise ValueError(
+            f"path {int(np.argmin(length))}: entry and target are the same point; give two points."
+        )
+    rays = _march(maps, targets, entries, beyond_mm=0.0, gap_mm=0.0, stop_at_hard=False)
+    reasons = rays.reasons.astype(np.int64)
+    # The march measured the length to where the path leaves the body; a given path's
+    # length is its own, whatever lies beyond the skin.
+    reasons &= ~(1 << REASONS.index("too_long"))
+    depth = length + (rays.far_mm if reach_far_side else 0.0)
+    reasons[depth > maps.constraints.needle_length_mm] |= 1 << REASONS.index("too_long")
     names = REASONS + tuple(maps.hard_names)
-    why = tuple(name for r, name in enumerate(names) if reasons & (1 << r))
-    t = _rank(maps, target, rays, np.array([True]), maps.constraints, skip_pareto=True).trajectory(
-        0
+    ranked = _rank(
+        maps,
+        targets,
+        rays,
+        np.ones(len(entries), dtype=bool),
+        maps.constraints,
+        skip_pareto=True,
+        keep_order=True,
     )
-    return replace(
-        t,
-        entry_lps_mm=_tuple(entry),
-        length_mm=length,
-        depth_to_far_side_mm=length + float(rays.far_mm[0]),
-        safe=not why,
-        blocked_by=why,
-        rank=None,
+    out = []
+    for k in range(len(entries)):
+        why = tuple(name for r, name in enumerate(names) if reasons[k] & (1 << r))
+        out.append(
+            replace(
+                ranked.trajectory(k),
+                entry_lps_mm=_tuple(entries[k]),
+                length_mm=float(length[k]),
+                depth_to_far_side_mm=float(length[k] + rays.far_mm[k]),
+                safe=not why,
+                blocked_by=why,
+                rank=None,
+            )
+        )
+    return out
+
+
+def paths_along(
+    maps: RiskMaps,
+    targets_lps_mm: npt.ArrayLike,
+    directions_lps: npt.ArrayLike,
+    reach_far_side: bool = False,
+) -> list[Trajectory]:
+    """The straight path to each target that arrives along each direction (entry -> target).
+
+    The entry is where the line, followed back from the target against the direction,
+    leaves the body (within the needle's usable length + 10 mm; beyond that the path is
+    ``too_long``); a line that leaves the body and enters it again (an arm) is refused as
+    ``outside_body``. Used to try one approach direction at many tip positions (parallel
+    probes, ablation zone centres) with one march.
+    """
+    targets = np.asarray(targets_lps_mm, dtype=np.float64)
+    units = np.asarray(directions_lps, dtype=np.float64)
+    if targets.ndim != 2 or targets.shape[1:] != (3,) or units.shape != targets.shape:
+        raise ValueError(
+            "targets_lps_mm and directions_lps must both have shape (n, 3); got "
+            f"{targets.shape} and {units.shape}."
+        )
+    norm = np.linalg.norm(units, axis=1)
+    if not np.all(np.isfinite(norm)) or np.any(norm < 1e-12):
+        raise ValueError("directions_lps must be finite, non-zero LPS vectors.")
+    units = units / norm[:, None]
+    reach = maps.constraints.needle_length_mm + 10.0
+    far = targets - reach * units
+    rays = _march(maps, targets, far, beyond_mm=0.0, gap_mm=0.0, stop_at_hard=False)
+    reasons = rays.reasons.astype(np.int64) & ~(1 << REASONS.index("too_long"))
+    inside = ~np.isfinite(rays.length_mm) | (rays.length_mm >= reach - 1e-6)
+    reasons[inside] |= 1 << REASONS.index("too_long")
+    depth = rays.length_mm + (rays.far_mm if reach_far_side else 0.0)
+    reasons[depth > maps.constraints.needle_length_mm] |= 1 << REASONS.index("too_long")
+    names = REASONS + tuple(maps.hard_names)
+    ranked = _rank(
+        maps,
+        targets,
+        rays,
+        np.ones(len(targets), dtype=bool),
+        maps.constraints,
+        skip_pareto=True,
+        keep_order=True,
     )
+    out = []
+    for k in range(len(targets)):
+        why = tuple(name for r, name in enumerate(names) if reasons[k] & (1 << r))
+        out.append(replace(ranked.trajectory(k), safe=not why, blocked_by=why, rank=None))
+    return out
 
 
 def _point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
@@ -486,13 +579,13 @@ def _march(
     """
     constraints = maps.constraints
     spacing = maps.spacing_mm
+    target = np.broadcast_to(target, points.shape)
     direction = points - target
     dist = np.linalg.norm(direction, axis=1)
     unit = direction / dist[:, None]
     ends_lps = points + beyond_mm * unit
     total = dist + beyond_mm
-    start_idx = maps.lps_to_index(target)
-    starts = np.ascontiguousarray(np.broadcast_to(start_idx, ends_lps.shape), dtype=np.float64)
+    starts = np.ascontiguousarray(maps.lps_to_index(target), dtype=np.float64)
     ends = np.ascontiguousarray(maps.lps_to_index(ends_lps), dtype=np.float64)
     hard_mask = np.uint32(sum(maps.hard_bit(name) for name in maps.hard_names))
     (
@@ -556,9 +649,7 @@ def _march(
             1 << names.index("axial_angle")
         )
     if constraints.reachable is not None:
-        ok = np.asarray(
-            constraints.reachable(entry, np.broadcast_to(target, entry.shape).copy()), dtype=bool
-        )
+        ok = np.asarray(constraints.reachable(entry, np.array(target)), dtype=bool)
         if ok.shape != (len(points),):
             raise ValueError(
                 f"constraints.reachable must return one bool per path ({len(points)}); got "
@@ -569,7 +660,7 @@ def _march(
     pleura = np.full(len(points), np.nan)
     measure = has_pleura & ((reasons == 0) | (not stop_at_hard))
     if measure.any():
-        where = start_idx + (ends[measure] - start_idx) * t_pleura[measure, None]
+        where = starts[measure] + (ends[measure] - starts[measure]) * t_pleura[measure, None]
         normal = _gradient(maps.pleura_field, where) / spacing
         norm = np.linalg.norm(normal, axis=1)
         cosine = np.abs(np.einsum("ij,ij->i", normal, unit[measure])) / np.maximum(norm, 1e-12)
@@ -617,7 +708,7 @@ class _Ranked:
     terms: dict[str, npt.NDArray[np.float64]]  # sorted like score
     pareto: npt.NDArray[np.bool_]
     dual: npt.NDArray[np.bool_] | None
-    target: npt.NDArray[np.float64]
+    target: npt.NDArray[np.float64]  # (3,) or one per ray (n, 3)
     distance_names: tuple[str, ...]
     has_lesion: bool
 
@@ -631,7 +722,7 @@ class _Ranked:
         depth = float(rays.depth_mm[r])
         return Trajectory(
             entry_lps_mm=_tuple(rays.entry_lps_mm[r]),
-            target_lps_mm=_tuple(self.target),
+            target_lps_mm=_tuple(self.target[r] if self.target.ndim == 2 else self.target),
             length_mm=float(rays.length_mm[r]),
             lung_length_mm=float(rays.lung_mm[r]),
             pleural_crossings=int(rays.crossings[r]),
@@ -662,8 +753,9 @@ def _rank(
     safe: npt.NDArray[np.bool_],
     constraints: TrajectoryConstraints,
     skip_pareto: bool = False,
+    keep_order: bool = False,
 ) -> _Ranked:
-    """Score the safe rays, flag the Pareto set, and order them best first."""
+    """Score the safe rays, flag the Pareto set, and order them best first (or keep it)."""
     idx = np.flatnonzero(safe)
     vessel = (
         rays.min_distance_mm[idx, maps.distance_names.index("vessels")]
@@ -703,7 +795,7 @@ def _rank(
         dual = (reach <= constraints.ablation_probe_length_mm) & (
             vessel >= constraints.ablation_vessel_distance_mm
         )
-    order = np.argsort(score, kind="stable")
+    order = np.arange(score.size) if keep_order else np.argsort(score, kind="stable")
     return _Ranked(
         rays=rays,
         rays_index=idx[order],

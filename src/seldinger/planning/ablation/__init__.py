@@ -1,0 +1,32 @@
+"""Ablation planning: applicator placement covering tumour + margin, heat-sink flags."""
+
+from seldinger.planning.ablation.heatsink import (
+    HEAT_SINK_CALIBRE_MM,
+    HEAT_SINK_DISTANCE_MM,
+    HeatSink,
+    heat_sinks,
+)
+from seldinger.planning.ablation.placement import (
+    DEFAULT_CRITICAL,
+    SPACING_RULES,
+    Applicator,
+    PlacementError,
+    PlacementResult,
+    place_applicators,
+)
+from seldinger.planning.ablation.run import AblationPlan, plan_ablation
+
+__all__ = [
+    "DEFAULT_CRITICAL",
+    "HEAT_SINK_CALIBRE_MM",
+    "HEAT_SINK_DISTANCE_MM",
+    "SPACING_RULES",
+    "AblationPlan",
+    "Applicator",
+    "HeatSink",
+    "PlacementError",
+    "PlacementResult",
+    "heat_sinks",
+    "place_applicators",
+    "plan_ablation",
+]
