@@ -139,3 +139,27 @@ def test_ire_spacing_rule(emprint) -> None:  # type: ignore[no-untyped-def]
     assert _spacing_ok(a, shifted, Modality.IRE)
     assert not _spacing_ok(a, far, Modality.IRE)
     assert not _spacing_ok(a, a, Modality.IRE)  # 0 mm apart
+
+
+@pytest.mark.parametrize(
+    ("device", "setting", "n_probes", "spacing_mm"),
+    [("nanoknife", "pair-15mm-2250V", 2, 15.0), ("cryo-littrup-2.4mm", "3probes-20mm", 3, 20.0)],
+)
+def test_probe_clusters_keep_their_spacing_and_each_probe_path_is_safe(
+    device: str, setting: str, n_probes: int, spacing_mm: float
+) -> None:
+    anatomy, lesion = _case(6.0)
+    result = plan_ablation(anatomy, lesion, device, [setting], margin_mm=3.0, max_probes=3)
+    maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion)
+    for a in result.placement.applicators:
+        tips = np.asarray(a.probes_tip_lps_mm)
+        assert len(tips) == n_probes
+        gaps = np.linalg.norm(tips[:, None] - tips[None], axis=2)[np.triu_indices(n_probes, 1)]
+        assert gaps.min() == pytest.approx(spacing_mm, abs=1e-6)
+        for entry, tip in zip(a.probes_entry_lps_mm, a.probes_tip_lps_mm, strict=True):
+            # parallel probes
+            u = np.subtract(tip, entry) / np.linalg.norm(np.subtract(tip, entry))
+            assert np.dot(u, a.direction_lps) == pytest.approx(1.0, abs=1e-9)
+            assert evaluate_path(maps, entry, tip, reach_far_side=False).safe
+    assert result.placement.target_coverage_percent >= 99.0
+    assert (not result.heat_sinks) or result.modality != "ire"
