@@ -25,8 +25,6 @@ def test_demo_offline_phantom(tmp_path, capsys):
     assert any("phantom" in note for note in result["notes"])
     html = (out / "report" / "index.html").read_text()
     assert "research software, not a certified medical device" in html
-    # anatomy in two windows, 3-D airway tree; axial paths, best needle, skin risk map
-    assert html.count("<img") == 6
     assert "Anatomy" in html and "Target lesion" in html
     assert "Needle trajectories" in html and "log odds of pneumothorax" in html
     assert "Skin candidates refused" in html
@@ -37,6 +35,10 @@ def test_demo_offline_phantom(tmp_path, capsys):
     ]
     case = load_sample(offline=True)
     plan = Plan.load(out / "plan.json", volume=case.ct.volume)
+    n_probes = _check_ablation(plan, out, html)
+    # anatomy in two windows, 3-D airway tree; axial paths, best needle, skin risk map;
+    # zones, one view per applicator, margin map
+    assert html.count("<img") == 6 + 2 + n_probes
     assert {"body", "lung_left", "lung_right", "airways", "bones"} <= set(plan.structures)
     assert {f"{name}_reference" for name in case.labels} <= set(plan.structures)
     nodule = read_volume(plan.structures["nodule_reference"].resolve(out / "plan.json"))
@@ -55,6 +57,28 @@ def test_demo_offline_phantom(tmp_path, capsys):
     # no overwrite without --force, and the old output stays whole
     assert main(["demo", "--out", str(out), "--offline"]) == 1
     assert (out / "report" / "index.html").exists()
+
+
+def _check_ablation(plan: Plan, out, html: str) -> int:  # type: ignore[no-untyped-def]
+    """The report's ablation section and the plan's ablation; returns the applicator count."""
+    assert "Ablation plan" in html and "Ruiter et al." in html and "animal liver" in html
+    ablation = plan.ablation
+    assert ablation is not None, "the demo's ablation failed; see the report"
+    assert ablation["device"] == "emprint" and ablation["settings"] == ["150W-10min"]
+    n = ablation["n_applicators"]
+    assert 1 <= n <= 3 and len(ablation["applicators"]) == n
+    assert ablation["target_coverage_percent"] >= 99.0
+    assert ablation["margin"]["coverage_percent"] == pytest.approx(100.0, abs=0.5)
+    assert "minimal ablative margin (mm)" in html and "manufacturer chart" in html
+    zone = read_volume(out / ablation["zone_mask_path"])
+    lesion = read_volume(out / plan.targets[0].mask_path)
+    assert np.count_nonzero(zone.array[lesion.array > 0] > 0) >= 0.99 * np.count_nonzero(
+        lesion.array
+    )
+    names = sorted(p.name for p in (out / "ablation").iterdir())
+    probes = [f"ablation_probe_{k}.png" for k in range(1, n + 1)]
+    assert names == sorted(["ablation_zones.png", "margin_map.png", *probes])
+    return int(n)
 
 
 def _check_trajectories(plan: Plan, target) -> None:  # type: ignore[no-untyped-def]
@@ -88,4 +112,5 @@ def test_demo_on_sample_case(tmp_path):
     _check_trajectories(plan, target)
     html = (tmp_path / "demo" / "report" / "index.html").read_text()
     assert "LIDC-IDRI" in html and "CC BY 3.0" in html
-    assert "Needle trajectories" in html and html.count("<img") == 6
+    n_probes = _check_ablation(plan, tmp_path / "demo", html)
+    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes

@@ -34,6 +34,8 @@ from seldinger.app._cli_common import (
     _read_ct,
     _state,
 )
+from seldinger.app.cli_ablation import register as _register_ablation
+from seldinger.app.cli_margin import margin
 from seldinger.app.cli_plan import EXIT_NO_SAFE_PATH, plan_app
 
 __all__ = ["EXIT_NO_SAFE_PATH", "app", "main", "plan_app"]
@@ -51,7 +53,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+_register_ablation(plan_app)
 app.add_typer(plan_app, name="plan")
+app.command("margin")(margin)
 
 
 @app.callback()

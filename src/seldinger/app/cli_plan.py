@@ -47,8 +47,12 @@ plan_app = typer.Typer(
         "steps, the viewer and later sessions).\n\n"
         "`plan trajectory` finds every safe straight needle path from the skin to a target "
         "and ranks them by risk.\n\n"
+        "`plan ablation` places ablation applicators whose predicted zones cover the lesion "
+        "and its margin, and checks the margin and heat sinks; `plan devices` lists the "
+        "ablation devices.\n\n"
         "Example: `seldinger segment ct.nii.gz --out anatomy && seldinger plan trajectory "
-        "ct.nii.gz --anatomy anatomy --lesion nodule.nii.gz --out plan.json`."
+        "ct.nii.gz --anatomy anatomy --lesion nodule.nii.gz --out plan.json && seldinger plan "
+        "ablation plan.json --device emprint`."
     ),
     no_args_is_help=True,
 )
@@ -481,3 +485,6 @@ def _blocked_table(blocked_by: dict[str, int], n_candidates: int) -> Table:
     for reason, count in sorted(blocked_by.items(), key=lambda kv: -kv[1]):
         table.add_row(reason, str(count))
     return table
+
+
+# --- plan devices / plan ablation ----------------------------------------------------

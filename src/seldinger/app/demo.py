@@ -1,7 +1,7 @@
 """The demo pipeline: the sample case through every step that exists, ending in a report.
 
-Later steps (anatomy, trajectories, ablation, seeds, navigation) add their stages here
-and their sections to the report.
+Steps so far: anatomy, lesion, needle trajectories, ablation plan. Later steps (seeds,
+navigation) add their stages here and their sections to the report.
 """
 
 from __future__ import annotations
@@ -20,14 +20,24 @@ from seldinger._files import atomic_dir
 from seldinger.anatomy import Anatomy, Lesion, segment, segment_lesion
 from seldinger.data import SampleCase, load_sample
 from seldinger.export import Report, render_views, write_trajectory_figures
+from seldinger.export.ablation_figures import write_ablation_figures
 from seldinger.export.anatomy3d import render_airways_3d
 from seldinger.imaging import Volume
 from seldinger.io import write_volume
+from seldinger.physics.ablation import load_catalogue
 from seldinger.planning import Plan, StructureRef, Target
+from seldinger.planning.ablation import (
+    HEAT_SINK_CALIBRE_MM,
+    HEAT_SINK_DISTANCE_MM,
+    AblationPlan,
+    PlacementError,
+    plan_ablation,
+)
 from seldinger.planning.trajectory import (
     EVIDENCE_ODDS_RATIOS,
     SKIN_STEP_MM,
     NoSafePathError,
+    RiskMaps,
     Trajectory,
     TrajectoryConstraints,
     TrajectorySearch,
@@ -41,6 +51,11 @@ logger = logging.getLogger(__name__)
 
 #: Distinct paths the demo keeps in the plan and shows.
 DEMO_TOP_PATHS = 5
+#: The demo's ablation: device, setting, margin (mm) and most applicators.
+DEMO_ABLATION_DEVICE = "emprint"
+DEMO_ABLATION_SETTING = "150W-10min"
+DEMO_ABLATION_MARGIN_MM = 5.0
+DEMO_ABLATION_MAX_PROBES = 3
 
 
 @dataclass
@@ -53,6 +68,16 @@ class _Planned:
     error: str | None = None
     blocked_by: dict[str, int] = field(default_factory=dict)
     n_candidates: int = 0
+    maps: RiskMaps | None = None
+
+
+@dataclass
+class _Ablated:
+    """The demo's ablation step: the plan and its pictures, or why there is none."""
+
+    result: AblationPlan | None = None
+    figures: list[Path] = field(default_factory=list)
+    error: str | None = None
 
 
 def _mask_stats(mask: Volume) -> dict[str, Any]:
@@ -157,10 +182,30 @@ def _run(case: SampleCase, out: Path, timings_s: dict[str, float]) -> dict[str, 
     planned = _plan_paths(ct, anatomy, lesion, out / "trajectories")
     plan.trajectories = [path.to_dict() for path in planned.paths]
     timings_s["trajectories"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    ablated = _plan_ablation(ct, anatomy, lesion, planned.maps, out / "ablation")
+    if ablated.result is not None:
+        zone_path = masks_dir / "ablation_zone.nii.gz"
+        write_volume(ablated.result.zone, zone_path)
+        plan.ablation = {
+            **ablated.result.to_dict(),
+            "target": "nodule",
+            "zone_mask_path": zone_path.relative_to(out).as_posix(),
+        }
+    plan.provenance.parameters["ablation"] = {
+        "device": DEMO_ABLATION_DEVICE,
+        "settings": [DEMO_ABLATION_SETTING],
+        "margin_mm": DEMO_ABLATION_MARGIN_MM,
+        "max_probes": DEMO_ABLATION_MAX_PROBES,
+        "target": "nodule",
+        "error": ablated.error,
+    }
+    timings_s["ablation"] = time.perf_counter() - start
     plan_path = plan.save(out / "plan.json")
 
     start = time.perf_counter()
-    report = _report(case, anatomy, lesion, structures, planned)
+    report = _report(case, anatomy, lesion, structures, planned, ablated)
     report.write(out / "report")
     timings_s["report"] = time.perf_counter() - start
     return {"report": "report/index.html", "plan": plan_path.name}
@@ -168,14 +213,17 @@ def _run(case: SampleCase, out: Path, timings_s: dict[str, float]) -> dict[str, 
 
 def _plan_paths(ct: Volume, anatomy: Anatomy, lesion: Lesion, figures_dir: Path) -> _Planned:
     """Plan needle paths to the lesion (default constraints) and draw them into ``figures_dir``."""
+    # built once: the ablation step places its probes on the same maps
+    maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion.mask)
     try:
-        search = plan_trajectories(anatomy, lesion=lesion.mask)
+        search = plan_trajectories(maps, lesion=lesion.mask)
     except NoSafePathError as err:
         # The report says why; the rest of the demo still runs.
         return _Planned(
             error=" ".join(str(err).split()),
             blocked_by=dict(err.blocked_by),
             n_candidates=err.n_candidates,
+            maps=maps,
         )
     paths = search.top(DEMO_TOP_PATHS)
     figures_dir.mkdir()
@@ -188,7 +236,30 @@ def _plan_paths(ct: Volume, anatomy: Anatomy, lesion: Lesion, figures_dir: Path)
         figures=figures,
         blocked_by=dict(search.blocked_by),
         n_candidates=search.n_candidates,
+        maps=maps,
     )
+
+
+def _plan_ablation(
+    ct: Volume, anatomy: Anatomy, lesion: Lesion, maps: RiskMaps | None, figures_dir: Path
+) -> _Ablated:
+    """Plan the demo's ablation on the trajectory maps and draw it into ``figures_dir``."""
+    try:
+        result = plan_ablation(
+            anatomy,
+            lesion.mask,
+            DEMO_ABLATION_DEVICE,
+            [DEMO_ABLATION_SETTING],
+            margin_mm=DEMO_ABLATION_MARGIN_MM,
+            max_probes=DEMO_ABLATION_MAX_PROBES,
+            maps=maps,
+        )
+    except PlacementError as err:
+        # The report says why; the rest of the demo still runs.
+        return _Ablated(error=" ".join(str(err).split()))
+    context = {"vessels": anatomy["vessels"]} if "vessels" in anatomy else {}
+    figures = write_ablation_figures(ct, result, lesion.mask, figures_dir, context)
+    return _Ablated(result=result, figures=figures)
 
 
 #: How the report names the risk factors of :data:`EVIDENCE_ODDS_RATIOS`.
@@ -297,6 +368,108 @@ def _trajectory_section(report: Report, planned: _Planned) -> None:
     )
 
 
+def _ablation_section(report: Report, ablated: _Ablated) -> None:
+    """The report's "Ablation plan" section."""
+    device = load_catalogue().device(DEMO_ABLATION_DEVICE)
+    zone = device.setting(DEMO_ABLATION_SETTING).zone
+    report.add_section(
+        "Ablation plan",
+        f"Up to {DEMO_ABLATION_MAX_PROBES} microwave applicators ({device.manufacturer}, "
+        f"catalogue name {device.name}) at {DEMO_ABLATION_SETTING} (predicted zone {zone.length_mm:g} mm long, "
+        f"{zone.width_mm:g} mm wide, an ellipsoid) were placed so that their zones cover 99 % "
+        f"of the lesion and a {DEMO_ABLATION_MARGIN_MM:g} mm margin: the fewest applicators, "
+        "then the least healthy tissue. Each probe path keeps the needle-trajectory rules "
+        "above, and no zone may reach the mediastinum or the central airways. Vendor charts "
+        "come from normal animal liver and over-predict clinical zones, especially in "
+        "perfused tissue and near vessels (Ruiter et al., Eur Radiol 2019;29:4026): read the "
+        "predicted zone as an optimistic outline.",
+    )
+    result = ablated.result
+    if result is None:
+        report.add_text(f"No ablation plan: {ablated.error}")
+        return
+    placement = result.placement
+    names = [path.name for path in ablated.figures]
+    report.add_image(
+        ablated.figures[names.index("ablation_zones.png")],
+        caption="Axial, coronal and sagittal slices through the lesion: the lesion, the "
+        "predicted ablation zone (union of the applicators' ellipsoids) and the pulmonary "
+        "vessels; the applicator tips are marked (a circle: the tip lies off the slice).",
+    )
+    for n in range(1, len(placement.applicators) + 1):
+        report.add_image(
+            ablated.figures[names.index(f"ablation_probe_{n}.png")],
+            caption=f"Applicator {n} seen along its path: the plane holding the probe and the "
+            "left-right direction, the plane at right angles to it, and the probe's-eye view "
+            "at the tip, with the lesion and the predicted zone.",
+        )
+    lo_mm, hi_mm = result.margin.thresholds_mm
+    report.add_image(
+        ablated.figures[names.index("margin_map.png")],
+        caption="The lesion surface coloured by its ablative margin, the distance out to the "
+        f"predicted zone's surface (red: lesion outside the zone; orange to yellow: {lo_mm:g} "
+        f"to {hi_mm:g} mm; green: {hi_mm:g} mm or more), and two slices through the smallest "
+        "margin with the zone outlined.",
+    )
+    rows = []
+    for n, applicator in enumerate(placement.applicators, 1):
+        row = applicator.to_dict()
+        rows.append(
+            {
+                "applicator": n,
+                "setting": row["setting"],
+                "tip_lps_mm": [round(v, 1) for v in row["tip_lps_mm"]],
+                "entry_lps_mm": [round(v, 1) for v in row["entry_lps_mm"]],
+                "insertion_depth_mm": row["insertion_depth_mm"],
+                "zone_diameters_mm": [round(2 * r, 1) for r in row["zone_radii_mm"]],
+                "coverage_alone_percent": row["coverage_percent_alone"],
+                "path_risk_score": row["path"]["risk_score"],
+            }
+        )
+    report.add_table(
+        rows,
+        caption="Applicators (LPS mm; zone diameters along the probe, across it and across "
+        "both; coverage of the lesion + margin by this applicator alone)",
+    )
+    margin = result.margin
+    report.add_table(
+        {
+            f"lesion + {placement.margin_mm:g} mm covered (%)": round(
+                placement.target_coverage_percent, 1
+            ),
+            "lesion covered (%)": round(margin.coverage_percent, 1),
+            "minimal ablative margin (mm)": round(margin.min_margin_mm, 1),
+            f"surface with margin < {lo_mm:g} mm (%)": round(margin.surface_below_0_percent, 1),
+            f"surface with margin {lo_mm:g}-{hi_mm:g} mm (%)": round(
+                margin.surface_0_to_5_percent, 1
+            ),
+            f"surface with margin >= {hi_mm:g} mm (%)": round(margin.surface_at_least_5_percent, 1),
+            "zone volume (mL)": round(placement.zone_volume_ml, 1),
+            "healthy tissue ablated (mL)": round(placement.healthy_ablated_ml, 1),
+        },
+        caption="Coverage and margin of the predicted zone (margins between sub-voxel "
+        "surfaces; surface percentages of the lesion's surface area)",
+    )
+    if result.heat_sinks:
+        report.add_table(
+            [sink.to_dict() for sink in result.heat_sinks],
+            caption=f"Heat sinks: vessels at least {HEAT_SINK_CALIBRE_MM:g} mm wide within "
+            f"{HEAT_SINK_DISTANCE_MM:g} mm of the zone (blood flow cools the zone next to "
+            "them: expect a smaller zone there; mm, LPS)",
+        )
+    else:
+        report.add_text(
+            f"Heat sinks: no vessel at least {HEAT_SINK_CALIBRE_MM:g} mm wide runs within "
+            f"{HEAT_SINK_DISTANCE_MM:g} mm of the zone."
+        )
+    report.add_text(
+        f"Device: {device.name}, zone sizes from a {device.provenance} (confidence "
+        f"{device.confidence}). Source: {' '.join(device.source.split())}"
+    )
+    for note in placement.notes:
+        report.add_text(f"Note: {note}")
+
+
 def _dice(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
     total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
     return 2.0 * int(np.count_nonzero(a & b)) / total if total else 1.0
@@ -308,6 +481,7 @@ def _report(
     lesion: Lesion,
     structures: dict[str, dict[str, Any]],
     planned: _Planned,
+    ablated: _Ablated,
 ) -> Report:
     ct = case.ct
     volume = ct.volume
@@ -416,6 +590,7 @@ def _report(
         )
     report.add_table(row, caption="Lesion measurements (mL, mm, LPS)")
     _trajectory_section(report, planned)
+    _ablation_section(report, ablated)
     report.add_section("Reference structures")
     report.add_table(
         [{"structure": name, **stats} for name, stats in structures.items()],
