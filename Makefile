@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_trajectory.py
 	$(BIN)/python benchmarks/bench_ablation.py
 	$(BIN)/python benchmarks/bench_margin.py
+	$(BIN)/python benchmarks/bench_tg43.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

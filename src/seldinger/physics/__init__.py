@@ -1,5 +1,5 @@
 """Physics: ablation-zone models (and, later, dosimetry, IRE fields, bioheat)."""
 
-from seldinger.physics import ablation
+from seldinger.physics import ablation, tg43
 
-__all__ = ["ablation"]
+__all__ = ["ablation", "tg43"]

@@ -1,0 +1,477 @@
+"""Inverse planning of a permanent I-125 seed implant along safe needle paths.
+
+1. Planning target (PTV) = lesion + margin; sample points: the PTV's voxel centres (a
+   regular subset when there are many) and a shell of normal tissue 2-10 mm outside it.
+2. Needles. ``coplanar``: all parallel to the best safe direction of the trajectory
+   planner (a 3D-printed coplanar template), on a square grid of :data:`TEMPLATE_PITCH_MM`
+   in the template plane covering the PTV's projection; ``free``: the distinct safe
+   directions, each needle aimed through a PTV point. Every needle's path from the skin to
+   its deepest seed passes the trajectory planner's hard constraints.
+3. Candidate seed positions every :data:`SEED_STEP_MM` along each needle inside the PTV.
+4. Dose per unit strength from each candidate to every sample point (TG-43, 2-D line
+   source, each seed along its needle; permanent implant: D = Ḋ0·τ).
+5. For each candidate strength, greedy loading: add the seed that raises the
+   prescription-capped PTV dose most, until D90 >= PD and V100 >= the goal; then unload
+   seeds whose removal keeps both (fewer seeds, lower V150). The strength whose plan
+   exceeds the V150 limit least (5 % steps) wins, then the fewest seeds, then needles.
+
+Written here rather than taken from a library: the greedy set-building is a few vector
+operations per step on a dense dose matrix; an integer-programming solver would add a
+dependency for a problem of a few thousand candidates.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+
+from seldinger.imaging import Volume
+from seldinger.physics.tg43 import (
+    SeedData,
+    dose_rate_cgy_per_h,
+    mci_to_u,
+    total_dose_gy,
+    u_to_mci,
+)
+from seldinger.planning.seeds.dvh import implant_indices
+from seldinger.planning.trajectory import (
+    NoSafePathError,
+    RiskMaps,
+    TargetError,
+    paths_along,
+    plan_trajectories,
+)
+
+__all__ = [
+    "SEED_STEP_MM",
+    "STRENGTHS_MCI",
+    "TEMPLATE_PITCH_MM",
+    "SeedGoals",
+    "SeedNeedle",
+    "SeedPlan",
+    "SeedPlanError",
+    "plan_seeds",
+]
+
+#: Hole pitch of a coplanar template (5 mm, as in Wang et al., J Cancer Res Ther 2019).
+TEMPLATE_PITCH_MM = 5.0
+#: Seed positions along a needle (a 4.5 mm seed and its spacer).
+SEED_STEP_MM = 5.0
+#: Strengths tried (mCi per seed; 0.4-0.8 mCi is the usual range, physics.md §1.6).
+STRENGTHS_MCI: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7, 0.8)
+_MAX_PTV_POINTS = 6000
+_MAX_SHELL_POINTS = 3000
+_SHELL_MM = (2.0, 10.0)
+_FREE_DIRECTIONS = 6
+
+
+class SeedPlanError(ValueError):
+    """No loading meets the goals; the message says what fell short and what to change."""
+
+
+@dataclass(frozen=True)
+class SeedGoals:
+    """Dose goals of the plan (defaults: physics.md §1.6 and common lung practice)."""
+
+    prescription_gy: float = 120.0
+    v100_min_percent: float = 95.0
+    v150_max_percent: float = 60.0
+    d90_min_fraction: float = 1.0  # D90 >= this x PD
+
+
+@dataclass(frozen=True)
+class SeedNeedle:
+    """One needle: its entry on the skin, direction, and the seeds it leaves (deepest first)."""
+
+    entry_lps_mm: tuple[float, float, float]
+    direction_lps: tuple[float, float, float]
+    seeds_lps_mm: tuple[tuple[float, float, float], ...]
+    template_hole_mm: tuple[float, float] | None  # (u, v) in the template plane (coplanar)
+
+    @property
+    def depths_mm(self) -> tuple[float, ...]:
+        """Depth of each seed below the skin entry, along the needle."""
+        e = np.asarray(self.entry_lps_mm)
+        return tuple(float(np.linalg.norm(np.asarray(s) - e)) for s in self.seeds_lps_mm)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "entry_lps_mm": [round(v, 2) for v in self.entry_lps_mm],
+            "direction_lps": [round(v, 4) for v in self.direction_lps],
+            "n_seeds": len(self.seeds_lps_mm),
+            "seeds_lps_mm": [[round(v, 2) for v in s] for s in self.seeds_lps_mm],
+            "depths_mm": [round(d, 1) for d in self.depths_mm],
+            "template_hole_mm": None
+            if self.template_hole_mm is None
+            else [round(v, 1) for v in self.template_hole_mm],
+        }
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """The loaded needles, seed strength and the plan's dose metrics."""
+
+    needles: tuple[SeedNeedle, ...]
+    strength_u: float
+    seed_model: str
+    template: str
+    metrics: dict[str, float]
+    goals: SeedGoals
+    margin_mm: float
+    n_candidates: int
+    template_frame: npt.NDArray[np.float64] | None = None  # rows: origin, x, y, needle axis
+    notes: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seeds_lps_mm(self) -> npt.NDArray[np.float64]:
+        """All seed positions (n, 3)."""
+        return np.array([s for n in self.needles for s in n.seeds_lps_mm]).reshape(-1, 3)
+
+    @property
+    def axes_lps(self) -> npt.NDArray[np.float64]:
+        """Each seed's axis (its needle's direction), (n, 3)."""
+        return np.array([n.direction_lps for n in self.needles for _ in n.seeds_lps_mm]).reshape(
+            -1, 3
+        )
+
+    @property
+    def n_seeds(self) -> int:
+        """Number of seeds."""
+        return sum(len(n.seeds_lps_mm) for n in self.needles)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the Plan's ``seeds`` entry)."""
+        return {
+            "seed_model": self.seed_model,
+            "template": self.template,
+            "n_seeds": self.n_seeds,
+            "n_needles": len(self.needles),
+            "strength_u": round(self.strength_u, 4),
+            "strength_mci": round(u_to_mci(self.strength_u), 4),
+            "total_u": round(self.strength_u * self.n_seeds, 3),
+            "total_mci": round(u_to_mci(self.strength_u) * self.n_seeds, 3),
+            "prescription_gy": self.goals.prescription_gy,
+            "margin_mm": self.margin_mm,
+            "metrics": {k: round(v, 3) for k, v in self.metrics.items()},
+            "needles": [n.to_dict() for n in self.needles],
+            "n_candidates": self.n_candidates,
+            "notes": list(self.notes),
+            "template_frame_lps": None
+            if self.template_frame is None
+            else np.round(self.template_frame, 4).tolist(),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def plan_seeds(
+    maps: RiskMaps,
+    lesion: Volume,
+    seed_data: SeedData,
+    margin_mm: float = 5.0,
+    goals: SeedGoals | None = None,
+    template: str = "coplanar",
+    strengths_mci: Sequence[float] = STRENGTHS_MCI,
+) -> SeedPlan:
+    """Choose needles, seed positions and one seed strength meeting the dose goals.
+
+    Parameters
+    ----------
+    maps : RiskMaps
+        Trajectory maps built with the lesion (paths may enter it); their hard constraints
+        and needle length apply to every needle.
+    lesion : Volume
+        Target mask on the CT grid.
+    seed_data : SeedData
+        TG-43 data of the seed model (:func:`seldinger.physics.tg43.load_seed_data`).
+    margin_mm : float
+        PTV margin around the lesion.
+    goals : SeedGoals, optional
+        Prescription and DVH goals.
+    template : {"coplanar", "free"}
+        Parallel needles through a template grid, or individually angled needles.
+    strengths_mci : sequence of float
+        Seed strengths to try (mCi; 1 mCi = 1.270 U).
+
+    Raises
+    ------
+    SeedPlanError
+        No needle reaches the PTV safely, or no loading meets the goals.
+    """
+    goals = goals or SeedGoals()
+    if template not in ("coplanar", "free"):
+        raise ValueError(f"template must be 'coplanar' or 'free'; got {template!r}.")
+    if not 0 <= margin_mm <= 20:
+        raise ValueError(f"margin_mm must lie in [0, 20] mm; got {margin_mm}.")
+    if not strengths_mci or any(not s > 0 for s in strengths_mci):
+        raise ValueError(f"strengths_mci must be positive mCi values; got {strengths_mci}.")
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    lesion_arr = np.asarray(lesion.array, dtype=bool)
+    if not lesion_arr.any():
+        raise ValueError("the lesion mask is empty; segment the lesion first.")
+    pad = margin_mm + _SHELL_MM[1] + 5.0
+    nz = np.nonzero(lesion_arr)
+    box = tuple(
+        slice(
+            max(int(i.min()) - math.ceil(pad / s) - 1, 0),
+            min(int(i.max()) + math.ceil(pad / s) + 2, n),
+        )
+        for i, s, n in zip(nz, lesion.spacing_mm, lesion.shape, strict=True)
+    )
+    crop = lesion.crop_index(box)
+    dist = ndi.distance_transform_edt(~np.asarray(crop.array, bool), sampling=crop.spacing_mm)
+    ptv = dist <= margin_mm + 1e-9
+    shell = (dist > margin_mm + _SHELL_MM[0]) & (dist <= margin_mm + _SHELL_MM[1])
+    rng = np.random.default_rng(0)
+    ptv_pts = _subset(crop.index_to_lps(np.argwhere(ptv)), _MAX_PTV_POINTS, rng)
+    shell_pts = _subset(crop.index_to_lps(np.argwhere(shell)), _MAX_SHELL_POINTS, rng)
+    seconds["target"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    needles, frame = _needles(maps, crop, ptv, template)
+    if not needles:
+        raise SeedPlanError(
+            "no needle reaches the PTV on a safe path (trajectory planner's hard constraints); "
+            "check the target, the needle length or try --template free."
+        )
+    cand_pos, cand_axis, cand_needle = [], [], []
+    for k, (entry, u, hole) in enumerate(needles):
+        ts = np.arange(0.0, 400.0, SEED_STEP_MM)
+        line = entry[None, :] + ts[:, None] * u[None, :]
+        inside = _inside(crop, ptv, line)
+        for p in line[inside]:
+            cand_pos.append(p)
+            cand_axis.append(u)
+            cand_needle.append(k)
+        del hole
+    if not cand_pos:
+        raise SeedPlanError("no candidate seed position lies inside the PTV along the needles.")
+    pos = np.array(cand_pos)
+    axis = np.array(cand_axis)
+    owner = np.array(cand_needle)
+    seconds["needles"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    points = np.vstack([ptv_pts, shell_pts])
+    per_u = _dose_matrix_gy_per_u(points, pos, axis, seed_data)
+    seconds["dose_matrix"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    n_ptv = len(ptv_pts)
+    best = None
+    for s_mci in strengths_mci:
+        s_u = mci_to_u(s_mci)
+        loaded = _greedy(per_u[:n_ptv] * s_u, goals)
+        if loaded is None:
+            continue
+        dose = per_u[:, loaded].sum(axis=1) * s_u
+        v150 = 100.0 * float(np.mean(dose[:n_ptv] >= 1.5 * goals.prescription_gy))
+        # V150 over its goal first (in 5 % steps), then fewer seeds, then fewer needles.
+        excess = max(0.0, v150 - goals.v150_max_percent) // 5.0
+        key = (excess, len(loaded), len(set(owner[loaded].tolist())))
+        if best is None or key < best[0]:
+            best = (key, s_u, loaded)
+    seconds["optimise"] = time.perf_counter() - clock
+    if best is None:
+        raise SeedPlanError(
+            f"no loading of the {len(pos)} candidate positions reaches D90 >= "
+            f"{goals.d90_min_fraction * goals.prescription_gy:.0f} Gy and V100 >= "
+            f"{goals.v100_min_percent:.0f} % with seeds of {min(strengths_mci)}-"
+            f"{max(strengths_mci)} mCi; allow stronger seeds, a smaller margin, or free "
+            "(non-coplanar) needles."
+        )
+    _, s_u, loaded = best
+
+    clock = time.perf_counter()
+    grid_pts = crop.index_to_lps(np.argwhere(np.ones(crop.shape, dtype=bool)))
+    grid_dose = (
+        _dose_matrix_gy_per_u(grid_pts, pos[loaded], axis[loaded], seed_data).sum(axis=1) * s_u
+    ).reshape(crop.shape)
+    metrics = implant_indices(grid_dose, ptv, goals.prescription_gy)
+    metrics["ptv_volume_ml"] = float(ptv.sum()) * float(np.prod(crop.spacing_mm)) / 1000.0
+    seconds["evaluate"] = time.perf_counter() - clock
+    notes = []
+    if metrics["v150_percent"] > goals.v150_max_percent:
+        notes.append(
+            f"V150 {metrics['v150_percent']:.0f} % exceeds the {goals.v150_max_percent:.0f} % "
+            "goal (no loading of the candidates met it); a finer needle grid or a free "
+            "template may spread the dose."
+        )
+    for name, value in (("d90_gy", goals.d90_min_fraction * goals.prescription_gy),):
+        if metrics[name] < value:
+            notes.append(
+                f"on the full grid D90 is {metrics[name]:.1f} Gy, below {value:.0f} Gy (the "
+                "loading met it on the sample points)."
+            )
+    if metrics["v100_percent"] < goals.v100_min_percent:
+        notes.append(
+            f"on the full grid V100 is {metrics['v100_percent']:.1f} %, below the "
+            f"{goals.v100_min_percent:.0f} % goal (met on the sample points)."
+        )
+    out_needles = []
+    for k in sorted(set(owner[loaded].tolist())):
+        entry, u, hole = needles[k]
+        mine = [int(j) for j in loaded if owner[j] == k]
+        mine.sort(key=lambda j: -float(np.dot(pos[j] - entry, u)))  # deepest first
+        out_needles.append(
+            SeedNeedle(
+                entry_lps_mm=_t(entry),
+                direction_lps=_t(u),
+                seeds_lps_mm=tuple(_t(pos[j]) for j in mine),
+                template_hole_mm=hole,
+            )
+        )
+    return SeedPlan(
+        needles=tuple(out_needles),
+        strength_u=s_u,
+        seed_model=seed_data.name,
+        template=template,
+        metrics=metrics,
+        goals=goals,
+        margin_mm=margin_mm,
+        n_candidates=len(pos),
+        template_frame=frame,
+        notes=tuple(notes),
+        seconds=seconds,
+    )
+
+
+def _t(p: npt.ArrayLike) -> tuple[float, float, float]:
+    a = np.asarray(p, dtype=float)
+    return (float(a[0]), float(a[1]), float(a[2]))
+
+
+def _subset(
+    points: npt.NDArray[np.float64], n: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
+    if len(points) <= n:
+        return points
+    return points[np.sort(rng.choice(len(points), n, replace=False))]
+
+
+def _inside(
+    crop: Volume, mask: npt.NDArray[np.bool_], points: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    idx = np.rint(crop.lps_to_index(points)).astype(int)
+    ok = np.all((idx >= 0) & (idx < np.array(mask.shape)), axis=1)
+    out = np.zeros(len(points), dtype=bool)
+    out[ok] = mask[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
+    return out
+
+
+def _dose_matrix_gy_per_u(
+    points: npt.NDArray[np.float64],
+    seeds: npt.NDArray[np.float64],
+    axes: npt.NDArray[np.float64],
+    data: SeedData,
+) -> npt.NDArray[np.float64]:
+    """Permanent-implant dose (Gy) per U at each point from each seed alone, (n_points, m)."""
+    out = np.empty((len(points), len(seeds)))
+    for j in range(len(seeds)):
+        rate = dose_rate_cgy_per_h(points, seeds[j : j + 1], axes[j : j + 1], 1.0, data, "2d")
+        out[:, j] = total_dose_gy(np.asarray(rate, dtype=np.float64), data)
+    return out
+
+
+def _greedy(d: npt.NDArray[np.float64], goals: SeedGoals) -> list[int] | None:
+    """Seeds (column indices of ``d``, PTV points x candidates, Gy) meeting D90 and V100."""
+    rx = goals.prescription_gy
+    n = d.shape[0]
+    dose = np.zeros(n)
+    chosen: list[int] = []
+    available = np.ones(d.shape[1], dtype=bool)
+
+    def ok(values: npt.NDArray[np.float64]) -> bool:
+        v100 = 100.0 * float(np.mean(values >= rx))
+        d90 = float(np.sort(values)[::-1][max(0, math.ceil(0.9 * n) - 1)])
+        return v100 >= goals.v100_min_percent and d90 >= goals.d90_min_fraction * rx
+
+    while not ok(dose):
+        if not available.any():
+            return None
+        capped = np.minimum(dose, rx)
+        gain = np.minimum(dose[:, None] + d, rx).sum(axis=0) - capped.sum()
+        gain[~available] = -np.inf
+        j = int(np.argmax(gain))
+        if not gain[j] > 0:
+            return None
+        chosen.append(j)
+        available[j] = False
+        dose += d[:, j]
+    # Unload what is not needed (hottest contributions first).
+    for j in sorted(chosen, key=lambda c: -float(d[:, c].sum())):
+        trial = dose - d[:, j]
+        if ok(trial):
+            dose = trial
+            chosen.remove(j)
+    return chosen
+
+
+def _needles(
+    maps: RiskMaps, crop: Volume, ptv: npt.NDArray[np.bool_], template: str
+) -> tuple[
+    list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], tuple[float, float] | None]],
+    npt.NDArray[np.float64] | None,
+]:
+    """Safe needles (entry, unit direction entry -> target, template hole (x, y) or None)
+    and, for a coplanar template, its frame: rows origin (PTV centroid), x, y, needle axis."""
+    pts = crop.index_to_lps(np.argwhere(ptv))
+    centroid = pts.mean(axis=0)
+    try:
+        search = plan_trajectories(maps, centroid)
+    except (NoSafePathError, TargetError) as err:
+        raise SeedPlanError(f"no safe needle path to the PTV centre: {err}") from err
+    top = search.top(1 if template == "coplanar" else _FREE_DIRECTIONS)
+    out = []
+    frame = None
+    for path in top:
+        u = centroid - np.asarray(path.entry_lps_mm)
+        u /= np.linalg.norm(u)
+        # Template plane: two unit vectors across the needle.
+        a = np.cross(u, [0.0, 0.0, 1.0])
+        if np.linalg.norm(a) < 1e-6:
+            a = np.cross(u, [1.0, 0.0, 0.0])
+        a /= np.linalg.norm(a)
+        b = np.cross(u, a)
+        if template == "coplanar":
+            frame = np.array([centroid, a, b, u])
+        rel = pts - centroid
+        pu, pv = rel @ a, rel @ b
+        depth = rel @ u
+        holes = [
+            (x, y)
+            for x in np.arange(
+                np.floor(pu.min() / TEMPLATE_PITCH_MM), np.ceil(pu.max() / TEMPLATE_PITCH_MM) + 1
+            )
+            * TEMPLATE_PITCH_MM
+            for y in np.arange(
+                np.floor(pv.min() / TEMPLATE_PITCH_MM), np.ceil(pv.max() / TEMPLATE_PITCH_MM) + 1
+            )
+            * TEMPLATE_PITCH_MM
+        ]
+        if template == "free":
+            holes = [(0.0, 0.0)] + [
+                h for h in holes if abs(h[0]) <= 5 and abs(h[1]) <= 5 and h != (0.0, 0.0)
+            ]
+        deepest = centroid + float(depth.max()) * u
+        targets = np.array([deepest + x * a + y * b for x, y in holes])
+        paths = paths_along(maps, targets, np.repeat(u[None, :], len(targets), axis=0))
+        for (x, y), p in zip(holes, paths, strict=True):
+            if p.safe:
+                out.append(
+                    (
+                        np.asarray(p.entry_lps_mm, dtype=np.float64),
+                        u,
+                        (float(x), float(y)) if template == "coplanar" else None,
+                    )
+                )
+    return out, frame

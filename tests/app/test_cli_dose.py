@@ -1,0 +1,102 @@
+"""`seldinger dose tg43`: the --json contract, the table, and CSV refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seldinger.app.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, " ".join(captured.err.replace("│", " ").split())
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> tuple[Path, Path]:
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("x_mm,y_mm,z_mm,ax,ay,az\n0,0,0,0,0,2\n")  # axis normalised by the CLI
+    points = tmp_path / "points.csv"
+    points.write_text("x_mm,y_mm,z_mm\n10,0,0\n0,0,5\n0,0,0\n")
+    return seeds, points
+
+
+def test_json_gives_one_value_per_point(
+    capsys: pytest.CaptureFixture[str], case: tuple[Path, Path]
+) -> None:
+    seeds, points = case
+    code, out, _ = _run(
+        capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1, "--json"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert len(result["dose_rate_cgy_per_h"]) == 3 and "total_dose_gy" not in result
+    assert result["dose_rate_cgy_per_h"][0] == pytest.approx(0.965, rel=1e-9)
+    assert result["dose_rate_cgy_per_h"][1] == pytest.approx(1.52407, rel=1e-5)
+    assert result["inside_seed"] == [False, False, True]
+    code, out, _ = _run(
+        capsys, "dose", "tg43", "--seed-data", "6711", "--seeds", seeds, "--points", points,
+        "--sk-u", 1, "--model", "1d-point", "--total", "--json",
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["dose_rate_cgy_per_h"][0] == pytest.approx(0.91096, rel=1e-4)
+    assert result["total_dose_gy"][0] == pytest.approx(0.91096 * 2056.7 / 100, rel=1e-4)
+
+
+def test_table_output(capsys: pytest.CaptureFixture[str], case: tuple[Path, Path]) -> None:
+    seeds, points = case
+    code, out, err = _run(
+        capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1, "--total"
+    )
+    assert code == 0
+    assert "0.965" in out and "19.85" in out
+    assert "1 point(s) lie inside a seed capsule (rows 4)" in err
+
+
+@pytest.mark.parametrize(
+    ("seeds_text", "points_text", "message"),
+    [
+        ("x_mm,y_mm,z_mm,ax,ay\n0,0,0,0,0\n", None, "seeds.csv: missing column.*az"),
+        ("x_mm,y_mm,z_mm,ax,ay,az\n0,0,zero,0,0,1\n", None, "row 2, column z_mm.*'zero'"),
+        ("x_mm,y_mm,z_mm,ax,ay,az\n0,0,0,0,0,1\n1,1,1,0,0,0\n", None, "row 3.*axis is zero"),
+        (None, "x_mm,y_mm\n1,2\n", "points.csv: missing column.*z_mm"),
+        (None, "x_mm,y_mm,z_mm\n1,2,\n", "points.csv: row 2, column z_mm"),
+        (None, "x_mm,y_mm,z_mm\n", "points.csv: no data rows"),
+    ],
+)
+def test_bad_csv_is_refused_with_row_and_column(
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[Path, Path],
+    seeds_text: str | None,
+    points_text: str | None,
+    message: str,
+) -> None:
+    seeds, points = case
+    if seeds_text is not None:
+        seeds.write_text(seeds_text)
+    if points_text is not None:
+        points.write_text(points_text)
+    code, _, err = _run(capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1)
+    assert code == 1
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_bad_options(capsys: pytest.CaptureFixture[str], case: tuple[Path, Path]) -> None:
+    seeds, points = case
+    code, _, err = _run(capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", -1)
+    assert code == 2 and "air-kerma strength" in err
+    code, _, err = _run(
+        capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1, "--model", "3d"
+    )
+    assert code == 2 and "2d, 1d-line, 1d-point" in err
+    code, _, err = _run(
+        capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1,
+        "--seed-data", "nonexistent",
+    )  # fmt: skip
+    assert code == 1 and "neither a built-in model" in err
