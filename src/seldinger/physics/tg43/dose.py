@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from seldinger.imaging import Volume
-from seldinger.physics.tg43._kernel import superpose
+from seldinger.physics.tg43._kernel import superpose, superpose_tabulated
 from seldinger.physics.tg43._tables import (
     anisotropy_function,
     capsule_scale,
@@ -374,6 +374,33 @@ def total_dose_gy(
     return np.asarray(rate * mean_life_h / 100.0, dtype=np.float64)  # 100 cGy = 1 Gy
 
 
+#: Polar table of the fast grid path: r step (cm), q step, smallest r read from it (cm),
+#: largest r (cm). Bilinear reading agrees with the exact formalism to < 0.05 % (tested);
+#: within 5 mm of a seed, where r²·Ḋ bends fastest, pairs are computed exactly.
+_TABLE_R_STEP_CM = 0.005
+_TABLE_Q_STEP = 0.002
+_TABLE_R_MIN_CM = 0.5
+_TABLE_R_MAX_CM = 10.0
+_TABLES: dict[tuple[int, str], tuple[FloatArray, FloatArray]] = {}
+
+
+def _polar_table(data: SeedData, kind: DoseModel) -> tuple[FloatArray, FloatArray]:
+    """r²·Ḋ per U on (r, q = sqrt(1 − |cos θ|)) for a symmetric seed (cached per model)."""
+    key = (id(data), str(kind))
+    if key not in _TABLES:
+        r = np.arange(0.0, _TABLE_R_MAX_CM + _TABLE_R_STEP_CM / 2, _TABLE_R_STEP_CM)
+        q = np.arange(0.0, 1.0 + _TABLE_Q_STEP / 2, _TABLE_Q_STEP)
+        cos = 1.0 - q**2
+        rr, cc = np.meshgrid(np.maximum(r, _TABLE_R_MIN_CM / 2), cos, indexing="ij")
+        z = rr * cc
+        y = rr * np.sqrt(np.maximum(1.0 - cc**2, 0.0))
+        rate = seed_dose_rate_per_u(z.ravel(), y.ravel(), data, kind).reshape(rr.shape)
+        table = np.ascontiguousarray(rate * rr**2, dtype=np.float64)
+        step = np.array([_TABLE_R_STEP_CM, _TABLE_Q_STEP, _TABLE_R_MIN_CM])
+        _TABLES[key] = (table, step)
+    return _TABLES[key]
+
+
 def dose_on_grid(
     reference: Volume,
     seeds_lps_mm: npt.ArrayLike,
@@ -381,11 +408,15 @@ def dose_on_grid(
     sk_u: npt.ArrayLike,
     data: SeedData,
     model: str | DoseModel = DoseModel.LINE_2D,
+    exact: bool = False,
 ) -> Volume:
     """Dose rate (cGy/h, float32) at the voxel centres of ``reference``'s grid.
 
     Works for any axis order and orientation: voxel (i, j, k) is evaluated at
-    ``reference.index_to_lps((i, j, k))``.
+    ``reference.index_to_lps((i, j, k))``. Unless ``exact``, pairs 5-100 mm apart read
+    r²·Ḋ from a polar table of the formalism (0.05 mm × 0.002 in sqrt(1 − |cos θ|),
+    bilinear; < 0.05 % from the exact value, tested) for speed; nearer and farther pairs,
+    and seeds of an asymmetric model, are computed exactly.
 
     Examples
     --------
@@ -397,12 +428,26 @@ def dose_on_grid(
     >>> round(float(dose.array[10, 0, 0]), 4), dose.array.dtype
     (0.965, dtype('float32'))
     """
+    kind = _model(model)
     shape = reference.shape
     out = np.empty(int(np.prod(shape)), dtype=np.float32)
     ijk = np.indices(shape).reshape(3, -1).T
+    fast = not exact and data.theta_symmetric
     for start in range(0, len(out), _GRID_BLOCK_POINTS):
         block = ijk[start : start + _GRID_BLOCK_POINTS]
-        out[start : start + len(block)] = dose_rate_cgy_per_h(
-            reference.index_to_lps(block), seeds_lps_mm, axes, sk_u, data, model
+        points = reference.index_to_lps(block)
+        if not fast:
+            out[start : start + len(block)] = dose_rate_cgy_per_h(
+                points, seeds_lps_mm, axes, sk_u, data, kind
+            )
+            continue
+        pts, seeds, ax, strength = _check_inputs(points, seeds_lps_mm, axes, sk_u)
+        if len(seeds) == 0:
+            out[start : start + len(block)] = 0.0
+            continue
+        table, step = _polar_table(data, kind)
+        code, params, *tables = _kernel_tables(data, kind)
+        out[start : start + len(block)] = superpose_tabulated(
+            pts / _MM_PER_CM, seeds / _MM_PER_CM, ax, strength, table, step, code, params, *tables
         )
     return reference.with_array(out.reshape(shape))
