@@ -36,9 +36,10 @@ def test_demo_offline_phantom(tmp_path, capsys):
     case = load_sample(offline=True)
     plan = Plan.load(out / "plan.json", volume=case.ct.volume)
     n_probes = _check_ablation(plan, out, html)
+    _check_seeds(plan, out, html)
     # anatomy in two windows, 3-D airway tree; axial paths, best needle, skin risk map;
-    # zones, one view per applicator, margin map
-    assert html.count("<img") == 6 + 2 + n_probes
+    # zones, one view per applicator, margin map; seed dose views and DVH
+    assert html.count("<img") == 6 + 2 + n_probes + 2
     assert {"body", "lung_left", "lung_right", "airways", "bones"} <= set(plan.structures)
     assert {f"{name}_reference" for name in case.labels} <= set(plan.structures)
     nodule = read_volume(plan.structures["nodule_reference"].resolve(out / "plan.json"))
@@ -81,6 +82,19 @@ def _check_ablation(plan: Plan, out, html: str) -> int:  # type: ignore[no-untyp
     return int(n)
 
 
+def _check_seeds(plan: Plan, out, html: str) -> None:  # type: ignore[no-untyped-def]
+    """The report's seed section and the plan's seed implant."""
+    assert "Seed implant" in html and "D90 (Gy)" in html
+    seeds = plan.seeds
+    assert seeds is not None, "the demo's seed implant failed; see the report"
+    # coplanar first; the demo falls back to free needles when the template cannot meet the goals
+    assert seeds["template"] in ("coplanar", "free") and seeds["prescription_gy"] == 120.0
+    assert seeds["margin_mm"] == 5.0 and seeds["n_seeds"] >= 1
+    assert seeds["metrics"]["d90_gy"] >= 120.0 - 1e-6
+    assert seeds["metrics"]["v100_percent"] >= 95.0
+    assert sorted(p.name for p in (out / "seeds").iterdir()) == ["seed_dose.png", "seed_dvh.png"]
+
+
 def _check_trajectories(plan: Plan, target) -> None:  # type: ignore[no-untyped-def]
     """The plan holds the 5 best distinct paths to the lesion, ranked by risk."""
     paths = plan.trajectories
@@ -113,4 +127,5 @@ def test_demo_on_sample_case(tmp_path):
     html = (tmp_path / "demo" / "report" / "index.html").read_text()
     assert "LIDC-IDRI" in html and "CC BY 3.0" in html
     n_probes = _check_ablation(plan, tmp_path / "demo", html)
-    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes
+    _check_seeds(plan, tmp_path / "demo", html)
+    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes + 2

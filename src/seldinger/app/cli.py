@@ -38,6 +38,7 @@ from seldinger.app.cli_ablation import register as _register_ablation
 from seldinger.app.cli_dose import dose_app
 from seldinger.app.cli_margin import margin
 from seldinger.app.cli_plan import EXIT_NO_SAFE_PATH, plan_app
+from seldinger.app.cli_seeds import register as _register_seeds
 
 __all__ = ["EXIT_NO_SAFE_PATH", "app", "main", "plan_app"]
 
@@ -55,6 +56,7 @@ app = typer.Typer(
 )
 
 _register_ablation(plan_app)
+_register_seeds(plan_app)
 app.add_typer(plan_app, name="plan")
 app.add_typer(dose_app, name="dose")
 app.command("margin")(margin)

@@ -1,7 +1,7 @@
 """The demo pipeline: the sample case through every step that exists, ending in a report.
 
-Steps so far: anatomy, lesion, needle trajectories, ablation plan. Later steps (seeds,
-navigation) add their stages here and their sections to the report.
+Steps so far: anatomy, lesion, needle trajectories, ablation plan, seed implant. Later
+steps (navigation) add their stages here and their sections to the report.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from seldinger._files import atomic_dir
 from seldinger.anatomy import Anatomy, Lesion, segment, segment_lesion
+from seldinger.app.cli_seeds import metric_rows, write_seed_figures
 from seldinger.data import SampleCase, load_sample
 from seldinger.export import Report, render_views, write_trajectory_figures
 from seldinger.export.ablation_figures import write_ablation_figures
@@ -25,6 +26,7 @@ from seldinger.export.anatomy3d import render_airways_3d
 from seldinger.imaging import Volume
 from seldinger.io import write_volume
 from seldinger.physics.ablation import load_catalogue
+from seldinger.physics.tg43 import load_seed_data
 from seldinger.planning import Plan, StructureRef, Target
 from seldinger.planning.ablation import (
     HEAT_SINK_CALIBRE_MM,
@@ -33,6 +35,7 @@ from seldinger.planning.ablation import (
     PlacementError,
     plan_ablation,
 )
+from seldinger.planning.seeds import SeedGoals, SeedPlan, SeedPlanError, plan_seeds
 from seldinger.planning.trajectory import (
     EVIDENCE_ODDS_RATIOS,
     SKIN_STEP_MM,
@@ -56,6 +59,11 @@ DEMO_ABLATION_DEVICE = "emprint"
 DEMO_ABLATION_SETTING = "150W-10min"
 DEMO_ABLATION_MARGIN_MM = 5.0
 DEMO_ABLATION_MAX_PROBES = 3
+#: The demo's seed implant: seed model, prescription (Gy), PTV margin (mm), template.
+DEMO_SEED_MODEL = "6711"
+DEMO_SEED_RX_GY = 120.0
+DEMO_SEED_MARGIN_MM = 5.0
+DEMO_SEED_TEMPLATE = "coplanar"
 
 
 @dataclass
@@ -76,6 +84,15 @@ class _Ablated:
     """The demo's ablation step: the plan and its pictures, or why there is none."""
 
     result: AblationPlan | None = None
+    figures: list[Path] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class _Seeded:
+    """The demo's seed step: the implant and its pictures, or why there is none."""
+
+    result: SeedPlan | None = None
     figures: list[Path] = field(default_factory=list)
     error: str | None = None
 
@@ -202,10 +219,24 @@ def _run(case: SampleCase, out: Path, timings_s: dict[str, float]) -> dict[str, 
         "error": ablated.error,
     }
     timings_s["ablation"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    seeded = _plan_seed_implant(ct, anatomy, lesion, planned.maps, out / "seeds")
+    if seeded.result is not None:
+        plan.seeds = {**seeded.result.to_dict(), "target": "nodule", "seed_data": DEMO_SEED_MODEL}
+    plan.provenance.parameters["seeds"] = {
+        "prescription_gy": DEMO_SEED_RX_GY,
+        "margin_mm": DEMO_SEED_MARGIN_MM,
+        "template": DEMO_SEED_TEMPLATE if seeded.result is None else seeded.result.template,
+        "seed_data": DEMO_SEED_MODEL,
+        "target": "nodule",
+        "error": seeded.error,
+    }
+    timings_s["seeds"] = time.perf_counter() - start
     plan_path = plan.save(out / "plan.json")
 
     start = time.perf_counter()
-    report = _report(case, anatomy, lesion, structures, planned, ablated)
+    report = _report(case, anatomy, lesion, structures, planned, ablated, seeded)
     report.write(out / "report")
     timings_s["report"] = time.perf_counter() - start
     return {"report": "report/index.html", "plan": plan_path.name}
@@ -260,6 +291,36 @@ def _plan_ablation(
     context = {"vessels": anatomy["vessels"]} if "vessels" in anatomy else {}
     figures = write_ablation_figures(ct, result, lesion.mask, figures_dir, context)
     return _Ablated(result=result, figures=figures)
+
+
+def _plan_seed_implant(
+    ct: Volume, anatomy: Anatomy, lesion: Lesion, maps: RiskMaps | None, figures_dir: Path
+) -> _Seeded:
+    """Plan the demo's seed implant on the trajectory maps and draw it into ``figures_dir``."""
+    if maps is None:
+        maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion.mask)
+    data = load_seed_data(DEMO_SEED_MODEL)
+    errors: list[str] = []
+    result = None
+    # the coplanar template first; individually angled needles when it cannot meet the goals
+    for template in dict.fromkeys((DEMO_SEED_TEMPLATE, "free")):
+        try:
+            result = plan_seeds(
+                maps,
+                lesion.mask,
+                data,
+                margin_mm=DEMO_SEED_MARGIN_MM,
+                goals=SeedGoals(prescription_gy=DEMO_SEED_RX_GY),
+                template=template,
+            )
+            break
+        except SeedPlanError as err:
+            errors.append(f"{template}: {' '.join(str(err).split())}")
+    if result is None:
+        # The report says why; the rest of the demo still runs.
+        return _Seeded(error="; ".join(errors))
+    figures = write_seed_figures(ct, result, lesion.mask, data, figures_dir)
+    return _Seeded(result=result, figures=figures, error="; ".join(errors) or None)
 
 
 #: How the report names the risk factors of :data:`EVIDENCE_ODDS_RATIOS`.
@@ -470,6 +531,60 @@ def _ablation_section(report: Report, ablated: _Ablated) -> None:
         report.add_text(f"Note: {note}")
 
 
+def _seed_section(report: Report, seeded: _Seeded) -> None:
+    """The report's "Seed implant" section."""
+    report.add_section(
+        "Seed implant",
+        f"A permanent I-125 implant (model {DEMO_SEED_MODEL}, TG-43 dosimetry: 2-D line "
+        f"source, dose by complete decay) prescribed {DEMO_SEED_RX_GY:g} Gy to the PTV, the "
+        f"lesion plus {DEMO_SEED_MARGIN_MM:g} mm. Parallel needles through a {DEMO_SEED_TEMPLATE} "
+        "template (5 mm hole grid) keep the needle-trajectory rules above; seeds sit every "
+        "5 mm along them inside the PTV. The loading meets D90 >= the prescription and V100 "
+        ">= 95 % with V150 as low as possible, then the fewest seeds. Dose in lung tissue is "
+        "computed as in water (TG-43 ignores heterogeneity).",
+    )
+    result = seeded.result
+    if result is None:
+        report.add_text(f"No seed implant: {seeded.error}")
+        return
+    if result.template != DEMO_SEED_TEMPLATE:
+        report.add_text(
+            f"The {DEMO_SEED_TEMPLATE} template could not meet the goals ({seeded.error}); "
+            f"the implant below uses {result.template} (individually angled) needles."
+        )
+    names = [path.name for path in seeded.figures]
+    report.add_image(
+        seeded.figures[names.index("seed_dose.png")],
+        caption="Axial, coronal and sagittal slices through the lesion: the lesion, the "
+        f"regions receiving at least 100, 150 and 200 % of {DEMO_SEED_RX_GY:g} Gy, and the seeds.",
+    )
+    report.add_image(
+        seeded.figures[names.index("seed_dvh.png")],
+        caption="Cumulative dose-volume histogram of the PTV, with the prescription and D90.",
+    )
+    summary = result.to_dict()
+    report.add_table(
+        [
+            {
+                "needle": n,
+                "entry_lps_mm": [round(v, 1) for v in needle["entry_lps_mm"]],
+                "seeds": needle["n_seeds"],
+                "depths_mm": [round(d) for d in needle["depths_mm"]],
+            }
+            for n, needle in enumerate(summary["needles"], 1)
+        ],
+        caption=f"Needles: {summary['n_seeds']} seeds of {summary['strength_u']:.3f} U "
+        f"({summary['strength_mci']:.3f} mCi), total {summary['total_u']:.2f} U "
+        f"({summary['total_mci']:.2f} mCi); seed depths below the skin entry along the needle",
+    )
+    report.add_table(
+        {name: round(value, 2) for name, value in metric_rows(result).items()},
+        caption="Dose metrics of the PTV (Gy, % of the PTV volume)",
+    )
+    for note in result.notes:
+        report.add_text(f"Note: {note}")
+
+
 def _dice(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
     total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
     return 2.0 * int(np.count_nonzero(a & b)) / total if total else 1.0
@@ -482,6 +597,7 @@ def _report(
     structures: dict[str, dict[str, Any]],
     planned: _Planned,
     ablated: _Ablated,
+    seeded: _Seeded,
 ) -> Report:
     ct = case.ct
     volume = ct.volume
@@ -591,6 +707,7 @@ def _report(
     report.add_table(row, caption="Lesion measurements (mL, mm, LPS)")
     _trajectory_section(report, planned)
     _ablation_section(report, ablated)
+    _seed_section(report, seeded)
     report.add_section("Reference structures")
     report.add_table(
         [{"structure": name, **stats} for name, stats in structures.items()],

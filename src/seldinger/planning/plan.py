@@ -323,6 +323,8 @@ class Plan(BaseModel):
     ablation : dict, optional
         Ablation plan: device, setting, applicators (tip, direction, entry, zone), coverage,
         margin and heat-sink flags (filled by the ablation planner).
+    seeds : dict, optional
+        Seed implant: needles, seeds, strength and dose metrics (filled by the seed planner).
     notes : list of str
         Free-text remarks.
 
@@ -344,6 +346,7 @@ class Plan(BaseModel):
     targets: list[Target] = Field(default_factory=list)
     trajectories: list[dict[str, Any]] = Field(default_factory=list)
     ablation: dict[str, Any] | None = None
+    seeds: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("schema_version")
