@@ -8,16 +8,13 @@ lung, on 1 mm voxels; `plan trajectory` makes the plan the implant extends.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from seldinger.anatomy import Anatomy
 from seldinger.app.cli import main
-from seldinger.imaging import Volume
-from seldinger.io import read_ct, write_volume
+from seldinger.io import read_ct
 from seldinger.planning import Plan
 
 SHAPE = (100, 100, 60)
@@ -31,42 +28,6 @@ def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, s
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return code, captured.out, " ".join(captured.err.replace("│", " ").split())
-
-
-@pytest.fixture(scope="module")
-def planned(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Case folder with ct.nii.gz, lesion.nii.gz, anatomy/ and plan.json (copy to change)."""
-    root = tmp_path_factory.mktemp("seeds") / "case"
-    i, j, k = np.meshgrid(*(np.arange(n, dtype=float) for n in SHAPE), indexing="ij")
-    r = np.hypot(i - 50, j - 50)
-    body = r <= 45
-    bones = (r >= 30) & (r <= 34) & ((k % 12) < 8)
-    lungs = (r < 28) & (np.abs(i - 50) > 4) & (k > 5) & (k < 55)
-    lesion = np.hypot(np.hypot(i - 62, j - 50), k - 30) <= LESION_RADIUS_MM
-    ct = np.where(body, 40, -1000).astype(np.int16)
-    ct[bones] = 700
-    ct[lungs] = -850
-    ct[lesion] = 30
-    root.mkdir(parents=True)
-    write_volume(Volume(ct, AFFINE.copy()), root / "ct.nii.gz")
-    write_volume(Volume(lesion.astype(np.uint8), AFFINE.copy()), root / "lesion.nii.gz")
-    masks = {
-        "body": body,
-        "bones": bones,
-        "lung_left": lungs & (i > 50),
-        "lung_right": lungs & (i < 50),
-    }
-    Anatomy(masks={n: Volume(m, AFFINE.copy()) for n, m in masks.items()}).save(root / "anatomy")
-    args = ["plan", "trajectory", root / "ct.nii.gz", "--anatomy", root / "anatomy"]
-    args += ["--lesion", root / "lesion.nii.gz", "--out", root / "plan.json", "--top", "3"]
-    assert main([str(a) for a in args]) == 0
-    return root
-
-
-@pytest.fixture
-def case(planned: Path, tmp_path: Path) -> Path:
-    """A copy of the planned case (the plan records the original CT's absolute path)."""
-    return Path(shutil.copytree(planned, tmp_path / "case"))
 
 
 def test_seeds_json_plan_stl_and_figures(capsys, case: Path) -> None:  # type: ignore[no-untyped-def]

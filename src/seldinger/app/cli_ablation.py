@@ -151,7 +151,7 @@ def plan_ablation_command(
     from seldinger.export.ablation_figures import ablation_figure_names, write_ablation_figures
     from seldinger.io import write_volume
     from seldinger.physics.ablation import load_catalogue
-    from seldinger.planning import Plan, PlanCaseMismatchError
+    from seldinger.planning import Plan
     from seldinger.planning.ablation import plan_ablation
 
     catalogue = load_catalogue()
@@ -170,30 +170,13 @@ def plan_ablation_command(
     if figures is not None:
         for name in ablation_figure_names():
             check_overwrite(figures / name, force)
-    chosen = _plan_target(plan, plan_path, target)
-    if not plan.structures:
-        raise ValueError(
-            f"{plan_path} holds no anatomy structures; run `seldinger plan trajectory CT "
-            f"--anatomy DIR --lesion MASK --out {plan_path}` first."
-        )
-
-    source = _plan_ct_path(plan, plan_path, ct_path)
-    loaded = _read_ct(source, plan.case.series_uid, resample, show_progress=not as_json)
-    ct = loaded.volume
-    try:
-        plan = Plan.load(plan_path, volume=ct)
-    except PlanCaseMismatchError as err:
-        raise PlanCaseMismatchError(
-            f"{' '.join(str(err).split())} The CT at {source} has changed since the plan was "
-            "made: pass the plan's CT with --ct PATH, or plan again on this CT."
-        ) from err
-    with _progress("reading the anatomy and lesion", not as_json):
-        anatomy = _plan_anatomy(plan, plan_path, ct)
-        lesion = _read_mask(chosen.mask_path or "", plan_path, ct, f"target {chosen.name!r}")
-        vessels = {
-            name: _read_mask(str(path), plan_path, ct, f"--vessel {name}", relative=False)
-            for name, path in extra_vessels.items()
-        }
+    plan, loaded, ct, (anatomy, lesion), chosen = load_plan_case(
+        plan, plan_path, target, ct_path, resample, show_progress=not as_json
+    )
+    vessels = {
+        name: _read_mask(str(path), plan_path, ct, f"--vessel {name}", relative=False)
+        for name, path in extra_vessels.items()
+    }
     constraints = _ablation_constraints(plan, dev.usable_length_mm)
     with _progress(f"placing {dev.name} applicators", not as_json):
         result = plan_ablation(
@@ -524,3 +507,41 @@ def _heat_sink_lines(result: Any) -> list[str]:
         + f" at LPS ({_lps(sink.closest_lps_mm)}) mm: blood flow shrinks the zone there"
         for sink in result.heat_sinks
     ]
+
+
+def load_plan_case(
+    plan: Plan,
+    plan_path: Path,
+    target: str | None,
+    ct_path: Path | None,
+    resample: bool,
+    show_progress: bool,
+) -> tuple[Plan, Any, Any, tuple[Any, Any], Target]:
+    """The plan (re-read against its CT), the CT, its anatomy and the target lesion mask.
+
+    Shared by ``plan ablation`` and ``plan seeds``: both read what ``plan trajectory``
+    wrote. Errors name the fix (a moved CT: ``--ct``; no structures: run ``plan
+    trajectory`` first).
+    """
+    from seldinger.planning import Plan, PlanCaseMismatchError
+
+    chosen = _plan_target(plan, plan_path, target)
+    if not plan.structures:
+        raise ValueError(
+            f"{plan_path} holds no anatomy structures; run `seldinger plan trajectory CT "
+            f"--anatomy DIR --lesion MASK --out {plan_path}` first."
+        )
+    source = _plan_ct_path(plan, plan_path, ct_path)
+    loaded = _read_ct(source, plan.case.series_uid, resample, show_progress=show_progress)
+    ct = loaded.volume
+    try:
+        plan = Plan.load(plan_path, volume=ct)
+    except PlanCaseMismatchError as err:
+        raise PlanCaseMismatchError(
+            f"{' '.join(str(err).split())} The CT at {source} has changed since the plan was "
+            "made: pass the plan's CT with --ct PATH, or plan again on this CT."
+        ) from err
+    with _progress("reading the anatomy and lesion", show_progress):
+        anatomy = _plan_anatomy(plan, plan_path, ct)
+        lesion = _read_mask(chosen.mask_path or "", plan_path, ct, f"target {chosen.name!r}")
+    return plan, loaded, ct, (anatomy, lesion), chosen

@@ -22,15 +22,11 @@ from seldinger.app._cli_common import (
     _out,
     _print_json,
     _progress,
-    _read_ct,
 )
 from seldinger.app.cli_ablation import (
     _ablation_constraints,
     _lps,
-    _plan_anatomy,
-    _plan_ct_path,
-    _plan_target,
-    _read_mask,
+    load_plan_case,
 )
 
 if TYPE_CHECKING:
@@ -164,7 +160,7 @@ def plan_seeds_command(
     """
     from seldinger._files import check_overwrite
     from seldinger.physics.tg43 import load_seed_data
-    from seldinger.planning import Plan, PlanCaseMismatchError
+    from seldinger.planning import Plan
     from seldinger.planning.seeds import STRENGTHS_MCI, SeedGoals, plan_seeds
     from seldinger.planning.trajectory import RiskMaps
 
@@ -184,26 +180,9 @@ def plan_seeds_command(
     if figures is not None:
         for name in SEED_FIGURES:
             check_overwrite(figures / name, force)
-    chosen = _plan_target(plan, plan_path, target)
-    if not plan.structures:
-        raise ValueError(
-            f"{plan_path} holds no anatomy structures; run `seldinger plan trajectory CT "
-            f"--anatomy DIR --lesion MASK --out {plan_path}` first."
-        )
-
-    source = _plan_ct_path(plan, plan_path, ct_path)
-    loaded = _read_ct(source, plan.case.series_uid, resample, show_progress=not as_json)
-    ct = loaded.volume
-    try:
-        plan = Plan.load(plan_path, volume=ct)
-    except PlanCaseMismatchError as err:
-        raise PlanCaseMismatchError(
-            f"{' '.join(str(err).split())} The CT at {source} has changed since the plan was "
-            "made: pass the plan's CT with --ct PATH, or plan again on this CT."
-        ) from err
-    with _progress("reading the anatomy and lesion", not as_json):
-        anatomy = _plan_anatomy(plan, plan_path, ct)
-        lesion = _read_mask(chosen.mask_path or "", plan_path, ct, f"target {chosen.name!r}")
+    plan, loaded, ct, (anatomy, lesion), chosen = load_plan_case(
+        plan, plan_path, target, ct_path, resample, show_progress=not as_json
+    )
     rules = plan.provenance.parameters.get("trajectory") or {}
     from seldinger.planning.trajectory import TrajectoryConstraints
 

@@ -440,28 +440,16 @@ def evaluate_paths(
     reasons &= ~(1 << REASONS.index("too_long"))
     depth = length + (rays.far_mm if reach_far_side else 0.0)
     reasons[depth > maps.constraints.needle_length_mm] |= 1 << REASONS.index("too_long")
-    names = REASONS + tuple(maps.hard_names)
-    ranked = _rank(
-        maps,
-        targets,
-        rays,
-        np.ones(len(entries), dtype=bool),
-        maps.constraints,
-        skip_pareto=True,
-        keep_order=True,
-    )
     out = []
-    for k in range(len(entries)):
-        why = tuple(name for r, name in enumerate(names) if reasons[k] & (1 << r))
+    for k, (t, why) in enumerate(_verdicts(maps, targets, rays, reasons)):
         out.append(
             replace(
-                ranked.trajectory(k),
+                t,
                 entry_lps_mm=_tuple(entries[k]),
                 length_mm=float(length[k]),
                 depth_to_far_side_mm=float(length[k] + rays.far_mm[k]),
                 safe=not why,
                 blocked_by=why,
-                rank=None,
             )
         )
     return out
@@ -500,6 +488,19 @@ def paths_along(
     reasons[inside] |= 1 << REASONS.index("too_long")
     depth = rays.length_mm + (rays.far_mm if reach_far_side else 0.0)
     reasons[depth > maps.constraints.needle_length_mm] |= 1 << REASONS.index("too_long")
+    return [
+        replace(t, safe=not why, blocked_by=why)
+        for t, why in _verdicts(maps, targets, rays, reasons)
+    ]
+
+
+def _verdicts(
+    maps: RiskMaps,
+    targets: npt.NDArray[np.float64],
+    rays: _Rays,
+    reasons: npt.NDArray[np.int64],
+) -> list[tuple[Trajectory, tuple[str, ...]]]:
+    """Each ray's Trajectory (unranked, in order) and the names of its refusal reasons."""
     names = REASONS + tuple(maps.hard_names)
     ranked = _rank(
         maps,
@@ -510,11 +511,13 @@ def paths_along(
         skip_pareto=True,
         keep_order=True,
     )
-    out = []
-    for k in range(len(targets)):
-        why = tuple(name for r, name in enumerate(names) if reasons[k] & (1 << r))
-        out.append(replace(ranked.trajectory(k), safe=not why, blocked_by=why, rank=None))
-    return out
+    return [
+        (
+            replace(ranked.trajectory(k), rank=None),
+            tuple(name for r, name in enumerate(names) if reasons[k] & (1 << r)),
+        )
+        for k in range(len(targets))
+    ]
 
 
 def _point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
