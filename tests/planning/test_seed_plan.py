@@ -92,3 +92,37 @@ def test_lidc_nodule_plan_meets_d90_and_v100_without_crossing_bone_or_vessels(li
         outside = ~nodule.array[tuple(ijk.T)]
         for mask in (lidc_anatomy["bones"].array, large, lidc_anatomy["mediastinum"].array):
             assert not mask[tuple(ijk.T)][outside].any()
+
+
+def test_organ_at_risk_limit_is_kept() -> None:
+    anatomy, lesion = _case(8.0)
+    maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion)
+    data = load_seed_data("6711")
+    free = plan_seeds(maps, lesion, data, template="free")
+    # An organ 8 mm beside the PTV (which ends at x = 73 mm); its dose without a limit:
+    idx = np.meshgrid(*(np.arange(n, dtype=float) for n in SHAPE), indexing="ij")
+    organ = Volume((idx[0] > 81) & (idx[0] < 88) & (np.abs(idx[1] - 60) < 10), lesion.affine)
+    loose = plan_seeds(
+        maps,
+        lesion,
+        data,
+        template="free",
+        organs={"organ": organ},
+        goals=SeedGoals(oar_max_gy={"organ": 1e6}),
+    )
+    # 5 % under the unconstrained maximum: the limit binds (tighter ones make the goals
+    # unreachable for this greedy loading, which never trades coverage for organ dose).
+    limit = 0.95 * loose.metrics["organ_max_gy"]
+    tight = plan_seeds(
+        maps,
+        lesion,
+        data,
+        template="free",
+        organs={"organ": organ},
+        goals=SeedGoals(oar_max_gy={"organ": limit}),
+    )
+    assert tight.metrics["organ_max_gy"] <= limit + 1e-6
+    assert tight.metrics["d90_gy"] >= 120.0
+    assert free.n_seeds > 0
+    with pytest.raises(ValueError, match="no mask"):
+        plan_seeds(maps, lesion, data, goals=SeedGoals(oar_max_gy={"cord": 10.0}))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,8 @@ class SeedGoals:
     v100_min_percent: float = 95.0
     v150_max_percent: float = 60.0
     d90_min_fraction: float = 1.0  # D90 >= this x PD
+    #: Organs at risk: name -> largest dose (Gy) any of its points may receive (D_max).
+    oar_max_gy: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def plan_seeds(
     goals: SeedGoals | None = None,
     template: str = "coplanar",
     strengths_mci: Sequence[float] = STRENGTHS_MCI,
+    organs: Mapping[str, Volume] | None = None,
 ) -> SeedPlan:
     """Choose needles, seed positions and one seed strength meeting the dose goals.
 
@@ -200,6 +203,10 @@ def plan_seeds(
         Parallel needles through a template grid, or individually angled needles.
     strengths_mci : sequence of float
         Seed strengths to try (mCi; 1 mCi = 1.270 U).
+    organs : mapping of str to Volume, optional
+        Organ-at-risk masks (CT grid) named in ``goals.oar_max_gy``: no loaded seed may
+        push any of their voxels (within 30 mm of the PTV) above its limit; the plan
+        reports each organ's maximum dose.
 
     Raises
     ------
@@ -261,7 +268,8 @@ def plan_seeds(
     seconds["needles"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    points = np.vstack([ptv_pts, shell_pts])
+    oar_pts, oar_owner, oar_names = _organ_points(crop, organs or {}, goals, dist, margin_mm)
+    points = np.vstack([ptv_pts, shell_pts, oar_pts])
     per_u = _dose_matrix_gy_per_u(points, pos, axis, seed_data)
     seconds["dose_matrix"] = time.perf_counter() - clock
 
@@ -270,7 +278,10 @@ def plan_seeds(
     best = None
     for s_mci in strengths_mci:
         s_u = mci_to_u(s_mci)
-        loaded = _greedy(per_u[:n_ptv] * s_u, goals)
+        oar_limits = np.array([goals.oar_max_gy[oar_names[o]] for o in oar_owner])
+        loaded = _greedy(
+            per_u[:n_ptv] * s_u, goals, per_u[len(points) - len(oar_pts) :] * s_u, oar_limits
+        )
         if loaded is None:
             continue
         dose = per_u[:, loaded].sum(axis=1) * s_u
@@ -298,6 +309,11 @@ def plan_seeds(
     ).reshape(crop.shape)
     metrics = implant_indices(grid_dose, ptv, goals.prescription_gy)
     metrics["ptv_volume_ml"] = float(ptv.sum()) * float(np.prod(crop.spacing_mm)) / 1000.0
+    if len(oar_pts):
+        oar_dose = per_u[len(points) - len(oar_pts) :][:, loaded].sum(axis=1) * s_u
+        for o, name in enumerate(oar_names):
+            mine = oar_dose[oar_owner == o]
+            metrics[f"{name}_max_gy"] = float(mine.max()) if mine.size else 0.0
     seconds["evaluate"] = time.perf_counter() - clock
     notes = []
     if metrics["v150_percent"] > goals.v150_max_percent:
@@ -345,6 +361,45 @@ def plan_seeds(
     )
 
 
+#: Organ points farther than this from the PTV are not constrained (dose there is small).
+_ORGAN_REACH_MM = 30.0
+_MAX_ORGAN_POINTS = 4000
+
+
+def _organ_points(
+    crop: Volume,
+    organs: Mapping[str, Volume],
+    goals: SeedGoals,
+    dist: npt.NDArray[np.float64],
+    margin_mm: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], list[str]]:
+    """LPS points of the limited organs near the PTV, the organ of each, and their names."""
+    missing = [name for name in goals.oar_max_gy if name not in organs]
+    if missing:
+        raise ValueError(
+            f"dose limits given for {', '.join(missing)} but no mask: pass them in organs= "
+            "(CLI: the plan's structures)."
+        )
+    names = list(goals.oar_max_gy)
+    pts, owner = [], []
+    near = dist <= margin_mm + _ORGAN_REACH_MM
+    rng = np.random.default_rng(1)
+    for o, name in enumerate(names):
+        mask = organs[name]
+        ijk = np.argwhere(near)
+        lps = crop.index_to_lps(ijk)
+        idx = np.rint(mask.lps_to_index(lps)).astype(int)
+        ok = np.all((idx >= 0) & (idx < np.array(mask.shape)), axis=1)
+        inside = np.zeros(len(lps), dtype=bool)
+        inside[ok] = np.asarray(mask.array, dtype=bool)[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
+        chosen = _subset(lps[inside], _MAX_ORGAN_POINTS, rng)
+        pts.append(chosen)
+        owner.extend([o] * len(chosen))
+    if not pts:
+        return np.zeros((0, 3)), np.zeros(0, dtype=np.intp), names
+    return np.vstack(pts), np.asarray(owner, dtype=np.intp), names
+
+
 def _t(p: npt.ArrayLike) -> tuple[float, float, float]:
     a = np.asarray(p, dtype=float)
     return (float(a[0]), float(a[1]), float(a[2]))
@@ -382,13 +437,23 @@ def _dose_matrix_gy_per_u(
     return out
 
 
-def _greedy(d: npt.NDArray[np.float64], goals: SeedGoals) -> list[int] | None:
-    """Seeds (column indices of ``d``, PTV points x candidates, Gy) meeting D90 and V100."""
+def _greedy(
+    d: npt.NDArray[np.float64],
+    goals: SeedGoals,
+    oar: npt.NDArray[np.float64] | None = None,
+    oar_limits: npt.NDArray[np.float64] | None = None,
+) -> list[int] | None:
+    """Seeds (column indices of ``d``, PTV points x candidates, Gy) meeting D90 and V100.
+
+    ``oar`` (organ points x candidates, Gy) and ``oar_limits`` (Gy per organ point): a
+    seed that would push an organ point above its limit is never loaded.
+    """
     rx = goals.prescription_gy
     n = d.shape[0]
     dose = np.zeros(n)
     chosen: list[int] = []
     available = np.ones(d.shape[1], dtype=bool)
+    oar_dose = np.zeros(0 if oar is None else oar.shape[0])
 
     def ok(values: npt.NDArray[np.float64]) -> bool:
         v100 = 100.0 * float(np.mean(values >= rx))
@@ -398,6 +463,10 @@ def _greedy(d: npt.NDArray[np.float64], goals: SeedGoals) -> list[int] | None:
     while not ok(dose):
         if not available.any():
             return None
+        if oar is not None and oar_limits is not None and oar.shape[0]:
+            available &= np.all(oar_dose[:, None] + oar <= oar_limits[:, None], axis=0)
+            if not available.any():
+                return None
         capped = np.minimum(dose, rx)
         gain = np.minimum(dose[:, None] + d, rx).sum(axis=0) - capped.sum()
         gain[~available] = -np.inf
@@ -407,6 +476,8 @@ def _greedy(d: npt.NDArray[np.float64], goals: SeedGoals) -> list[int] | None:
         chosen.append(j)
         available[j] = False
         dose += d[:, j]
+        if oar is not None and oar.shape[0]:
+            oar_dose += oar[:, j]
     # Unload what is not needed (hottest contributions first).
     for j in sorted(chosen, key=lambda c: -float(d[:, c].sum())):
         trial = dose - d[:, j]
