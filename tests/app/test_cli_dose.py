@@ -100,3 +100,38 @@ def test_bad_options(capsys: pytest.CaptureFixture[str], case: tuple[Path, Path]
         "--seed-data", "nonexistent",
     )  # fmt: skip
     assert code == 1 and "neither a built-in model" in err
+
+
+def test_postimplant_finds_seeds_and_writes_the_delivered_dose(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    import numpy as _np
+
+    from seldinger.imaging import Volume
+    from seldinger.io import read_volume, write_volume
+
+    shape = (60, 60, 24)
+    affine = _np.diag([1.0, 1.0, 2.5, 1.0])
+    ct = _np.full(shape, 40, dtype=_np.int16)
+    centres = [(20, 20, 10), (40, 20, 10), (20, 40, 14), (40, 40, 14)]
+    for i, j, k in centres:  # 4.5 mm seeds along L, bloomed to ~3 x 2 x 1 voxels
+        ct[i - 2 : i + 3, j - 1 : j + 1, k] = 3000
+    write_volume(Volume(ct, affine), tmp_path / "post.nii.gz")
+    write_volume(Volume(_np.ones(shape, _np.uint8), affine), tmp_path / "region.nii.gz")
+    target = _np.zeros(shape, _np.uint8)
+    target[18:43, 18:43, 9:16] = 1
+    write_volume(Volume(target, affine), tmp_path / "target.nii.gz")
+    out = tmp_path / "dose.nii.gz"
+    args = ["dose", "postimplant", tmp_path / "post.nii.gz", "--region", tmp_path / "region.nii.gz"]
+    args += ["--sk-u", "0.8", "--target", tmp_path / "target.nii.gz", "--out", out, "--json"]
+    assert main([str(a) for a in args]) == 0
+    result = _json.loads(capsys.readouterr().out)
+    assert result["n_seeds"] == 4
+    found = _np.array(result["seeds_lps_mm"])
+    expected = _np.array([[i, j - 0.5, k * 2.5] for i, j, k in centres])
+    d = _np.linalg.norm(found[:, None] - expected[None], axis=2)
+    assert d.min(axis=0).max() <= 0.3
+    dose = read_volume(out).array
+    assert dose.shape == shape and float(dose.max()) > 100.0
+    assert set(result["metrics"]) >= {"d90_gy", "v100_percent", "v150_percent"}
+    assert main([str(a) for a in args]) != 0  # refuses to overwrite without --force
