@@ -12,7 +12,8 @@
    source, each seed along its needle; permanent implant: D = Ḋ0·τ).
 5. For each candidate strength, greedy loading: add the seed that raises the
    prescription-capped PTV dose most, until D90 >= PD and V100 >= the goal; then unload
-   seeds whose removal keeps both (fewer seeds, lower V150). The strength whose plan
+   seeds whose removal keeps both (fewer seeds, lower V150); then move seeds, one at a
+   time, to the candidate that lowers V150 most while D90, V100 and organ limits hold. The strength whose plan
    exceeds the V150 limit least (5 % steps) wins, then the fewest seeds, then needles.
 
 Written here rather than taken from a library: the greedy set-building is a few vector
@@ -279,11 +280,11 @@ def plan_seeds(
     for s_mci in strengths_mci:
         s_u = mci_to_u(s_mci)
         oar_limits = np.array([goals.oar_max_gy[oar_names[o]] for o in oar_owner])
-        loaded = _greedy(
-            per_u[:n_ptv] * s_u, goals, per_u[len(points) - len(oar_pts) :] * s_u, oar_limits
-        )
+        oar_d = per_u[len(points) - len(oar_pts) :] * s_u
+        loaded = _greedy(per_u[:n_ptv] * s_u, goals, oar_d, oar_limits)
         if loaded is None:
             continue
+        loaded = _swap_hot_spots(per_u[:n_ptv] * s_u, loaded, goals, oar_d, oar_limits)
         dose = per_u[:, loaded].sum(axis=1) * s_u
         v150 = 100.0 * float(np.mean(dose[:n_ptv] >= 1.5 * goals.prescription_gy))
         # V150 over its goal first (in 5 % steps), then fewer seeds, then fewer needles.
@@ -458,7 +459,8 @@ def _greedy(
     def ok(values: npt.NDArray[np.float64]) -> bool:
         v100 = 100.0 * float(np.mean(values >= rx))
         d90 = float(np.sort(values)[::-1][max(0, math.ceil(0.9 * n) - 1)])
-        return v100 >= goals.v100_min_percent and d90 >= goals.d90_min_fraction * rx
+        goal = min(goals.v100_min_percent + _V100_SAFETY_PERCENT, 100.0)
+        return v100 >= goal and d90 >= goals.d90_min_fraction * rx
 
     while not ok(dose):
         if not available.any():
@@ -484,6 +486,69 @@ def _greedy(
         if ok(trial):
             dose = trial
             chosen.remove(j)
+    return chosen
+
+
+#: The loading aims this much above the V100 goal on the sample points, so that the full
+#: grid (evaluated after) keeps the goal.
+_V100_SAFETY_PERCENT = 1.0
+#: Swap passes of the hot-spot reduction and candidates tried per loaded seed.
+_SWAP_PASSES = 2
+_SWAP_POOL = 400
+
+
+def _swap_hot_spots(
+    d: npt.NDArray[np.float64],
+    chosen: list[int],
+    goals: SeedGoals,
+    oar: npt.NDArray[np.float64],
+    oar_limits: npt.NDArray[np.float64],
+) -> list[int]:
+    """Move loaded seeds to other candidates while D90/V100 (and organ limits) hold and V150
+    falls: for each seed, every unloaded candidate is tried at once (one partial sort)."""
+    rx = goals.prescription_gy
+    n = d.shape[0]
+    k90 = max(0, math.ceil(0.1 * n) - 1) if n else 0
+    chosen = list(chosen)
+    dose = d[:, chosen].sum(axis=1)
+    oar_dose = oar[:, chosen].sum(axis=1) if oar.shape[0] else np.zeros(0)
+
+    def v150(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        return np.count_nonzero(values >= 1.5 * rx, axis=0)
+
+    for _ in range(_SWAP_PASSES):
+        improved = False
+        for j in list(chosen):
+            base = dose - d[:, j]
+            free = np.setdiff1d(np.arange(d.shape[1]), chosen)
+            if free.size == 0:
+                return chosen
+            if free.size > _SWAP_POOL:
+                # the candidates that add the least above 1.5 x Rx first
+                free = free[np.argsort(d[:, free].sum(axis=0))[:_SWAP_POOL]]
+            trial = base[:, None] + d[:, free]
+            need = (goals.v100_min_percent + _V100_SAFETY_PERCENT) / 100 * n
+            v100_ok = np.count_nonzero(trial >= rx, axis=0) >= need
+            d90 = np.partition(trial, n - 1 - k90, axis=0)[n - 1 - k90]
+            ok = v100_ok & (d90 >= goals.d90_min_fraction * rx)
+            if oar.shape[0]:
+                ok &= np.all(
+                    (oar_dose - oar[:, j])[:, None] + oar[:, free] <= oar_limits[:, None], axis=0
+                )
+            if not ok.any():
+                continue
+            hot = v150(trial)
+            hot[~ok] = np.iinfo(np.int64).max
+            best = int(np.argmin(hot))
+            if hot[best] < int(v150(dose[:, None])[0]):
+                k = int(free[best])
+                chosen[chosen.index(j)] = k
+                dose = base + d[:, k]
+                if oar.shape[0]:
+                    oar_dose = oar_dose - oar[:, j] + oar[:, k]
+                improved = True
+        if not improved:
+            break
     return chosen
 
 
