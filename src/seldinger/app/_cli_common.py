@@ -42,6 +42,14 @@ ResampleOption = Annotated[
         "uniform orthogonal grid (linear) instead of refusing them.",
     ),
 ]
+PlanCtOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ct",
+        help="The plan's CT, when it no longer lies where the plan says (case.source_path).",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace existing output.")]
 OfflineOption = Annotated[

@@ -14,6 +14,7 @@ from rich.table import Table
 from seldinger.app._cli_common import (
     ForceOption,
     JsonOption,
+    PlanCtOption,
     ResampleOption,
     _notes,
     _out,
@@ -113,14 +114,7 @@ def plan_ablation_command(
             show_default=False,
         ),
     ] = None,
-    ct_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--ct",
-            help="The plan's CT, when it no longer lies where the plan says (case.source_path).",
-            show_default=False,
-        ),
-    ] = None,
+    ct_path: PlanCtOption = None,
     resample: ResampleOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,

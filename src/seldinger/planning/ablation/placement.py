@@ -227,7 +227,6 @@ def place_applicators(
         No set of up to ``max_probes`` applicators reaches the goal (the message gives the
         best coverage found), or no safe path reaches the lesion.
     """
-    clock = time.perf_counter()
     seconds: dict[str, float] = {}
     notes: list[str] = []
     if not 0 <= margin_mm <= 30:
@@ -237,17 +236,12 @@ def place_applicators(
     if not 0 < coverage_goal <= 1:
         raise ValueError(f"coverage_goal must lie in (0, 1]; got {coverage_goal}.")
     prepared = _prepare(maps, lesion, device, settings, margin_mm, critical)
-    crop, target_arr, cands, cell_ml = (
-        prepared.crop,
-        prepared.target,
-        prepared.cands,
-        prepared.cell_ml,
-    )
+    crop, target_arr, cands = prepared.crop, prepared.target, prepared.cands
     seconds.update(prepared.seconds)
 
     # 5. Set search.
     clock = time.perf_counter()
-    best = _search(cands, device, max_probes, coverage_goal, cell_ml)
+    best = _search(cands, device, max_probes, coverage_goal, prepared.cell_ml)
     seconds["search"] = time.perf_counter() - clock
     if best is None:
         top = 100.0 * max(c.mean() for c in cands.covers)

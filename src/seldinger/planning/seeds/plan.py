@@ -252,7 +252,7 @@ def plan_seeds(
             "check the target, the needle length or try --template free."
         )
     cand_pos, cand_axis, cand_needle = [], [], []
-    for k, (entry, u, hole) in enumerate(needles):
+    for k, (entry, u, _) in enumerate(needles):
         ts = np.arange(0.0, 400.0, SEED_STEP_MM)
         line = entry[None, :] + ts[:, None] * u[None, :]
         inside = _inside(crop, ptv, line)
@@ -260,7 +260,6 @@ def plan_seeds(
             cand_pos.append(p)
             cand_axis.append(u)
             cand_needle.append(k)
-        del hole
     if not cand_pos:
         raise SeedPlanError("no candidate seed position lies inside the PTV along the needles.")
     pos = np.array(cand_pos)
