@@ -54,7 +54,7 @@ def test_seeds_json_plan_stl_and_figures(capsys, case: Path) -> None:  # type: i
         assert needle["template_hole_mm"] is not None
     assert result["stl"] == str(stl) and stl.stat().st_size > 1000
     assert sorted(result["figures"]) == [
-        str(figures / n) for n in ("seed_dose.png", "seed_dvh.png")
+        str(figures / n) for n in ("seed_dose.png", "seed_dvh.png", "seed_needles.png")
     ]
     for path in result["figures"]:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -38,8 +38,8 @@ def test_demo_offline_phantom(tmp_path, capsys):
     n_probes = _check_ablation(plan, out, html)
     _check_seeds(plan, out, html)
     # anatomy in two windows, 3-D airway tree; axial paths, best needle, skin risk map;
-    # zones, one view per applicator, margin map; seed dose views and DVH
-    assert html.count("<img") == 6 + 2 + n_probes + 2
+    # zones, one view per applicator, margin map; seed dose views, needles and DVH
+    assert html.count("<img") == 6 + 2 + n_probes + 3
     assert {"body", "lung_left", "lung_right", "airways", "bones"} <= set(plan.structures)
     assert {f"{name}_reference" for name in case.labels} <= set(plan.structures)
     nodule = read_volume(plan.structures["nodule_reference"].resolve(out / "plan.json"))
@@ -92,7 +92,11 @@ def _check_seeds(plan: Plan, out, html: str) -> None:  # type: ignore[no-untyped
     assert seeds["margin_mm"] == 5.0 and seeds["n_seeds"] >= 1
     assert seeds["metrics"]["d90_gy"] >= 120.0 - 1e-6
     assert seeds["metrics"]["v100_percent"] >= 95.0
-    assert sorted(p.name for p in (out / "seeds").iterdir()) == ["seed_dose.png", "seed_dvh.png"]
+    assert sorted(p.name for p in (out / "seeds").iterdir()) == [
+        "seed_dose.png",
+        "seed_dvh.png",
+        "seed_needles.png",
+    ]
 
 
 def _check_trajectories(plan: Plan, target) -> None:  # type: ignore[no-untyped-def]
@@ -128,4 +132,4 @@ def test_demo_on_sample_case(tmp_path):
     assert "LIDC-IDRI" in html and "CC BY 3.0" in html
     n_probes = _check_ablation(plan, tmp_path / "demo", html)
     _check_seeds(plan, tmp_path / "demo", html)
-    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes + 2
+    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes + 3

@@ -9,6 +9,7 @@ from seldinger.imaging import Volume
 from seldinger.physics.tg43 import (
     dose_on_grid,
     dose_rate_cgy_per_h,
+    dose_rate_matrix_per_u,
     dose_rate_reference_cgy_per_h,
     load_seed_data,
     points_inside_seeds,
@@ -116,3 +117,17 @@ def test_dose_on_grid_follows_the_affine_in_any_axis_order() -> None:
     ijk = np.indices(grid.shape).reshape(3, -1).T
     expected = dose_rate_reference_cgy_per_h(grid.index_to_lps(ijk), seeds, axes, [0.6, 0.8], DATA)
     np.testing.assert_allclose(dose.array.reshape(-1), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_influence_matrix_rows_are_each_seed_alone(model: str) -> None:
+    points, seeds, axes, sk = _random_case(500, 12)
+    matrix = dose_rate_matrix_per_u(points, seeds, axes, DATA, model)
+    assert matrix.shape == (12, 500) and matrix.dtype == np.float32
+    for j in (0, 5, 11):
+        alone = dose_rate_reference_cgy_per_h(
+            points, seeds[j : j + 1], axes[j : j + 1], 1.0, DATA, model
+        )
+        np.testing.assert_allclose(matrix[j], alone, rtol=2e-6, atol=1e-9)
+    total = dose_rate_cgy_per_h(points, seeds, axes, sk, DATA, model)
+    np.testing.assert_allclose(sk @ matrix.astype(np.float64), total, rtol=1e-5)

@@ -68,16 +68,24 @@ def test_unreachable_goals_are_reported() -> None:
 
 
 @pytest.mark.slow
-def test_lidc_nodule_plan_meets_d90_and_v100_without_crossing_bone_or_vessels(lidc_anatomy) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("template", ["free", "coplanar"])
+def test_lidc_nodule_plan_meets_d90_and_v100_without_crossing_bone_or_vessels(
+    lidc_anatomy,  # type: ignore[no-untyped-def]
+    template: str,
+) -> None:
     from seldinger.io import read_volume
 
     nodule = read_volume(LIDC / "nodule_consensus.nii.gz")
     nodule = nodule.with_array(nodule.array > 0)
     maps = RiskMaps.build(lidc_anatomy, TrajectoryConstraints(), nodule)
-    plan = plan_seeds(maps, nodule, load_seed_data("6711"), margin_mm=5.0)
+    plan = plan_seeds(maps, nodule, load_seed_data("6711"), margin_mm=5.0, template=template)
     m = plan.metrics
     assert m["d90_gy"] >= 120.0 and m["v100_percent"] >= 95.0
-    assert 10 <= plan.n_seeds <= 80  # plausible for ~30 mL PTV at 0.4-0.8 mCi
+    assert 10 <= plan.n_seeds <= 80  # plausible for ~23 mL PTV at 0.4-0.8 mCi
+    if template == "free":  # individually angled needles reach every goal (V150 <= 60 %)
+        assert m["v150_percent"] <= 60.0 and not plan.notes
+    else:  # ribs shadow most template holes: the plan says V150 is missed
+        assert m["v150_percent"] <= 60.0 or any("V150" in n for n in plan.notes)
     calibre = lidc_anatomy.vessel_radius_mm.array * 2.0 >= 3.0
     large = lidc_anatomy["vessels"].array & calibre
     inv = np.linalg.inv(nodule.affine)

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Pictures ``--figures`` writes: the dose views and the PTV's DVH.
-SEED_FIGURES = ("seed_dose.png", "seed_dvh.png")
+SEED_FIGURES = ("seed_dose.png", "seed_dvh.png", "seed_needles.png")
 #: Isodose levels drawn, as fractions of the prescription.
 ISODOSE_FRACTIONS = (1.0, 1.5, 2.0)
 _DOSE_PAD_MM = 10.0
@@ -367,7 +367,9 @@ def _dose_grid(
 def write_seed_figures(
     ct: Volume, result: SeedPlan, lesion: Volume, data: SeedData, out_dir: Path
 ) -> list[Path]:
-    """Draw :data:`SEED_FIGURES` into ``out_dir``: the dose views and the PTV's DVH."""
+    """Draw :data:`SEED_FIGURES` into ``out_dir``: the dose views, the PTV's DVH and the
+    needles (skin entry to deepest seed, each labelled with its seed count) projected on
+    the axial slice through the lesion."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -433,4 +435,20 @@ def write_seed_figures(
     dvh_png = out_dir / SEED_FIGURES[1]
     with atomic_path(dvh_png, force=True) as tmp:
         tmp.write_bytes(buffer.getvalue())
-    return [dose_png, dvh_png]
+
+    from seldinger.export.trajectory_views import render_paths_axial
+
+    # Deepest needle first so the slice passes through the lesion's core.
+    order = sorted(result.needles, key=lambda n: -len(n.seeds_lps_mm))
+    needles_png = render_paths_axial(
+        ct,
+        [n.entry_lps_mm for n in order],
+        [n.seeds_lps_mm[0] for n in order],
+        out_dir / SEED_FIGURES[2],
+        masks={"lesion": lesion, f"100 % ({rx:g} Gy)": dose.with_array(dose.array >= rx)},
+        labels=[f"{len(n.seeds_lps_mm)}" for n in order],
+        force=True,
+        title=f"{len(order)} needles ({result.template}), skin entry to deepest seed; "
+        "label: seeds on the needle",
+    )
+    return [dose_png, dvh_png, needles_png]

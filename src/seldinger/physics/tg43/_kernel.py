@@ -164,6 +164,44 @@ def superpose(
     return out
 
 
+@nb.njit(cache=True, nogil=True, parallel=True)
+def pair_matrix(
+    points_cm: npt.NDArray[np.float64],
+    seeds_cm: npt.NDArray[np.float64],
+    axes: npt.NDArray[np.float64],
+    model: int,
+    params: npt.NDArray[np.float64],
+    g_r: npt.NDArray[np.float64],
+    g_v: npt.NDArray[np.float64],
+    f_r: npt.NDArray[np.float64],
+    f_t: npt.NDArray[np.float64],
+    f_v: npt.NDArray[np.float64],
+    p_r: npt.NDArray[np.float64],
+    p_v: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float32]:
+    """Dose rate per U (cGy/h/U) of each seed alone at each point, (seeds, points), float32."""
+    n = points_cm.shape[0]
+    m = seeds_cm.shape[0]
+    out = np.empty((m, n), dtype=np.float32)
+    for s in nb.prange(m):
+        ax = axes[s, 0]
+        ay = axes[s, 1]
+        az = axes[s, 2]
+        for p in range(n):
+            dx = points_cm[p, 0] - seeds_cm[s, 0]
+            dy = points_cm[p, 1] - seeds_cm[s, 1]
+            dz = points_cm[p, 2] - seeds_cm[s, 2]
+            along = dx * ax + dy * ay + dz * az
+            cx = dy * az - dz * ay
+            cy = dz * ax - dx * az
+            cz = dx * ay - dy * ax
+            away = math.sqrt(cx * cx + cy * cy + cz * cz)
+            out[s, p] = pair_dose_per_u(
+                along, away, model, params, g_r, g_v, f_r, f_t, f_v, p_r, p_v
+            )
+    return out
+
+
 # Fast-math flags that reorder and contract arithmetic (measured: same values to 1e-12
 # here); not "nnan"/"ninf", which the exact fallback needs (it uses inf as "no limit").
 @nb.njit(

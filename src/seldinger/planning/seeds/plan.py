@@ -10,22 +10,20 @@
 3. Candidate seed positions every :data:`SEED_STEP_MM` along each needle inside the PTV.
 4. Dose per unit strength from each candidate to every sample point (TG-43, 2-D line
    source, each seed along its needle; permanent implant: D = Ḋ0·τ).
-5. For each candidate strength, greedy loading: add the seed that raises the
-   prescription-capped PTV dose most, until D90 >= PD and V100 >= the goal; then unload
-   seeds whose removal keeps both (fewer seeds, lower V150); then move seeds, one at a
-   time, to the candidate that lowers V150 most while D90, V100 and organ limits hold. The strength whose plan
-   exceeds the V150 limit least (5 % steps) wins, then the fewest seeds, then needles.
-
-Written here rather than taken from a library: the greedy set-building is a few vector
-operations per step on a dense dose matrix; an integer-programming solver would add a
-dependency for a problem of a few thousand candidates.
+5. For each candidate strength (one thread each): a greedy loading meeting V100 and D90
+   within the organ limits, then simulated annealing of the loading
+   (:mod:`seldinger.planning.seeds._loading`) against a cost in which the dose goals come
+   first (V100, D90, organ limits effectively hard; V150 above its limit next), then the
+   numbers of seeds and needles, then homogeneity and conformity. The lowest cost wins.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +35,12 @@ from seldinger.imaging import Volume
 from seldinger.physics.tg43 import (
     SeedData,
     dose_rate_cgy_per_h,
+    dose_rate_matrix_per_u,
     mci_to_u,
     total_dose_gy,
     u_to_mci,
 )
+from seldinger.planning.seeds._loading import anneal_loading, greedy_loading, loading_cost
 from seldinger.planning.seeds.dvh import implant_indices
 from seldinger.planning.trajectory import (
     NoSafePathError,
@@ -67,10 +67,13 @@ TEMPLATE_PITCH_MM = 5.0
 SEED_STEP_MM = 5.0
 #: Strengths tried (mCi per seed; 0.4-0.8 mCi is the usual range, physics.md §1.6).
 STRENGTHS_MCI: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7, 0.8)
-_MAX_PTV_POINTS = 6000
+_MAX_PTV_POINTS = 30000
 _MAX_SHELL_POINTS = 3000
 _SHELL_MM = (2.0, 10.0)
-_FREE_DIRECTIONS = 6
+_FREE_DIRECTIONS = 12
+_COPLANAR_DIRECTIONS = 12
+#: Largest candidate set of a free template (the dose matrix is candidates x points).
+_MAX_CANDIDATES = 1200
 
 
 class SeedPlanError(ValueError):
@@ -184,6 +187,7 @@ def plan_seeds(
     template: str = "coplanar",
     strengths_mci: Sequence[float] = STRENGTHS_MCI,
     organs: Mapping[str, Volume] | None = None,
+    anneal_iterations: int = 60_000,
 ) -> SeedPlan:
     """Choose needles, seed positions and one seed strength meeting the dose goals.
 
@@ -264,33 +268,58 @@ def plan_seeds(
         raise SeedPlanError("no candidate seed position lies inside the PTV along the needles.")
     pos = np.array(cand_pos)
     axis = np.array(cand_axis)
-    owner = np.array(cand_needle)
+    owner = np.array(cand_needle, dtype=np.int64)
+    if template == "free" and len(pos) > _MAX_CANDIDATES:
+        # Many directions over a large PTV: every k-th needle (needles are listed direction
+        # by direction, so each direction keeps its share), to bound the dose matrix.
+        step = math.ceil(len(pos) / _MAX_CANDIDATES)
+        keep = owner % step == 0
+        pos, axis = pos[keep], axis[keep]
+        kept, inverse = np.unique(owner[keep], return_inverse=True)
+        owner = inverse.astype(np.int64)
+        needles = [needles[int(k)] for k in kept]
     seconds["needles"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     oar_pts, oar_owner, oar_names = _organ_points(crop, organs or {}, goals, dist, margin_mm)
-    points = np.vstack([ptv_pts, shell_pts, oar_pts])
-    per_u = _dose_matrix_gy_per_u(points, pos, axis, seed_data)
+    # Permanent-implant dose (Gy) per U of each candidate alone: (candidates, points).
+    gy_per_u = float(total_dose_gy(1.0, seed_data))  # Gy per (cGy/h of initial rate)
+    per_ptv, per_shell, per_oar = (
+        _matrix(p, pos, axis, seed_data, gy_per_u) for p in (ptv_pts, shell_pts, oar_pts)
+    )
     seconds["dose_matrix"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    n_ptv = len(ptv_pts)
-    best = None
-    for s_mci in strengths_mci:
-        s_u = mci_to_u(s_mci)
-        oar_limits = np.array([goals.oar_max_gy[oar_names[o]] for o in oar_owner])
-        oar_d = per_u[len(points) - len(oar_pts) :] * s_u
-        loaded = _greedy(per_u[:n_ptv] * s_u, goals, oar_d, oar_limits)
-        if loaded is None:
-            continue
-        loaded = _swap_hot_spots(per_u[:n_ptv] * s_u, loaded, goals, oar_d, oar_limits)
-        dose = per_u[:, loaded].sum(axis=1) * s_u
-        v150 = 100.0 * float(np.mean(dose[:n_ptv] >= 1.5 * goals.prescription_gy))
-        # V150 over its goal first (in 5 % steps), then fewer seeds, then fewer needles.
-        excess = max(0.0, v150 - goals.v150_max_percent) // 5.0
-        key = (excess, len(loaded), len(set(owner[loaded].tolist())))
-        if best is None or key < best[0]:
-            best = (key, s_u, loaded)
+    oar_limits = np.array([goals.oar_max_gy[oar_names[o]] for o in oar_owner])
+    v100_aim = min(goals.v100_min_percent + _V100_SAFETY_PERCENT, 100.0)
+    v150_aim = max(goals.v150_max_percent - _V150_SAFETY_PERCENT, 0.0)
+
+    def optimise(s_mci: float) -> tuple[float, float, list[int]] | None:
+        """Greedy start then annealing, for one seed strength. The matrices stay per U;
+        the dose thresholds are divided by the strength instead (no copies)."""
+        s_u = float(mci_to_u(s_mci))
+        rx_per_u = goals.prescription_gy / s_u
+        limits_per_u = oar_limits / s_u
+        start = greedy_loading(
+            per_ptv, per_oar, limits_per_u, owner, rx_per_u, goals.d90_min_fraction, v100_aim
+        )
+        if start is None:
+            return None
+        args = (per_ptv, per_shell, per_oar, limits_per_u, owner)
+        dvh = (rx_per_u, goals.d90_min_fraction, v100_aim, v150_aim)
+        loading = start
+        if anneal_iterations > 0:
+            annealed = anneal_loading(start, *args, pos, *dvh, iterations=anneal_iterations)
+            if loading_cost(annealed, *args, *dvh) <= loading_cost(start, *args, *dvh):
+                loading = annealed
+        return loading_cost(loading, *args, *dvh), s_u, [int(j) for j in np.flatnonzero(loading)]
+
+    # One strength per thread: the annealing kernel releases the GIL.
+    with ThreadPoolExecutor(max_workers=min(len(strengths_mci), os.cpu_count() or 1)) as pool:
+        results = [r for r in pool.map(optimise, strengths_mci) if r is not None]
+    # The lowest cost wins: goals first (V100/D90/organs hard, then V150), then fewer
+    # seeds and needles; ties go to the weaker strength (listed first).
+    best = min(results, key=lambda r: r[0]) if results else None
     seconds["optimise"] = time.perf_counter() - clock
     if best is None:
         raise SeedPlanError(
@@ -304,13 +333,13 @@ def plan_seeds(
 
     clock = time.perf_counter()
     grid_pts = crop.index_to_lps(np.argwhere(np.ones(crop.shape, dtype=bool)))
-    grid_dose = (
-        _dose_matrix_gy_per_u(grid_pts, pos[loaded], axis[loaded], seed_data).sum(axis=1) * s_u
+    grid_dose = total_dose_gy(
+        dose_rate_cgy_per_h(grid_pts, pos[loaded], axis[loaded], s_u, seed_data, "2d"), seed_data
     ).reshape(crop.shape)
     metrics = implant_indices(grid_dose, ptv, goals.prescription_gy)
     metrics["ptv_volume_ml"] = float(ptv.sum()) * float(np.prod(crop.spacing_mm)) / 1000.0
     if len(oar_pts):
-        oar_dose = per_u[len(points) - len(oar_pts) :][:, loaded].sum(axis=1) * s_u
+        oar_dose = per_oar[loaded].sum(axis=0, dtype=np.float64) * s_u
         for o, name in enumerate(oar_names):
             mine = oar_dose[oar_owner == o]
             metrics[f"{name}_max_gy"] = float(mine.max()) if mine.size else 0.0
@@ -363,6 +392,10 @@ def plan_seeds(
 
 #: Organ points farther than this from the PTV are not constrained (dose there is small).
 _ORGAN_REACH_MM = 30.0
+#: The loading aims this much above the V100 goal and below the V150 limit on the sample
+#: points, so that the full grid (evaluated after) keeps the goals.
+_V100_SAFETY_PERCENT = 1.0
+_V150_SAFETY_PERCENT = 1.0
 _MAX_ORGAN_POINTS = 4000
 
 
@@ -410,7 +443,11 @@ def _subset(
 ) -> npt.NDArray[np.float64]:
     if len(points) <= n:
         return points
-    return points[np.sort(rng.choice(len(points), n, replace=False))]
+    # Systematic sampling (every k-th point in raster order, random start): an even spread
+    # through the volume, so DVH counts on the subset track the full grid closely.
+    step = len(points) / n
+    start = float(rng.uniform(0.0, step))
+    return points[(start + step * np.arange(n)).astype(np.intp)]
 
 
 def _inside(
@@ -423,132 +460,17 @@ def _inside(
     return out
 
 
-def _dose_matrix_gy_per_u(
+def _matrix(
     points: npt.NDArray[np.float64],
     seeds: npt.NDArray[np.float64],
     axes: npt.NDArray[np.float64],
     data: SeedData,
-) -> npt.NDArray[np.float64]:
-    """Permanent-implant dose (Gy) per U at each point from each seed alone, (n_points, m)."""
-    out = np.empty((len(points), len(seeds)))
-    for j in range(len(seeds)):
-        rate = dose_rate_cgy_per_h(points, seeds[j : j + 1], axes[j : j + 1], 1.0, data, "2d")
-        out[:, j] = total_dose_gy(np.asarray(rate, dtype=np.float64), data)
+    gy_per_u: float,
+) -> npt.NDArray[np.float32]:
+    """Permanent-implant dose (Gy) per U at each point from each seed alone, (m, n_points)."""
+    out = dose_rate_matrix_per_u(points.reshape(-1, 3), seeds, axes, data, "2d")
+    out *= np.float32(gy_per_u)
     return out
-
-
-def _greedy(
-    d: npt.NDArray[np.float64],
-    goals: SeedGoals,
-    oar: npt.NDArray[np.float64] | None = None,
-    oar_limits: npt.NDArray[np.float64] | None = None,
-) -> list[int] | None:
-    """Seeds (column indices of ``d``, PTV points x candidates, Gy) meeting D90 and V100.
-
-    ``oar`` (organ points x candidates, Gy) and ``oar_limits`` (Gy per organ point): a
-    seed that would push an organ point above its limit is never loaded.
-    """
-    rx = goals.prescription_gy
-    n = d.shape[0]
-    dose = np.zeros(n)
-    chosen: list[int] = []
-    available = np.ones(d.shape[1], dtype=bool)
-    oar_dose = np.zeros(0 if oar is None else oar.shape[0])
-
-    def ok(values: npt.NDArray[np.float64]) -> bool:
-        v100 = 100.0 * float(np.mean(values >= rx))
-        d90 = float(np.sort(values)[::-1][max(0, math.ceil(0.9 * n) - 1)])
-        goal = min(goals.v100_min_percent + _V100_SAFETY_PERCENT, 100.0)
-        return v100 >= goal and d90 >= goals.d90_min_fraction * rx
-
-    while not ok(dose):
-        if not available.any():
-            return None
-        if oar is not None and oar_limits is not None and oar.shape[0]:
-            available &= np.all(oar_dose[:, None] + oar <= oar_limits[:, None], axis=0)
-            if not available.any():
-                return None
-        capped = np.minimum(dose, rx)
-        gain = np.minimum(dose[:, None] + d, rx).sum(axis=0) - capped.sum()
-        gain[~available] = -np.inf
-        j = int(np.argmax(gain))
-        if not gain[j] > 0:
-            return None
-        chosen.append(j)
-        available[j] = False
-        dose += d[:, j]
-        if oar is not None and oar.shape[0]:
-            oar_dose += oar[:, j]
-    # Unload what is not needed (hottest contributions first).
-    for j in sorted(chosen, key=lambda c: -float(d[:, c].sum())):
-        trial = dose - d[:, j]
-        if ok(trial):
-            dose = trial
-            chosen.remove(j)
-    return chosen
-
-
-#: The loading aims this much above the V100 goal on the sample points, so that the full
-#: grid (evaluated after) keeps the goal.
-_V100_SAFETY_PERCENT = 1.0
-#: Swap passes of the hot-spot reduction and candidates tried per loaded seed.
-_SWAP_PASSES = 2
-_SWAP_POOL = 400
-
-
-def _swap_hot_spots(
-    d: npt.NDArray[np.float64],
-    chosen: list[int],
-    goals: SeedGoals,
-    oar: npt.NDArray[np.float64],
-    oar_limits: npt.NDArray[np.float64],
-) -> list[int]:
-    """Move loaded seeds to other candidates while D90/V100 (and organ limits) hold and V150
-    falls: for each seed, every unloaded candidate is tried at once (one partial sort)."""
-    rx = goals.prescription_gy
-    n = d.shape[0]
-    k90 = max(0, math.ceil(0.1 * n) - 1) if n else 0
-    chosen = list(chosen)
-    dose = d[:, chosen].sum(axis=1)
-    oar_dose = oar[:, chosen].sum(axis=1) if oar.shape[0] else np.zeros(0)
-
-    def v150(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-        return np.count_nonzero(values >= 1.5 * rx, axis=0)
-
-    for _ in range(_SWAP_PASSES):
-        improved = False
-        for j in list(chosen):
-            base = dose - d[:, j]
-            free = np.setdiff1d(np.arange(d.shape[1]), chosen)
-            if free.size == 0:
-                return chosen
-            if free.size > _SWAP_POOL:
-                # the candidates that add the least above 1.5 x Rx first
-                free = free[np.argsort(d[:, free].sum(axis=0))[:_SWAP_POOL]]
-            trial = base[:, None] + d[:, free]
-            need = (goals.v100_min_percent + _V100_SAFETY_PERCENT) / 100 * n
-            v100_ok = np.count_nonzero(trial >= rx, axis=0) >= need
-            d90 = np.partition(trial, n - 1 - k90, axis=0)[n - 1 - k90]
-            ok = v100_ok & (d90 >= goals.d90_min_fraction * rx)
-            if oar.shape[0]:
-                ok &= np.all(
-                    (oar_dose - oar[:, j])[:, None] + oar[:, free] <= oar_limits[:, None], axis=0
-                )
-            if not ok.any():
-                continue
-            hot = v150(trial)
-            hot[~ok] = np.iinfo(np.int64).max
-            best = int(np.argmin(hot))
-            if hot[best] < int(v150(dose[:, None])[0]):
-                k = int(free[best])
-                chosen[chosen.index(j)] = k
-                dose = base + d[:, k]
-                if oar.shape[0]:
-                    oar_dose = oar_dose - oar[:, j] + oar[:, k]
-                improved = True
-        if not improved:
-            break
-    return chosen
 
 
 def _needles(
@@ -565,10 +487,16 @@ def _needles(
         search = plan_trajectories(maps, centroid)
     except (NoSafePathError, TargetError) as err:
         raise SeedPlanError(f"no safe needle path to the PTV centre: {err}") from err
-    top = search.top(1 if template == "coplanar" else _FREE_DIRECTIONS)
-    out = []
-    frame = None
-    for path in top:
+    # Coplanar: of the best safe directions, the one whose template reaches most of the PTV
+    # through safe holes (ribs shadow many holes of some directions). Free: all of them.
+    per_direction: list[
+        tuple[
+            int,
+            list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], tuple[float, float]]],
+            npt.NDArray[np.float64],
+        ]
+    ] = []
+    for path in search.top(_FREE_DIRECTIONS if template == "free" else _COPLANAR_DIRECTIONS):
         u = centroid - np.asarray(path.entry_lps_mm)
         u /= np.linalg.norm(u)
         # Template plane: two unit vectors across the needle.
@@ -577,8 +505,6 @@ def _needles(
             a = np.cross(u, [1.0, 0.0, 0.0])
         a /= np.linalg.norm(a)
         b = np.cross(u, a)
-        if template == "coplanar":
-            frame = np.array([centroid, a, b, u])
         rel = pts - centroid
         pu, pv = rel @ a, rel @ b
         depth = rel @ u
@@ -593,20 +519,25 @@ def _needles(
             )
             * TEMPLATE_PITCH_MM
         ]
-        if template == "free":
-            holes = [(0.0, 0.0)] + [
-                h for h in holes if abs(h[0]) <= 5 and abs(h[1]) <= 5 and h != (0.0, 0.0)
-            ]
         deepest = centroid + float(depth.max()) * u
         targets = np.array([deepest + x * a + y * b for x, y in holes])
         paths = paths_along(maps, targets, np.repeat(u[None, :], len(targets), axis=0))
-        for (x, y), p in zip(holes, paths, strict=True):
-            if p.safe:
-                out.append(
-                    (
-                        np.asarray(p.entry_lps_mm, dtype=np.float64),
-                        u,
-                        (float(x), float(y)) if template == "coplanar" else None,
-                    )
-                )
-    return out, frame
+        safe = [
+            (np.asarray(p.entry_lps_mm, dtype=np.float64), u, (float(x), float(y)))
+            for (x, y), p in zip(holes, paths, strict=True)
+            if p.safe
+        ]
+        # PTV voxels within half a pitch of a safe needle: what this template can reach.
+        reach = np.zeros(len(pts), dtype=bool)
+        for _, _, (x, y) in safe:
+            reach |= (np.abs(pu - x) <= TEMPLATE_PITCH_MM / 2) & (
+                np.abs(pv - y) <= TEMPLATE_PITCH_MM / 2
+            )
+        per_direction.append((int(reach.sum()), safe, np.array([centroid, a, b, u])))
+    if not per_direction:
+        return [], None
+    if template == "free":
+        return [(e, v, None) for _, safe, _ in per_direction for e, v, _ in safe], None
+    reach_max = max(r for r, _, _ in per_direction)
+    _, chosen, frame = next(d for d in per_direction if d[0] == reach_max)
+    return [(e, v, hole) for e, v, hole in chosen], frame
