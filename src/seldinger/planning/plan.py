@@ -325,6 +325,9 @@ class Plan(BaseModel):
         margin and heat-sink flags (filled by the ablation planner).
     seeds : dict, optional
         Seed implant: needles, seeds, strength and dose metrics (filled by the seed planner).
+    navigation : dict, optional
+        Navigation records: ``registrations`` and ``calibrations``, each a list of results
+        (transform, errors, inputs, time) as written by ``seldinger navigate``.
     notes : list of str
         Free-text remarks.
 
@@ -347,6 +350,7 @@ class Plan(BaseModel):
     trajectories: list[dict[str, Any]] = Field(default_factory=list)
     ablation: dict[str, Any] | None = None
     seeds: dict[str, Any] | None = None
+    navigation: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("schema_version")
