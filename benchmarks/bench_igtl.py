@@ -4,10 +4,11 @@ A separate process (this script with ``--send``) streams TRANSFORM messages at
 ``--rate-hz``, each stamped with ``time.time()`` just before it is packed and carrying its
 sequence number in the x translation. It streams twice, in the same run:
 
-1. to ``seldinger.navigation.igtl.IgtlServer``: every frame runs ``guidance_step`` on the
-   reader thread (the ``on_message`` hook; replace it with the real guidance step via
-   ``main(guidance_step=...)``), and the main thread also reads every frame from the queue
-   with ``server.receive()``;
+1. to ``seldinger.navigation.igtl.IgtlServer``: every frame runs the guidance step on the
+   reader thread (the ``on_message`` hook: ``seldinger.navigation.Guide.update`` against a
+   planned path, with a critical-structure distance map, the way ``seldinger navigate
+   guide`` does), and the main thread also reads every frame from the queue with
+   ``server.receive()``;
 2. to ``pyigtl.OpenIGTLinkServer`` (baseline), read the way pyigtl offers it:
    ``wait_for_message(device, timeout)`` in a loop (it keeps only the latest message).
 
@@ -42,9 +43,26 @@ DEVICE = "NeedleToTracker"
 NEEDLE_TIP_TOOL = np.array([0.0, 0.0, 150.0, 1.0])  # a 15 cm needle along the tool's z axis
 
 
-def default_guidance_step(received: Any) -> None:
-    """Stand-in for the guidance step: the needle tip in tracker coordinates (mm)."""
-    received.message.matrix @ NEEDLE_TIP_TOOL
+def guidance_step() -> Callable[[Any], None]:
+    """The real guidance step: ``Guide.update`` on each frame (registration identity, a
+    100 mm path, a 100^3 distance map to critical structures for the breach check)."""
+    from seldinger.imaging import Volume
+    from seldinger.navigation import Guide, PlannedPath, tool_tip_to_tool
+
+    distance = Volume(
+        np.full((100, 100, 100), 20.0, dtype=np.float32), np.diag([2.0, 2.0, 2.0, 1.0])
+    )
+    guide = Guide(
+        PlannedPath((0.0, 0.0, 0.0), (0.0, 0.0, 100.0)),
+        tool_tip_to_tool(NEEDLE_TIP_TOOL[:3]),
+        tracker_to_ct=np.eye(4),
+        critical_distance=distance,
+    )
+
+    def step(received: Any) -> None:
+        guide.update(received.message.matrix, timestamp_s=received.receive_monotonic_s)
+
+    return step
 
 
 def send(port: int, seconds: float, rate_hz: float) -> int:
@@ -121,7 +139,9 @@ def run_seldinger(seconds: float, rate_hz: float, guidance_step: Callable[[Any],
     out, _ = sender.communicate(timeout=30)
     received = int(np.count_nonzero(~np.isnan(hook_ms)))
     note = f"queue dropped {stats.dropped}, CRC errors {stats.crc_errors}"
-    return Result(int(out), received, {"hook": hook_ms, "receive()": queue_ms}, cpu / wall, note)
+    return Result(
+        int(out), received, {"hook + guidance": hook_ms, "receive()": queue_ms}, cpu / wall, note
+    )
 
 
 def run_pyigtl(seconds: float, rate_hz: float) -> Result:
@@ -156,9 +176,7 @@ def run_pyigtl(seconds: float, rate_hz: float) -> Result:
     return Result(int(out), received, {"wait_for_message()": latency_ms}, cpu / wall, note)
 
 
-def main(
-    argv: list[str] | None = None, guidance_step: Callable[[Any], None] = default_guidance_step
-) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each stream (s)")
     parser.add_argument("--rate-hz", type=float, default=1000.0, help="frames per second")
@@ -175,7 +193,7 @@ def main(
         f"numba {numba.__version__}; {args.rate_hz:.0f} Hz TRANSFORM for {args.seconds:g} s over loopback; "
         f"load average {os.getloadavg()[0]:.2f} (other processes inflate the tail)"
     )
-    results = {"seldinger": run_seldinger(args.seconds, args.rate_hz, guidance_step)}
+    results = {"seldinger": run_seldinger(args.seconds, args.rate_hz, guidance_step())}
     if not args.skip_pyigtl:
         try:
             results["pyigtl"] = run_pyigtl(args.seconds, args.rate_hz)

@@ -1,9 +1,9 @@
 """The ``seldinger`` command line: thin commands over the library.
 
 Every command has ``--help``; ``--json`` prints one JSON object for machines.
-Errors print one line and exit with status 1 (2 for usage errors; ``plan trajectory``
-exits with :data:`EXIT_NO_SAFE_PATH` when no needle path is safe); ``--debug`` shows
-the traceback.
+Errors print one line and exit with status 1 (2 for usage errors and, for ``navigate``,
+input that cannot be used; ``plan trajectory`` exits with :data:`EXIT_NO_SAFE_PATH` when
+no needle path is safe); ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from seldinger.app._cli_common import (
 from seldinger.app.cli_ablation import register as _register_ablation
 from seldinger.app.cli_dose import dose_app
 from seldinger.app.cli_margin import margin
+from seldinger.app.cli_navigate import navigate_app
 from seldinger.app.cli_plan import EXIT_NO_SAFE_PATH, plan_app
 from seldinger.app.cli_seeds import register as _register_seeds
 
@@ -59,6 +60,7 @@ _register_ablation(plan_app)
 _register_seeds(plan_app)
 app.add_typer(plan_app, name="plan")
 app.add_typer(dose_app, name="dose")
+app.add_typer(navigate_app, name="navigate")
 app.command("margin")(margin)
 
 
