@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_margin.py
 	$(BIN)/python benchmarks/bench_tg43.py
 	$(BIN)/python benchmarks/bench_seed_plan.py
+	$(BIN)/python benchmarks/bench_igtl.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
