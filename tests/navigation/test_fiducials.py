@@ -16,7 +16,8 @@ from seldinger.navigation.fiducials import (
     detect_skin_markers,
     insert_spherical_markers,
 )
-from seldinger.navigation.registration import pair_points, predicted_tre_mm
+from seldinger.navigation.pairing import pair_points
+from seldinger.navigation.registration import predicted_tre_mm
 from seldinger.navigation.transforms import apply_transform, rigid_matrix, rotation_angle_deg
 from shared_paths import NODULE_CENTROID_LPS_MM
 

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from seldinger.navigation.pairing import PairingError, pair_points
 from seldinger.navigation.registration import (
-    PairingError,
     RegistrationError,
     fle_from_fre_mm,
-    pair_points,
     predicted_fre_mm,
     predicted_tre_mm,
     register_points,

@@ -29,6 +29,7 @@ from seldinger.navigation.guidance import (
 )
 from seldinger.navigation.icp import IcpResult, icp, surface_points_from_mask
 from seldinger.navigation.motion import BreathingModel, NeedleInsertion, PivotMotion, SpinMotion
+from seldinger.navigation.pairing import PairingError, PointPairing, pair_points
 from seldinger.navigation.recording import (
     SessionLogError,
     SessionLogWriter,
@@ -37,11 +38,8 @@ from seldinger.navigation.recording import (
     write_session_log,
 )
 from seldinger.navigation.registration import (
-    PairingError,
-    PointPairing,
     PointRegistration,
     RegistrationError,
-    pair_points,
     predicted_tre_mm,
     register_points,
 )
