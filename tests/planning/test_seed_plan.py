@@ -67,17 +67,24 @@ def test_unreachable_goals_are_reported() -> None:
         )
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("template", ["free", "coplanar"])
-def test_lidc_nodule_plan_meets_d90_and_v100_without_crossing_bone_or_vessels(
-    lidc_anatomy,  # type: ignore[no-untyped-def]
-    template: str,
-) -> None:
+@pytest.fixture(scope="module")
+def lidc_case(lidc_anatomy):  # type: ignore[no-untyped-def]
+    """The consensus nodule and the trajectory maps built with it (once for the module)."""
     from seldinger.io import read_volume
 
     nodule = read_volume(LIDC / "nodule_consensus.nii.gz")
     nodule = nodule.with_array(nodule.array > 0)
-    maps = RiskMaps.build(lidc_anatomy, TrajectoryConstraints(), nodule)
+    return nodule, RiskMaps.build(lidc_anatomy, TrajectoryConstraints(), nodule)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", ["free", "coplanar"])
+def test_lidc_nodule_plan_meets_d90_and_v100_without_crossing_bone_or_vessels(
+    lidc_anatomy,  # type: ignore[no-untyped-def]
+    lidc_case,  # type: ignore[no-untyped-def]
+    template: str,
+) -> None:
+    nodule, maps = lidc_case
     plan = plan_seeds(maps, nodule, load_seed_data("6711"), margin_mm=5.0, template=template)
     m = plan.metrics
     assert m["d90_gy"] >= 120.0 and m["v100_percent"] >= 95.0
