@@ -44,6 +44,7 @@ from seldinger.app.cli_seeds import register as _register_seeds
 __all__ = ["EXIT_NO_SAFE_PATH", "app", "main", "plan_app"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="seldinger",
     help=(
         "Plan and navigate CT-guided needle interventions (research software, not a certified "
@@ -229,7 +230,7 @@ def segment(
 ) -> None:
     """Segment the anatomy a needle must see: body, lungs, airways, bones, mediastinum, vessels.
 
-    Writes OUT/<structure>.nii.gz in the CT's geometry (open them over the CT in 3D Slicer),
+    Writes `OUT/<structure>.nii.gz` in the CT's geometry (open them over the CT in 3D Slicer),
     OUT/anatomy.json (volumes in mL, seconds per structure, notes), OUT/airway_graph.json
     (centreline branches with generation and lumen radius, LPS mm) and
     OUT/vessel_radius_mm.nii.gz.

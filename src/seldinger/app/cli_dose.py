@@ -15,6 +15,7 @@ from seldinger.app._cli_common import JsonOption, _notes, _out, _print_json
 __all__ = ["dose_app", "read_points_csv", "read_seeds_csv"]
 
 dose_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Dose calculation: TG-43U1 dose rate of interstitial seeds at points.",
     no_args_is_help=True,
 )

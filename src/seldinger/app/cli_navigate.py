@@ -68,6 +68,7 @@ _KINDS = {"registrations": "registration", "calibrations": "calibration"}
 _POINT_COLUMNS = ("x_mm", "y_mm", "z_mm")
 
 navigate_app = typer.Typer(
+    rich_markup_mode="markdown",
     name="navigate",
     help=(
         "Navigation over OpenIGTLink (3D Slicer, PLUS, trackers; port 18944): a simulated "

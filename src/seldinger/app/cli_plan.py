@@ -41,6 +41,7 @@ __all__ = ["EXIT_NO_SAFE_PATH", "TABLE_DIRECTION_LPS", "TableSide", "plan_app"]
 EXIT_NO_SAFE_PATH = 3
 
 plan_app = typer.Typer(
+    rich_markup_mode="markdown",
     name="plan",
     help=(
         "Planning steps that write and extend a plan (plan.json, the hand-over between "

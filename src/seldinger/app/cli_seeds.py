@@ -142,8 +142,9 @@ def plan_seeds_command(
     lesion. The PTV is the lesion plus --margin-mm. Needles follow the plan's trajectory
     rules (no bone, mediastinum, central airways or large vessel on the way); seeds sit
     every 5 mm along them inside the PTV. TG-43 dose (2-D line source, complete decay)
-    decides the loading: D90 >= the prescription, V100 >= 95 %, V150 as low as possible,
-    then the fewest seeds, for each strength tried.
+    decides the loading (greedy start, then simulated annealing, for each strength tried):
+    D90 >= the prescription and V100 >= 95 %, then V150 <= 60 %, then the fewest seeds and
+    needles; a goal it cannot reach is named in the result's notes.
 
     Writes the result into PLAN (its `seeds` field; --force replaces an earlier one).
 
