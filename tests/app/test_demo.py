@@ -37,9 +37,11 @@ def test_demo_offline_phantom(tmp_path, capsys):
     plan = Plan.load(out / "plan.json", volume=case.ct.volume)
     n_probes = _check_ablation(plan, out, html)
     _check_seeds(plan, out, html)
+    _check_navigation(plan, out, html)
     # anatomy in two windows, 3-D airway tree; axial paths, best needle, skin risk map;
-    # zones, one view per applicator, margin map; seed dose views, needles and DVH
-    assert html.count("<img") == 6 + 2 + n_probes + 3
+    # zones, one view per applicator, margin map; seed dose views, needles and DVH;
+    # navigation: a marker and the guidance trace
+    assert html.count("<img") == 6 + 2 + n_probes + 3 + 2
     assert {"body", "lung_left", "lung_right", "airways", "bones"} <= set(plan.structures)
     assert {f"{name}_reference" for name in case.labels} <= set(plan.structures)
     nodule = read_volume(plan.structures["nodule_reference"].resolve(out / "plan.json"))
@@ -99,6 +101,21 @@ def _check_seeds(plan: Plan, out, html: str) -> None:  # type: ignore[no-untyped
     ]
 
 
+def _check_navigation(plan: Plan, out, html: str) -> None:  # type: ignore[no-untyped-def]
+    """The simulated navigation: markers found, a registration stored with its errors."""
+    assert "Navigation (simulated)" in html and "predicted TRE at the target" in html
+    assert plan.navigation is not None, "the demo's navigation simulation failed; see the report"
+    (registration,) = plan.navigation["registrations"]
+    assert registration["n_fiducials"] == 6
+    # 0.3 mm per-axis pointer error and sub-voxel marker detection: FRE well under 1.5 mm
+    assert 0.0 < registration["fre_mm"] < 1.5
+    assert 0.0 < registration["predicted_tre_mm"] < 2.0
+    assert sorted(p.name for p in (out / "navigation").iterdir()) == [
+        "navigation_guidance.png",
+        "navigation_markers.png",
+    ]
+
+
 def _check_trajectories(plan: Plan, target) -> None:  # type: ignore[no-untyped-def]
     """The plan holds the 5 best distinct paths to the lesion, ranked by risk."""
     paths = plan.trajectories
@@ -132,4 +149,5 @@ def test_demo_on_sample_case(tmp_path):
     assert "LIDC-IDRI" in html and "CC BY 3.0" in html
     n_probes = _check_ablation(plan, tmp_path / "demo", html)
     _check_seeds(plan, tmp_path / "demo", html)
-    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes + 3
+    _check_navigation(plan, tmp_path / "demo", html)
+    assert "Needle trajectories" in html and html.count("<img") == 6 + 2 + n_probes + 3 + 2

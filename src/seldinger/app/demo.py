@@ -1,7 +1,8 @@
 """The demo pipeline: the sample case through every step that exists, ending in a report.
 
-Steps so far: anatomy, lesion, needle trajectories, ablation plan, seed implant. Later
-steps (navigation) add their stages here and their sections to the report.
+Steps: anatomy, lesion, needle trajectories, ablation plan, seed implant, and a simulated
+navigated insertion (:mod:`seldinger.app.demo_navigation`). Later steps (respiratory
+motion, robots) add their stages here and their sections to the report.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from seldinger._files import atomic_dir
 from seldinger.anatomy import Anatomy, Lesion, segment, segment_lesion
 from seldinger.app.cli_seeds import metric_rows, write_seed_figures
+from seldinger.app.demo_navigation import Navigated, navigation_section, simulate_navigation
 from seldinger.data import SampleCase, load_sample
 from seldinger.export import Report, render_views, write_trajectory_figures
 from seldinger.export.ablation_figures import write_ablation_figures
@@ -233,13 +235,34 @@ def _run(case: SampleCase, out: Path, timings_s: dict[str, float]) -> dict[str, 
         "error": seeded.error,
     }
     timings_s["seeds"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    navigated = _simulate_navigation(ct, anatomy, planned, out / "navigation")
+    if navigated.plan_entry is not None:
+        plan.navigation = {"registrations": [navigated.plan_entry], "calibrations": []}
+    timings_s["navigation"] = time.perf_counter() - start
     plan_path = plan.save(out / "plan.json")
 
     start = time.perf_counter()
-    report = _report(case, anatomy, lesion, structures, planned, ablated, seeded)
+    report = _report(case, anatomy, lesion, structures, planned, ablated, seeded, navigated)
     report.write(out / "report")
     timings_s["report"] = time.perf_counter() - start
     return {"report": "report/index.html", "plan": plan_path.name}
+
+
+def _simulate_navigation(
+    ct: Volume, anatomy: Anatomy, planned: _Planned, figures_dir: Path
+) -> Navigated:
+    """The simulated navigation along the best path, or why there is none."""
+    if not planned.paths:
+        return Navigated(error="no safe needle path to navigate along.")
+    best = planned.paths[0]
+    try:
+        return simulate_navigation(
+            ct, anatomy["body"], best.entry_lps_mm, best.target_lps_mm, figures_dir
+        )
+    except ValueError as err:  # e.g. no skin patch for the markers: the report says why
+        return Navigated(error=" ".join(str(err).split()))
 
 
 def _plan_paths(ct: Volume, anatomy: Anatomy, lesion: Lesion, figures_dir: Path) -> _Planned:
@@ -611,6 +634,7 @@ def _report(
     planned: _Planned,
     ablated: _Ablated,
     seeded: _Seeded,
+    navigated: Navigated,
 ) -> Report:
     ct = case.ct
     volume = ct.volume
@@ -721,6 +745,7 @@ def _report(
     _trajectory_section(report, planned)
     _ablation_section(report, ablated)
     _seed_section(report, seeded)
+    navigation_section(report, navigated)
     report.add_section("Reference structures")
     report.add_table(
         [{"structure": name, **stats} for name, stats in structures.items()],
