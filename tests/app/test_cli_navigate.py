@@ -367,6 +367,67 @@ def test_simulate_streams_the_plan_needle(case: Path) -> None:
     )
 
 
+def test_replay_serves_a_recorded_session_again(tmp_path: Path) -> None:
+    from seldinger.navigation.recording import (
+        GenericRecord,
+        StatusRecord,
+        TransformRecord,
+        write_session_log,
+    )
+
+    rng = np.random.default_rng(2)
+    poses = []
+    for _ in range(20):
+        m = np.eye(4)
+        m[:3, :3] = Rotation.from_rotvec(rng.normal(0, 0.3, 3)).as_matrix()
+        m[:3, 3] = rng.uniform(-100, 100, 3)
+        poses.append(m)
+    records = [StatusRecord("Tracker", 1000.0, code=1, subcode=0, error_name="", message="ok")]
+    records += [
+        TransformRecord.from_matrix("ToolToTracker", 1000.0 + 0.01 * k, m)
+        for k, m in enumerate(poses)
+    ]
+    records.append(
+        GenericRecord("Tracker", 1000.5, message_type="NDARRAY", fields={"body_size": 8})
+    )
+    log = tmp_path / "session.jsonl"
+    write_session_log(log, records)
+    command = [
+        sys.executable, "-m", "seldinger.app.cli", "navigate", "replay", str(log),
+        "--port", "0", "--speed", "0", "--wait-client", "--keep-timestamps", "--json",
+    ]  # fmt: skip
+    received = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        start = json.loads(proc.stdout.readline() or "{}")
+        assert start.get("type") == "start", proc.stderr.read() if proc.stderr else ""
+        with (
+            IgtlClient(port=start["port"], connect_timeout_s=10.0) as client,
+            contextlib.suppress(LinkClosedError),
+        ):
+            while True:
+                received.append(client.receive(timeout_s=10.0))
+        end = json.loads(proc.stdout.readline())
+        proc.wait(timeout=10.0)
+    assert proc.returncode == 0
+    assert end["type"] == "end" and end["sent"] == 21 and end["skipped"] == 1
+    assert isinstance(received[0].message, StatusMessage)
+    transforms = [r.message for r in received if isinstance(r.message, TransformMessage)]
+    assert len(transforms) == 20
+    for message, pose, record in zip(transforms, poses, records[1:21], strict=True):
+        np.testing.assert_allclose(message.matrix, pose, atol=1e-4)  # float32 on the wire
+        assert message.timestamp_s == pytest.approx(record.timestamp_s, abs=1e-6)
+
+
+def test_replay_of_a_broken_log_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "broken.jsonl"
+    log.write_text('{"type": "TRANSFORM", "device": "Tool"}\n')
+    assert main(["navigate", "replay", str(log), "--port", "0"]) == 2
+    assert "cannot replay" in capsys.readouterr().err
+
+
 # --- guide -----------------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ from seldinger.app.cli_navigate_live import (
     guide,
     record,
 )
-from seldinger.app.cli_navigate_sim import CONVENTIONS, SimMotion, simulate
+from seldinger.app.cli_navigate_sim import CONVENTIONS, SimMotion, replay_log, simulate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -536,6 +536,7 @@ def _pivot_poses(
 
 navigate_app.command("simulate")(simulate)
 navigate_app.command("record")(record)
+navigate_app.command("replay")(replay_log)
 navigate_app.command("pivot")(pivot)
 navigate_app.command("register")(register_fiducials)
 navigate_app.command("guide")(guide)

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from seldinger.app._cli_common import ForceOption, JsonOption, _err, _out
-from seldinger.app.cli_navigate_live import _DEFAULT_PORT, _emit
+from seldinger.app.cli_navigate_live import _DEFAULT_PORT, _bad_input, _emit
 
-__all__ = ["CONVENTIONS", "SimMotion", "simulate"]
+__all__ = ["CONVENTIONS", "SimMotion", "replay_log", "simulate"]
 
 #: Frame conventions, printed by ``simulate``.
 CONVENTIONS = (
@@ -324,3 +324,94 @@ def _stream(
 
 
 # in the order of a session: simulate (or a real tracker), record, calibrate, register, guide
+
+
+def replay_log(
+    log: Annotated[
+        Path,
+        typer.Argument(help="Session log (JSON lines) from `navigate record`.", show_default=False),
+    ],
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="TCP port to serve on; 0 picks a free one."),
+    ] = _DEFAULT_PORT,
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to listen on (127.0.0.1 or 0.0.0.0).")
+    ] = "127.0.0.1",
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed", min=0.0, help="1 real time, 2 twice as fast; 0 as fast as possible."
+        ),
+    ] = 1.0,
+    keep_timestamps: Annotated[
+        bool,
+        typer.Option(
+            "--keep-timestamps/--restamp",
+            help="Send the logged message timestamps, or stamp each message now (default: a "
+            "live-looking stream for guidance and latency).",
+        ),
+    ] = False,
+    wait_client: Annotated[
+        bool, typer.Option("--wait-client", help="Start only once a client has connected.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Serve a recorded tracker session again over OpenIGTLink, with its original timing.
+
+    Every TRANSFORM, POSITION, TDATA, STATUS and STRING message of the log is sent to all
+    connected clients at its logged time offset (divided by --speed); other types are
+    logged without their bodies and are skipped (counted). Use it to rerun `navigate guide`
+    on a recorded procedure, or to test a client.
+
+    Example: `seldinger navigate replay session.jsonl --port 18944 --speed 1`.
+    """
+    from seldinger.navigation.igtl import IgtlServer
+    from seldinger.navigation.igtl.records import record_to_message
+    from seldinger.navigation.recording import SessionLogError, read_session_log, replay
+
+    try:
+        session = read_session_log(log)
+    except (OSError, SessionLogError) as err:
+        _bad_input(f"cannot replay {log}: {' '.join(str(err).split())}")
+    sent = skipped = 0
+    interrupted = False
+    with IgtlServer(host=host, port=port) as server:
+        info = {"log": str(log), "host": host, "port": server.port, "records": len(session.records)}
+        if as_json:
+            _emit({"type": "start", **info})
+        else:
+            _out.print(
+                f"replaying {len(session.records)} records of {log} on {host}:{server.port}; "
+                "Ctrl-C stops",
+                highlight=False,
+            )
+        started = time.monotonic()
+        try:
+            while wait_client and not server.clients:
+                with contextlib.suppress(TimeoutError):
+                    server.wait_for_clients(1, timeout_s=1.0)
+            for item in replay(session.records, speed=speed or None):
+                message = record_to_message(item.record, None if keep_timestamps else time.time())
+                if message is None:
+                    skipped += 1
+                    continue
+                server.send(message)
+                sent += 1
+        except KeyboardInterrupt:
+            interrupted = True
+        summary = {
+            "sent": sent,
+            "skipped": skipped,
+            "clients": len(server.clients),
+            "seconds": round(time.monotonic() - started, 3),
+            "interrupted": interrupted,
+        }
+    if as_json:
+        _emit({"type": "end", **summary})
+    else:
+        _out.print(
+            f"sent {sent} messages ({skipped} skipped) to {summary['clients']} client(s) in "
+            f"{summary['seconds']:.1f} s",
+            highlight=False,
+        )

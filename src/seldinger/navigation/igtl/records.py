@@ -1,4 +1,4 @@
-"""Received OpenIGTLink messages as session-log records and as tool poses.
+"""OpenIGTLink messages as session-log records (recording), records as messages (replay).
 
 The bridge between the link (:mod:`seldinger.navigation.igtl`) and the session log
 (:mod:`seldinger.navigation.recording`): what ``seldinger navigate record`` writes and what
@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from seldinger.navigation.igtl.messages import StatusMessage, StringMessage
-from seldinger.navigation.igtl.poses import PositionMessage, TrackingDataMessage, TransformMessage
+import numpy as np
+
+from seldinger.navigation.igtl.messages import Message, StatusCode, StatusMessage, StringMessage
+from seldinger.navigation.igtl.poses import (
+    InstrumentType,
+    PositionMessage,
+    TrackingDataMessage,
+    TrackingElement,
+    TransformMessage,
+)
 from seldinger.navigation.igtl.queue import Received
 from seldinger.navigation.recording import (
     GenericRecord,
@@ -23,7 +31,7 @@ from seldinger.navigation.recording import (
     TransformRecord,
 )
 
-__all__ = ["poses_of", "received_to_record"]
+__all__ = ["poses_of", "received_to_record", "record_to_message"]
 
 
 def received_to_record(item: Received) -> Record:
@@ -90,3 +98,39 @@ def poses_of(item: Received) -> dict[str, Any]:
     if isinstance(message, TrackingDataMessage):
         return {e.name: e.matrix for e in message.elements}
     return {}
+
+
+def record_to_message(record: Record, timestamp_s: float | None = None) -> Message | None:
+    """The OpenIGTLink message a session-log record came from (replay), or None.
+
+    TRANSFORM, POSITION, TDATA, STATUS and STRING records become their messages, stamped
+    ``timestamp_s`` (default: the record's own); other types (logged as
+    :class:`GenericRecord`, without their bodies) cannot be rebuilt and give None.
+    """
+    stamp = record.timestamp_s if timestamp_s is None else float(timestamp_s)
+    common: dict[str, Any] = {"device_name": record.device, "timestamp_s": stamp}
+    if isinstance(record, TransformRecord):
+        return TransformMessage(matrix=record.to_matrix(), **common)
+    if isinstance(record, PositionRecord):
+        return PositionMessage(
+            position_mm=np.asarray(record.position_mm, dtype=np.float64),
+            quaternion=np.asarray(record.quaternion, dtype=np.float64),
+            **common,
+        )
+    if isinstance(record, TrackingDataRecord):
+        elements = [
+            TrackingElement(tool.name, tool.to_matrix(), InstrumentType(tool.tool_type))
+            for tool in record.tools
+        ]
+        return TrackingDataMessage(elements=elements, **common)
+    if isinstance(record, StatusRecord):
+        return StatusMessage(
+            code=StatusCode(record.code),
+            subcode=record.subcode,
+            error_name=record.error_name,
+            status_string=record.message,
+            **common,
+        )
+    if isinstance(record, StringRecord):
+        return StringMessage(text=record.text, **common)
+    return None
