@@ -26,11 +26,11 @@ from seldinger.app._cli_common import (
     _parse_lps,
     _print_json,
 )
+from seldinger.app.cli_navigate_guide import guide
 from seldinger.app.cli_navigate_live import (
     EXIT_BAD_INPUT,
     _bad_input,
     _jsonable,
-    guide,
     record,
 )
 from seldinger.app.cli_navigate_sim import CONVENTIONS, SimMotion, replay_log, simulate
