@@ -323,14 +323,9 @@ def test_bad_and_unknown_messages_become_records() -> None:
 # --- simulate --------------------------------------------------------------------------
 
 
-def test_simulate_streams_the_plan_needle(case: Path) -> None:
-    plan = Plan.load(case / "plan.json")
-    entry, target = (np.array(plan.trajectories[0][k]) for k in ("entry_lps_mm", "target_lps_mm"))
-    command = [
-        sys.executable, "-m", "seldinger.app.cli", "navigate", "simulate",
-        "--plan", str(case / "plan.json"), "--port", "0", "--hz", "50", "--seconds", "1",
-        "--noise-mm", "0", "--noise-deg", "0", "--no-breathing", "--wait-client", "--json",
-    ]  # fmt: skip
+def _serve_and_receive(command: list[str]) -> tuple[dict, list, dict]:  # type: ignore[type-arg]
+    """Run a serving command (``--port 0 --wait-client --json``) in a subprocess, receive
+    everything it sends until it hangs up; its start and end JSON lines and the messages."""
     received = []
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -347,6 +342,18 @@ def test_simulate_streams_the_plan_needle(case: Path) -> None:
         end = json.loads(proc.stdout.readline())
         proc.wait(timeout=10.0)
     assert proc.returncode == 0
+    return start, received, end
+
+
+def test_simulate_streams_the_plan_needle(case: Path) -> None:
+    plan = Plan.load(case / "plan.json")
+    entry, target = (np.array(plan.trajectories[0][k]) for k in ("entry_lps_mm", "target_lps_mm"))
+    command = [
+        sys.executable, "-m", "seldinger.app.cli", "navigate", "simulate",
+        "--plan", str(case / "plan.json"), "--port", "0", "--hz", "50", "--seconds", "1",
+        "--noise-mm", "0", "--noise-deg", "0", "--no-breathing", "--wait-client", "--json",
+    ]  # fmt: skip
+    start, received, end = _serve_and_receive(command)
     assert end["type"] == "end" and end["frames"] == 50 and end["clients"] == 1
     assert isinstance(received[0].message, StatusMessage) and received[0].message.ok
     poses = [r for r in received if isinstance(r.message, TransformMessage)]
@@ -396,22 +403,8 @@ def test_replay_serves_a_recorded_session_again(tmp_path: Path) -> None:
         sys.executable, "-m", "seldinger.app.cli", "navigate", "replay", str(log),
         "--port", "0", "--speed", "0", "--wait-client", "--keep-timestamps", "--json",
     ]  # fmt: skip
-    received = []
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        start = json.loads(proc.stdout.readline() or "{}")
-        assert start.get("type") == "start", proc.stderr.read() if proc.stderr else ""
-        with (
-            IgtlClient(port=start["port"], connect_timeout_s=10.0) as client,
-            contextlib.suppress(LinkClosedError),
-        ):
-            while True:
-                received.append(client.receive(timeout_s=10.0))
-        end = json.loads(proc.stdout.readline())
-        proc.wait(timeout=10.0)
-    assert proc.returncode == 0
+    start, received, end = _serve_and_receive(command)
+    assert start["records"] == len(records)
     assert end["type"] == "end" and end["sent"] == 21 and end["skipped"] == 1
     assert isinstance(received[0].message, StatusMessage)
     transforms = [r.message for r in received if isinstance(r.message, TransformMessage)]
