@@ -123,6 +123,27 @@ def pair_dose_per_u(
     return lam * ((r0 * r0) / (r * r)) * g_point * phi
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _seed_frame(
+    points_cm: npt.NDArray[np.float64],
+    p: int,
+    seeds_cm: npt.NDArray[np.float64],
+    axes: npt.NDArray[np.float64],
+    s: int,
+) -> tuple[float, float]:
+    """Point ``p`` in seed ``s``'s frame: distance along its axis and away from it (cm)."""
+    dx = points_cm[p, 0] - seeds_cm[s, 0]
+    dy = points_cm[p, 1] - seeds_cm[s, 1]
+    dz = points_cm[p, 2] - seeds_cm[s, 2]
+    ax = axes[s, 0]
+    ay = axes[s, 1]
+    az = axes[s, 2]
+    cx = dy * az - dz * ay
+    cy = dz * ax - dx * az
+    cz = dx * ay - dy * ax
+    return dx * ax + dy * ay + dz * az, math.sqrt(cx * cx + cy * cy + cz * cz)
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
 def superpose(
     points_cm: npt.NDArray[np.float64],
@@ -146,17 +167,7 @@ def superpose(
     for p in nb.prange(n):
         total = 0.0
         for s in range(m):
-            dx = points_cm[p, 0] - seeds_cm[s, 0]
-            dy = points_cm[p, 1] - seeds_cm[s, 1]
-            dz = points_cm[p, 2] - seeds_cm[s, 2]
-            ax = axes[s, 0]
-            ay = axes[s, 1]
-            az = axes[s, 2]
-            along = dx * ax + dy * ay + dz * az
-            cx = dy * az - dz * ay
-            cy = dz * ax - dx * az
-            cz = dx * ay - dy * ax
-            away = math.sqrt(cx * cx + cy * cy + cz * cz)
+            along, away = _seed_frame(points_cm, p, seeds_cm, axes, s)
             total += sk_u[s] * pair_dose_per_u(
                 along, away, model, params, g_r, g_v, f_r, f_t, f_v, p_r, p_v
             )
@@ -184,18 +195,8 @@ def pair_matrix(
     m = seeds_cm.shape[0]
     out = np.empty((m, n), dtype=np.float32)
     for s in nb.prange(m):
-        ax = axes[s, 0]
-        ay = axes[s, 1]
-        az = axes[s, 2]
         for p in range(n):
-            dx = points_cm[p, 0] - seeds_cm[s, 0]
-            dy = points_cm[p, 1] - seeds_cm[s, 1]
-            dz = points_cm[p, 2] - seeds_cm[s, 2]
-            along = dx * ax + dy * ay + dz * az
-            cx = dy * az - dz * ay
-            cy = dz * ax - dx * az
-            cz = dx * ay - dy * ax
-            away = math.sqrt(cx * cx + cy * cy + cz * cz)
+            along, away = _seed_frame(points_cm, p, seeds_cm, axes, s)
             out[s, p] = pair_dose_per_u(
                 along, away, model, params, g_r, g_v, f_r, f_t, f_v, p_r, p_v
             )
