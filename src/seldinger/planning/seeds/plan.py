@@ -307,12 +307,13 @@ def plan_seeds(
             return None
         args = (per_ptv, per_shell, per_oar, limits_per_u, owner)
         dvh = (rx_per_u, goals.d90_min_fraction, v100_aim, v150_aim)
-        loading = start
+        loading, cost = start, loading_cost(start, *args, *dvh)
         if anneal_iterations > 0:
             annealed = anneal_loading(start, *args, pos, *dvh, iterations=anneal_iterations)
-            if loading_cost(annealed, *args, *dvh) <= loading_cost(start, *args, *dvh):
-                loading = annealed
-        return loading_cost(loading, *args, *dvh), s_u, [int(j) for j in np.flatnonzero(loading)]
+            annealed_cost = loading_cost(annealed, *args, *dvh)
+            if annealed_cost <= cost:
+                loading, cost = annealed, annealed_cost
+        return cost, s_u, [int(j) for j in np.flatnonzero(loading)]
 
     # One strength per thread: the annealing kernel releases the GIL.
     with ThreadPoolExecutor(max_workers=min(len(strengths_mci), os.cpu_count() or 1)) as pool:
