@@ -18,7 +18,7 @@ from seldinger.app.cli import main
 from seldinger.imaging import Volume
 from seldinger.io import read_ct, read_volume, write_volume
 from seldinger.physics.ablation import load_catalogue
-from seldinger.planning import Plan
+from seldinger.plan import Plan
 
 SHAPE = (100, 100, 60)
 #: Index (50, 50, 30) is LPS (0, 0, 0); 1 mm voxels.

@@ -51,7 +51,7 @@ from seldinger.navigation.recording import (
 )
 from seldinger.navigation.simulate import NoiseModel, TrackerSimConfig, TrackerSimulator
 from seldinger.navigation.transforms import invert_rigid, rigid_matrix
-from seldinger.planning import Plan
+from seldinger.plan import Plan
 
 #: Fiducials in the CT (LPS mm): spread in 3-D around the synthetic chest's lesion.
 FIDUCIALS_LPS_MM = np.array(

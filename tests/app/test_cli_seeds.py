@@ -15,7 +15,7 @@ import pytest
 
 from seldinger.app.cli import main
 from seldinger.io import read_ct
-from seldinger.planning import Plan
+from seldinger.plan import Plan
 
 SHAPE = (100, 100, 60)
 #: Index (50, 50, 30) is LPS (0, 0, 0); 1 mm voxels.

@@ -18,7 +18,7 @@ from seldinger.anatomy import Anatomy
 from seldinger.app.cli import EXIT_NO_SAFE_PATH, main
 from seldinger.imaging import Volume
 from seldinger.io import read_ct, write_volume
-from seldinger.planning import Plan, Target
+from seldinger.plan import Plan, Target
 from shared_paths import LIDC, NODULE_CENTROID_LPS_MM, requires_shared
 
 SHAPE = (100, 100, 60)

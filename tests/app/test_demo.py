@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
-from seldinger.app.demo import run_demo
+from seldinger.workflow.demo import run_demo
 from seldinger.data import load_sample
 from seldinger.io import read_volume
-from seldinger.planning import Plan, PlanCaseMismatchError
+from seldinger.plan import Plan, PlanCaseMismatchError
 
 
 def dice(a, b):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seldinger._files import atomic_dir, atomic_path
+from seldinger.files import atomic_dir, atomic_path
 
 
 def _mode(path: Path) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from seldinger.errors import BadInputError
 
-class AnatomyError(ValueError):
+
+class AnatomyError(BadInputError):
     """The image cannot be segmented as asked (not a CT in HU, anatomy out of view, …)."""
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from seldinger import __version__
-from seldinger._files import atomic_dir
 from seldinger.anatomy.airway_tree import AirwayGraph
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.files import atomic_dir
 from seldinger.imaging import Volume
 
 __all__ = ["ANATOMY_JSON", "STRUCTURES", "Anatomy", "load_anatomy"]

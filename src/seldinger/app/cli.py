@@ -1,9 +1,10 @@
 """The ``seldinger`` command line: thin commands over the library.
 
-Every command has ``--help``; ``--json`` prints one JSON object for machines.
-Errors print one line and exit with status 1 (2 for usage errors and, for ``navigate``,
-input that cannot be used; ``plan trajectory`` exits with :data:`EXIT_NO_SAFE_PATH` when
-no needle path is safe); ``--debug`` shows the traceback.
+Every command has ``--help``; ``--json`` prints one JSON object for machines. An error the
+library raises on purpose (:class:`seldinger.errors.SeldingerError`) prints one line and
+exits with its :class:`~seldinger.errors.ExitCode` (2 usage, 3 bad input, 4 infeasible
+plan, 5 files, 6 network peer); anything else is a bug and keeps its traceback.
+``--debug`` shows tracebacks of every error.
 """
 
 from __future__ import annotations
@@ -15,33 +16,34 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from seldinger.app._cli_common import (
+from seldinger.app.cli_dose import dose_app
+from seldinger.app.cli_margin import margin
+from seldinger.app.cli_navigate import navigate_app
+from seldinger.app.cli_plan import plan_app
+from seldinger.app.common import (
+    STATE,
     CtArgument,
     ForceOption,
     JsonOption,
     OfflineOption,
+    PlanArgument,
+    PlanCtOption,
     ResampleOption,
     SeriesOption,
-    _command_line,
-    _err,
-    _notes,
-    _out,
-    _parse_lps,
-    _print_json,
-    _progress,
-    _read_ct,
-    _state,
+    err_console,
+    out_console,
+    parse_lps,
+    print_json,
+    print_notes,
+    print_written,
+    progress,
 )
-from seldinger.app.cli_ablation import register as _register_ablation
-from seldinger.app.cli_dose import dose_app
-from seldinger.app.cli_margin import margin
-from seldinger.app.cli_navigate import navigate_app
-from seldinger.app.cli_plan import EXIT_NO_SAFE_PATH, plan_app
-from seldinger.app.cli_seeds import register as _register_seeds
+from seldinger.app.info_tables import info_table, series_table, structures_table
+from seldinger.errors import ExitCode, SeldingerError
 
-__all__ = ["EXIT_NO_SAFE_PATH", "app", "main", "plan_app"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     rich_markup_mode="markdown",
@@ -50,19 +52,91 @@ app = typer.Typer(
         "Plan and navigate CT-guided needle interventions (research software, not a certified "
         "medical device). Positions are DICOM patient LPS millimetres throughout.\n\n"
         "Start with `seldinger demo` (the whole pipeline on a sample chest CT), or "
-        "`seldinger info CT` to check how a CT is read."
+        "`seldinger info CT` to check how a CT is read.\n\n"
+        "Exit status: 0 done, 2 usage, 3 bad input, 4 no plan meets the rules, 5 file "
+        "missing or exists (--force), 6 network peer down or refusing."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-_register_ablation(plan_app)
-_register_seeds(plan_app)
 app.add_typer(plan_app, name="plan")
 app.add_typer(dose_app, name="dose")
 app.add_typer(navigate_app, name="navigate")
 app.command("margin")(margin)
+
+ListSeriesOption = Annotated[
+    bool, typer.Option("--list-series", help="List the series in a DICOM folder and stop.")
+]
+ConvertOutArgument = Annotated[
+    Path, typer.Argument(help="Output file: .nii, .nii.gz, .nrrd or .mha.", show_default=False)
+]
+SampleOutOption = Annotated[
+    Path | None, typer.Option("--out", help="Folder to write ct.nii.gz and nodule.nii.gz into.")
+]
+SegmentOutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        help="Folder for one NIfTI mask per structure and anatomy.json.",
+        show_default=False,
+    ),
+]
+StructuresOption = Annotated[
+    str | None,
+    typer.Option(
+        "--structures",
+        help="Comma-separated subset of: body, lung_left, lung_right, airways, bones, mediastinum, vessels, emphysema, liver (default: all; what they need is computed but not written).",
+    ),
+]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="classical (default: no model, no weights) or totalsegmentator (needs `pip install TotalSegmentator` and its weights on disk; never downloads).",
+    ),
+]
+SeedPointOption = Annotated[
+    str,
+    typer.Option(
+        "--seed-lps-mm",
+        help="A point inside the lesion, X,Y,Z in DICOM patient LPS mm (e.g. 56.4,86.3,-116).",
+        show_default=False,
+    ),
+]
+MaskOutOption = Annotated[
+    Path, typer.Option("--out", help="Lesion mask to write (.nii.gz).", show_default=False)
+]
+DemoOutOption = Annotated[Path, typer.Option("--out", help="Output folder.")]
+ReportOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help="Report folder (default: report/ beside the plan).", show_default=False
+    ),
+]
+PdfOption = Annotated[
+    bool,
+    typer.Option(
+        "--pdf", help="Also print the report to report.pdf in the folder (headless Chromium)."
+    ),
+]
+IdentifiedOption = Annotated[
+    bool,
+    typer.Option(
+        "--identified",
+        help="Show the CT's path and DICOM UIDs in the case header (default: de-identified).",
+    ),
+]
+ExportOutOption = Annotated[
+    Path, typer.Option("--out", help="Folder for the exported files.", show_default=False)
+]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="Comma-separated: dicom (SEG, RTSTRUCT, RT Plan + RT Dose of seeds, Spatial Registration), stl, ply, nifti.",
+    ),
+]
 
 
 @app.callback()
@@ -72,10 +146,10 @@ def _root(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars or notes.")] = False,
 ) -> None:
-    _state["debug"] = debug
-    _state["quiet"] = quiet
+    STATE.debug = debug or STATE.debug
+    STATE.quiet = quiet
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
+        level=logging.DEBUG if STATE.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
 
@@ -85,65 +159,33 @@ def info(
     ct: CtArgument,
     series: SeriesOption = None,
     resample: ResampleOption = False,
-    list_series: Annotated[
-        bool, typer.Option("--list-series", help="List the series in a DICOM folder and stop.")
-    ] = False,
+    list_series: ListSeriesOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Geometry and intensity summary of a CT: shape, spacing, LPS affine, orientation, HU range.
 
     Example: `seldinger info ~/cases/LIDC-IDRI-0001 --json`.
     """
-    if list_series:
-        from seldinger.io import list_series as find_series
+    from seldinger.io import list_series as find_series
+    from seldinger.io import read_ct
 
-        found = find_series(ct)
-        rows = [
-            {
-                "series_uid": s.series_uid,
-                "modality": s.modality,
-                "images": len(s.frames),
-                "description": s.description,
-                "axial": s.is_axial,
-            }
-            for s in found
-        ]
-        if as_json:
-            _print_json({"series": rows})
-            return
-        table = Table(title=f"Series in {ct}")
-        for column in ("series_uid", "modality", "images", "axial", "description"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                *(str(row[c]) for c in ("series_uid", "modality", "images", "axial", "description"))
-            )
-        _out.print(table)
+    if list_series:
+        rows = [s.to_dict() for s in find_series(ct)]
+        print_json({"series": rows}) if as_json else out_console.print(series_table(ct, rows))
         return
-    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
-    summary = loaded.summary()
+    with progress(f"reading {ct.name}", not as_json) as callback:
+        loaded = read_ct(ct, series_uid=series, resample=resample, progress=callback)
     if as_json:
-        _print_json(summary)
+        print_json(loaded.summary())
         return
-    _notes(loaded.meta.notes)
-    table = Table(title=f"{ct}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key, value in summary.items():
-        if key == "notes" or value is None:
-            continue
-        if key == "affine":
-            value = "\n".join("  ".join(f"{x:10.4f}" for x in row) for row in value)
-        table.add_row(key, str(value))
-    _out.print(table)
+    print_notes(loaded.meta.notes)
+    out_console.print(info_table(str(ct), loaded.summary()))
 
 
 @app.command()
 def convert(
     source: CtArgument,
-    out: Annotated[
-        Path, typer.Argument(help="Output file: .nii, .nii.gz, .nrrd or .mha.", show_default=False)
-    ],
+    out: ConvertOutArgument,
     series: SeriesOption = None,
     resample: ResampleOption = False,
     force: ForceOption = False,
@@ -153,25 +195,23 @@ def convert(
 
     Example: `seldinger convert ~/cases/LIDC-IDRI-0001 ct.nii.gz`.
     """
-    from seldinger._files import check_overwrite
-    from seldinger.io import write_volume
+    from seldinger.files import check_overwrite
+    from seldinger.io import read_ct, write_volume
 
     check_overwrite(out, force)
-    loaded = _read_ct(source, series, resample, show_progress=not as_json)
+    with progress(f"reading {source.name}", not as_json) as callback:
+        loaded = read_ct(source, series_uid=series, resample=resample, progress=callback)
     write_volume(loaded.volume, out, force=force)
     if as_json:
-        _print_json({"output": str(out), **loaded.summary()})
+        print_json({"output": str(out), **loaded.summary()})
         return
-    _notes(loaded.meta.notes)
-    _out.print(f"wrote {out}  {loaded.volume!r}", highlight=False)
+    print_notes(loaded.meta.notes)
+    out_console.print(f"wrote {out}  {loaded.volume!r}", highlight=False)
 
 
 @app.command()
 def sample(
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Folder to write ct.nii.gz and nodule.nii.gz into."),
-    ] = None,
+    out: SampleOutOption = None,
     offline: OfflineOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
@@ -182,47 +222,25 @@ def sample(
 
     Data: LIDC-IDRI, Armato SG III et al., Med Phys 38:915-931 (2011), CC BY 3.0.
     """
-    from seldinger.app.demo import write_sample
+    from seldinger.workflow.demo import write_sample
 
-    with _progress("fetching the sample case", not as_json):
+    with progress("fetching the sample case", not as_json):
         result = write_sample(out, offline=offline, force=force)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
-    _notes(result.get("notes", []))
+    print_notes(result.get("notes", []))
     for key, value in result.items():
         if key != "notes":
-            _out.print(f"{key}: {value}", highlight=False)
+            out_console.print(f"{key}: {value}", highlight=False)
 
 
 @app.command()
 def segment(
     ct: CtArgument,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Folder for one NIfTI mask per structure and anatomy.json.",
-            show_default=False,
-        ),
-    ],
-    structures: Annotated[
-        str | None,
-        typer.Option(
-            "--structures",
-            help="Comma-separated subset of: body, lung_left, lung_right, airways, bones, "
-            "mediastinum, vessels, emphysema, liver (default: all; what they need is computed "
-            "but not written).",
-        ),
-    ] = None,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="classical (default: no model, no weights) or totalsegmentator (needs "
-            "`pip install TotalSegmentator` and its weights on disk; never downloads).",
-        ),
-    ] = "classical",
+    out: SegmentOutOption,
+    structures: StructuresOption = None,
+    engine: EngineOption = "classical",
     series: SeriesOption = None,
     resample: ResampleOption = False,
     force: ForceOption = False,
@@ -237,50 +255,36 @@ def segment(
 
     Example: `seldinger segment ct.nii.gz --out anatomy --structures lung_left,lung_right`.
     """
-    from seldinger._files import check_overwrite
-    from seldinger.anatomy import segment as run_segment
+    from seldinger.workflow.anatomy import segment_files
 
-    check_overwrite(out, force)
     wanted = None if structures is None else [s.strip() for s in structures.split(",") if s.strip()]
-    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
-    with _progress("segmenting", not as_json) as callback:
-
-        def progress(name: str, done: int, total: int) -> None:
-            if callback is not None:
-                callback(done, total)
-
-        anatomy = run_segment(
-            loaded.volume, wanted, engine=engine, modality=loaded.meta.modality, progress=progress
+    with progress("segmenting", not as_json) as callback:
+        loaded, anatomy = segment_files(
+            ct,
+            out,
+            wanted,
+            engine=engine,
+            series_uid=series,
+            resample=resample,
+            force=force,
+            progress=callback,
         )
-    anatomy.save(out, force=force)
     summary = {"output": str(out), **anatomy.summary()}
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
-    _notes(list(loaded.meta.notes) + list(anatomy.notes))
-    table = Table(title=f"Anatomy of {ct} ({anatomy.engine})")
-    for column in ("structure", "volume (mL)", "time (s)"):
-        table.add_column(column)
-    for name, info in summary["structures"].items():
-        table.add_row(name, f"{info['volume_ml']:.1f}", f"{info['seconds']:.2f}")
-    _out.print(table)
-    _out.print(f"wrote {out}/", highlight=False)
+    print_notes([*loaded.meta.notes, *anatomy.notes])
+    out_console.print(
+        structures_table(f"Anatomy of {ct} ({anatomy.engine})", summary["structures"])
+    )
+    print_written([f"{out}/"])
 
 
 @app.command()
 def lesion(
     ct: CtArgument,
-    seed_lps_mm: Annotated[
-        str,
-        typer.Option(
-            "--seed-lps-mm",
-            help="A point inside the lesion, X,Y,Z in DICOM patient LPS mm (e.g. 56.4,86.3,-116).",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", help="Lesion mask to write (.nii.gz).", show_default=False)
-    ],
+    seed_lps_mm: SeedPointOption,
+    out: MaskOutOption,
     series: SeriesOption = None,
     resample: ResampleOption = False,
     force: ForceOption = False,
@@ -294,56 +298,134 @@ def lesion(
 
     Example: `seldinger lesion ct.nii.gz --seed-lps-mm 56.4,86.3,-116 --out nodule.nii.gz`.
     """
-    from seldinger._files import check_overwrite
-    from seldinger.anatomy import segment_lesion
-    from seldinger.io import write_volume
+    from seldinger.workflow.anatomy import segment_lesion_file
 
-    seed = _parse_lps(seed_lps_mm, "--seed-lps-mm")
-    check_overwrite(out, force)
-    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
-    from seldinger.anatomy.checks import require_hu
-
-    require_hu(loaded.volume, loaded.meta.modality)
-    found = segment_lesion(loaded.volume, seed)
-    write_volume(found.mask, out, force=force)
+    seed = parse_lps(seed_lps_mm, "--seed-lps-mm")
+    with progress(f"reading {ct.name}", not as_json) as callback:
+        loaded, found = segment_lesion_file(
+            ct, seed, out, series_uid=series, resample=resample, force=force, progress=callback
+        )
     summary = {"output": str(out), **found.summary()}
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
-    _notes(loaded.meta.notes)
+    print_notes(loaded.meta.notes)
     for key in ("volume_ml", "centroid_lps_mm", "recist_diameter_mm", "max_diameter_mm"):
-        _out.print(f"{key}: {summary[key]}", highlight=False)
-    _out.print(f"wrote {out}", highlight=False)
+        out_console.print(f"{key}: {summary[key]}", highlight=False)
+    print_written([out])
+
+
+@app.command()
+def report(
+    plan_path: PlanArgument,
+    out: ReportOutOption = None,
+    pdf: PdfOption = False,
+    identified: IdentifiedOption = False,
+    ct_path: PlanCtOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the HTML report of a plan (and a PDF with --pdf): the sections the plan holds.
+
+    Anatomy, target, needle paths, ablation, seed implant and navigation, each with figures
+    made from the plan and its CT, captions with units, and the tables a clinician checks.
+    The case header is de-identified unless --identified.
+
+    Example: `seldinger report plan.json --out report --pdf`.
+    """
+    from seldinger.workflow.report import ReportRequest, build_report_files
+
+    request = ReportRequest(
+        plan_path,
+        out or plan_path.parent / "report",
+        pdf=pdf,
+        identified=identified,
+        ct_path=ct_path,
+        force=force,
+    )
+    with progress("building the report", not as_json):
+        written = build_report_files(request)
+    if as_json:
+        print_json(
+            {
+                "report": str(written.html),
+                "pdf": None if written.pdf is None else str(written.pdf),
+                "notes": written.notes,
+            }
+        )
+        return
+    print_notes(written.notes)
+    print_written([written.html, written.pdf])
+
+
+@app.command()
+def export(
+    plan_path: PlanArgument,
+    out: ExportOutOption,
+    formats: FormatOption = "dicom,stl,nifti",
+    ct_path: PlanCtOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a plan in the formats PACS, 3D Slicer and treatment-planning systems open.
+
+    dicom: a SEG and an RTSTRUCT of the structures and targets (referencing the CT's
+    slices; a NIfTI CT is written as a new DICOM CT series first, in one new study), for a
+    seed implant an RT Plan (I-125 LDR: source strength, seed positions) and an RT Dose
+    (the TG-43 grid), for navigation a Spatial Registration (tracker → CT). stl / ply:
+    surface meshes in LPS mm of structures, targets, zones and the template plate. nifti:
+    the masks and the dose grid on the CT's grid.
+
+    Example: `seldinger export plan.json --out export --format dicom,stl`.
+    """
+    from seldinger.workflow.export import ExportRequest, export_plan
+
+    request = ExportRequest(
+        plan_path,
+        out,
+        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        ct_path=ct_path,
+        force=force,
+    )
+    with progress("exporting", not as_json):
+        done = export_plan(request)
+    if as_json:
+        print_json(done.summary())
+        return
+    print_notes(done.notes)
+    out_console.print(f"{len(done.files)} files in {out}", highlight=False)
+    for kind, paths in done.by_kind().items():
+        out_console.print(f"  {kind}: {', '.join(p.name for p in paths)}", highlight=False)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),
+    out: DemoOutOption = Path("demo-out"),
     offline: OfflineOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the pipeline as far as it exists on the sample case; writes OUT/report/index.html.
+    """Run the pipeline on the sample case, as the commands do; writes OUT/report/index.html.
 
     Example: `seldinger demo --out demo-out && xdg-open demo-out/report/index.html`.
     """
-    from seldinger.app.demo import run_demo
+    from seldinger.workflow.demo import run_demo
 
-    with _progress("running the demo", not as_json):
+    with progress("running the demo", not as_json):
         result = run_demo(out, offline=offline, force=force)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
-    _notes(result.get("notes", []))
-    _out.print(f"report: {result['report']}", highlight=False)
-    _out.print(f"plan:   {result['plan']}", highlight=False)
+    print_notes(result.get("notes", []))
+    out_console.print(f"report: {result['report']}", highlight=False)
+    out_console.print(f"plan:   {result['plan']}", highlight=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 on success). Callable from tests."""
+    """Run the CLI; returns the exit status (:class:`seldinger.errors.ExitCode`)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    _state["debug"] = "--debug" in args
-    _command_line[:] = args
+    STATE.debug = "--debug" in args
+    STATE.argv = args
     try:
         # standalone mode: Typer prints usage errors and --help itself and raises SystemExit
         app(args=args, prog_name="seldinger")
@@ -351,15 +433,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except KeyboardInterrupt:
-        _err.print("interrupted")
-        return 130
-    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as err:
-        if _state.get("debug"):
+        err_console.print("interrupted")
+        return ExitCode.INTERRUPTED
+    except SeldingerError as err:
+        if STATE.debug:
             raise
         message = " ".join(str(err).split()) or type(err).__name__
-        _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        return 1
-    return 0
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        return err.exit_code
+    return ExitCode.OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,47 +1,51 @@
-"""``seldinger margin``: the ablative margin of a zone around a tumour.
-
-Also holds the margin lines that ``plan ablation`` prints too (:func:`margin_lines`).
-"""
+"""``seldinger margin``: the ablative margin of a zone around a tumour."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from seldinger.app._cli_common import ForceOption, JsonOption, _out, _print_json, _progress
+from seldinger.app.common import (
+    ForceOption,
+    JsonOption,
+    out_console,
+    print_json,
+    print_written,
+    progress,
+)
+from seldinger.app.plan_tables import margin_lines
 
-if TYPE_CHECKING:
-    from seldinger.planning.margin import MarginReport
+__all__ = ["margin"]
 
-__all__ = ["margin", "margin_lines"]
+TumourArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="Tumour mask (NIfTI, NRRD or MetaImage; non-zero = tumour).", show_default=False
+    ),
+]
+ZoneArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="Ablation zone mask on the same grid (ablation_zone.nii.gz of `seldinger plan ablation`, or a zone segmented on the post-ablation CT).",
+        show_default=False,
+    ),
+]
+FigureOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--figure",
+        help="Also draw the margin map (tumour surface coloured by margin, mm) into this PNG.",
+        show_default=False,
+    ),
+]
 
 
 def margin(
-    tumour_mask: Annotated[
-        Path,
-        typer.Argument(
-            help="Tumour mask (NIfTI, NRRD or MetaImage; non-zero = tumour).", show_default=False
-        ),
-    ],
-    zone_mask: Annotated[
-        Path,
-        typer.Argument(
-            help="Ablation zone mask on the same grid (e.g. ablation_zone.nii.gz written by "
-            "`seldinger plan ablation`, or a zone segmented on the post-ablation CT).",
-            show_default=False,
-        ),
-    ],
-    figure: Annotated[
-        Path | None,
-        typer.Option(
-            "--figure",
-            help="Also draw the margin map (tumour surface coloured by margin, mm) into this PNG.",
-            show_default=False,
-        ),
-    ] = None,
+    tumour_mask: TumourArgument,
+    zone_mask: ZoneArgument,
+    figure: FigureOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -56,42 +60,19 @@ def margin(
 
     Example: `seldinger margin nodule.nii.gz ablation_zone.nii.gz --figure margin.png`.
     """
-    from seldinger._files import check_overwrite
-    from seldinger.imaging import reorient
-    from seldinger.io import read_volume
-    from seldinger.planning.margin import assess_margin
+    from seldinger.export.margin_views import render_margin_map
+    from seldinger.files import check_overwrite
+    from seldinger.workflow.margin import margin_of_files
 
     if figure is not None:
         check_overwrite(figure, force)
-    tumour = read_volume(tumour_mask)
-    zone = read_volume(zone_mask)
-    if not tumour.geometry.same_as(zone.geometry):
-        with contextlib.suppress(ValueError):  # an oblique grid is refused below
-            zone = reorient(zone, tumour.orientation)  # the same grid in another axis order
-    if not tumour.geometry.same_as(zone.geometry):
-        raise ValueError(
-            f"the zone mask {zone_mask} is not on the tumour mask's grid: zone "
-            f"{zone.geometry!r}, tumour {tumour.geometry!r}. Write both masks on the CT they "
-            "were drawn on (`seldinger plan ablation` writes ablation_zone.nii.gz on the CT's "
-            "grid), or resample the zone onto the tumour's grid with nearest-neighbour "
-            "interpolation (seldinger.imaging.resample(zone, tumour, interpolation='nearest'))."
-        )
-    tumour = tumour.with_array(tumour.array > 0)
-    zone = zone.with_array(zone.array > 0)
-    if not tumour.array.any():
-        raise ValueError(
-            f"the tumour mask {tumour_mask} is empty (no voxel > 0); pass the segmented "
-            "tumour (e.g. from `seldinger lesion CT --seed-lps-mm X,Y,Z --out MASK`)."
-        )
-    with _progress("measuring the margin", not as_json):
-        report = assess_margin(tumour, zone)
+    with progress("measuring the margin", not as_json):
+        tumour, zone, report = margin_of_files(tumour_mask, zone_mask)
     written = None
     if figure is not None:
-        from seldinger.export.margin_views import render_margin_map
-
         written = render_margin_map(tumour, report, figure, zone=zone, force=force)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "tumour": str(tumour_mask),
                 "zone": str(zone_mask),
@@ -101,24 +82,5 @@ def margin(
         )
         return
     for line in margin_lines(report):
-        _out.print(line, highlight=False)
-    if written is not None:
-        _out.print(f"wrote {written}", highlight=False)
-
-
-def margin_lines(report: MarginReport) -> list[str]:
-    """The margin in a few lines of text (mm and percentages), for the terminal."""
-    lo_mm, hi_mm = report.thresholds_mm
-    lines = [
-        f"min_margin_mm: {report.min_margin_mm:.2f}"
-        + ("  (tumour outside the zone)" if report.min_margin_mm < lo_mm else ""),
-        f"coverage_percent: {report.coverage_percent:.2f}  (of the tumour volume)",
-        f"surface_below_{lo_mm:g}_percent: {report.surface_below_0_percent:.2f}  (non-ablated)",
-        f"surface_{lo_mm:g}_to_{hi_mm:g}_percent: {report.surface_0_to_5_percent:.2f}"
-        "  (insufficient)",
-        f"surface_at_least_{hi_mm:g}_percent: {report.surface_at_least_5_percent:.2f}  (complete)",
-        f"mean / median margin: {report.mean_margin_mm:.2f} / {report.median_margin_mm:.2f} mm",
-    ]
-    if report.surface_excluded_percent:
-        lines.append(f"surface excluded: {report.surface_excluded_percent:.2f} %")
-    return lines
+        out_console.print(line, highlight=False)
+    print_written([written])

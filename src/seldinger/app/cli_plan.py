@@ -1,56 +1,54 @@
-"""``seldinger plan …``: planning steps that write and extend a plan (plan.json)."""
+"""``seldinger plan …``: the planning steps that write and extend a plan (plan.json).
+
+Each command parses its options, calls one step of :mod:`seldinger.workflow` and prints.
+"""
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
-import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from seldinger.app._cli_common import (
+from seldinger.app.common import (
     CtArgument,
     ForceOption,
     JsonOption,
+    PlanArgument,
+    PlanCtOption,
     ResampleOption,
     SeriesOption,
-    _command_line,
-    _err,
-    _notes,
-    _out,
-    _parse_lps,
-    _print_json,
-    _progress,
-    _read_ct,
+    command_line,
+    out_console,
+    parse_lps,
+    print_json,
+    print_notes,
+    print_written,
+    stages,
+)
+from seldinger.app.plan_tables import (
+    applicators_table,
+    blocked_table,
+    devices_table,
+    heat_sink_lines,
+    margin_lines,
+    paths_table,
+    seed_tables,
 )
 
-if TYPE_CHECKING:
-    from seldinger.imaging import Volume
-    from seldinger.planning import Plan
-    from seldinger.planning.trajectory import NoSafePathError
-
-__all__ = ["EXIT_NO_SAFE_PATH", "TABLE_DIRECTION_LPS", "TableSide", "plan_app"]
-
-#: Exit status of ``seldinger plan trajectory`` when every skin candidate breaks a hard
-#: constraint (distinct from 1, other errors, so that scripts can tell the two apart).
-EXIT_NO_SAFE_PATH = 3
+__all__ = ["TableSide", "plan_app"]
 
 plan_app = typer.Typer(
     rich_markup_mode="markdown",
     name="plan",
     help=(
-        "Planning steps that write and extend a plan (plan.json, the hand-over between "
-        "steps, the viewer and later sessions).\n\n"
-        "`plan trajectory` finds every safe straight needle path from the skin to a target "
-        "and ranks them by risk.\n\n"
-        "`plan ablation` places ablation applicators whose predicted zones cover the lesion "
-        "and its margin, and checks the margin and heat sinks; `plan devices` lists the "
-        "ablation devices.\n\n"
+        "Planning steps that write and extend a plan (plan.json: the typed hand-over between "
+        "steps, the viewer, the report and the exports).\n\n"
+        "`plan trajectory` finds every safe needle path to a target; `plan ablation` places "
+        "ablation applicators; `plan seeds` plans an I-125 implant; `plan devices` lists the "
+        "ablation devices; `plan schema` prints the plan's JSON Schema; `plan migrate` "
+        "upgrades a plan of an earlier Seldinger.\n\n"
         "Example: `seldinger segment ct.nii.gz --out anatomy && seldinger plan trajectory "
         "ct.nii.gz --anatomy anatomy --lesion nodule.nii.gz --out plan.json && seldinger plan "
         "ablation plan.json --device emprint`."
@@ -66,123 +64,245 @@ class TableSide(StrEnum):
     anterior = "anterior"
 
 
-#: Direction from the patient towards the table (LPS): supine lies on the back (posterior).
-TABLE_DIRECTION_LPS: dict[TableSide, tuple[float, float, float]] = {
-    TableSide.posterior: (0.0, 1.0, 0.0),
-    TableSide.anterior: (0.0, -1.0, 0.0),
-}
+class SeedTemplate(StrEnum):
+    """Needle arrangement of a seed implant."""
+
+    coplanar = "coplanar"
+    free = "free"
+
+
+def _option(*names: str, help: str, **kwargs: object) -> object:
+    return typer.Option(*names, help=help, show_default=kwargs.pop("show_default", False), **kwargs)
+
+
+AnatomyOption = Annotated[
+    Path,
+    _option(
+        "--anatomy", help="Anatomy folder of this CT, written by `seldinger segment CT --out DIR`."
+    ),
+]
+PlanOutOption = Annotated[
+    Path,
+    _option(
+        "--out",
+        help="Plan to write (plan.json). With --force, an existing plan of the same CT keeps its structures and targets and gets the new trajectories.",
+    ),
+]
+TargetPointOption = Annotated[
+    str | None,
+    _option(
+        "--target-lps-mm",
+        help="Where the needle tip aims: X,Y,Z in DICOM patient LPS mm (or give --lesion).",
+    ),
+]
+LesionOption = Annotated[
+    Path | None,
+    _option(
+        "--lesion",
+        help="Lesion mask on this CT's grid (e.g. from `seldinger lesion`): the target is its centroid and the needle must reach its far side. Added to the plan's targets.",
+    ),
+]
+NeedleLengthOption = Annotated[
+    float,
+    _option(
+        "--needle-length-mm",
+        min=1.0,
+        help="Usable needle length in mm: skin to tip (to the lesion's far side with --lesion).",
+        show_default=True,
+    ),
+]
+AxialAngleOption = Annotated[
+    float | None,
+    _option(
+        "--max-axial-angle-deg",
+        min=0.0,
+        max=90.0,
+        help="Largest angle between the needle and the axial plane, degrees (in-plane CT guidance keeps it small); default: no limit.",
+    ),
+]
+TopOption = Annotated[
+    int,
+    _option(
+        "--top",
+        min=1,
+        help="How many distinct paths (entries >= 10 mm apart) to keep.",
+        show_default=True,
+    ),
+]
+CalibreOption = Annotated[
+    float,
+    _option(
+        "--vessel-calibre-mm",
+        min=0.0,
+        help="Vessels at least this wide (diameter, mm) are kept at --vessel-distance-mm.",
+        show_default=True,
+    ),
+]
+VesselDistanceOption = Annotated[
+    float,
+    _option(
+        "--vessel-distance-mm",
+        min=0.0,
+        help="Closest allowed distance from the needle to such a vessel, mm.",
+        show_default=True,
+    ),
+]
+ForbidOption = Annotated[
+    list[str] | None,
+    _option(
+        "--forbid",
+        help="Another structure of the anatomy no path may cross, besides bones, mediastinum, trachea and main bronchi (repeat it or separate names by commas: --forbid liver).",
+    ),
+]
+TableSideOption = Annotated[
+    TableSide | None,
+    _option(
+        "--table-side",
+        help="Side the patient lies on: posterior (supine) or anterior (prone); entries from that side are refused.",
+    ),
+]
+ProbeLengthOption = Annotated[
+    float | None,
+    _option(
+        "--ablation-probe-length-mm",
+        min=1.0,
+        help="Usable length (mm) of an ablation probe meant to share the biopsy tract; each path then says whether it serves both (dual_use).",
+    ),
+]
+TrajectoryFiguresOption = Annotated[
+    Path | None,
+    _option(
+        "--figures",
+        help="Folder for pictures: paths_axial.png (the ranked paths), needle_1.png … (views along the 3 best needles) and skin_risk_map.png.",
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    _option(
+        "--device",
+        help="Ablation device of the catalogue, e.g. emprint, cooltip-rf, cryo-littrup-2.4mm, nanoknife (`seldinger plan devices` lists them).",
+    ),
+]
+SettingOption = Annotated[
+    list[str] | None,
+    _option(
+        "--setting",
+        help="A setting the planner may use (repeat it; default: every setting of the device), e.g. --setting 150W-10min.",
+    ),
+]
+AblationMarginOption = Annotated[
+    float,
+    _option(
+        "--margin-mm",
+        min=0.0,
+        max=30.0,
+        help="Ablative margin around the lesion that the zones must cover, mm.",
+        show_default=True,
+    ),
+]
+MaxProbesOption = Annotated[
+    int,
+    _option(
+        "--max-probes",
+        min=1,
+        max=4,
+        help="Most applicators (a cryo or IRE cluster counts as one) to place.",
+        show_default=True,
+    ),
+]
+TargetNameOption = Annotated[
+    str | None,
+    _option("--target", help="Name of the plan's target (default: the first with a mask)."),
+]
+VesselOption = Annotated[
+    list[str] | None,
+    _option(
+        "--vessel",
+        help="Another vessel mask checked for heat sink, NAME=MASK on the CT's grid (repeat it), e.g. --vessel portal_vein=portal.nii.gz.",
+    ),
+]
+AblationFiguresOption = Annotated[
+    Path | None,
+    _option(
+        "--figures",
+        help="Folder for pictures: ablation_zones.png, ablation_probe_1.png … (the CT along each applicator) and margin_map.png.",
+    ),
+]
+RxOption = Annotated[
+    float,
+    _option(
+        "--rx-gy",
+        min=1.0,
+        max=400.0,
+        help="Prescription dose (Gy, total decay).",
+        show_default=True,
+    ),
+]
+PtvMarginOption = Annotated[
+    float,
+    _option(
+        "--margin-mm",
+        min=0.0,
+        max=20.0,
+        help="PTV margin around the lesion, mm.",
+        show_default=True,
+    ),
+]
+TemplateOption = Annotated[
+    SeedTemplate,
+    _option(
+        "--template",
+        help="coplanar: parallel needles through a 5 mm template grid; free: individually angled needles.",
+        show_default=True,
+    ),
+]
+SeedDataOption = Annotated[
+    str,
+    _option(
+        "--seed-data",
+        help="TG-43 seed data: a built-in model (6711) or a JSON file (docs/tg43.md).",
+        show_default=True,
+    ),
+]
+StrengthOption = Annotated[
+    str | None,
+    _option(
+        "--strength-mci",
+        help="Seed strengths to try, mCi, comma-separated (default 0.4,0.5,0.6,0.7,0.8).",
+    ),
+]
+SeedFiguresOption = Annotated[
+    Path | None,
+    _option(
+        "--figures",
+        help="Folder for pictures: seed_dose.png (lesion, 100/150/200 % isodoses, seeds), seed_dvh.png (the PTV's DVH) and seed_needles.png.",
+    ),
+]
+StlOption = Annotated[
+    Path | None,
+    _option(
+        "--stl",
+        help="Write a printable coplanar template plate (STL, LPS mm) here (--template coplanar only).",
+    ),
+]
 
 
 @plan_app.command("trajectory")
 def plan_trajectory(
     ct: CtArgument,
-    anatomy_dir: Annotated[
-        Path,
-        typer.Option(
-            "--anatomy",
-            help="Anatomy folder of this CT, written by `seldinger segment CT --out DIR`.",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Plan to write (plan.json). With --force, an existing plan of the same CT "
-            "keeps its structures and targets and gets the new trajectories.",
-            show_default=False,
-        ),
-    ],
-    target_lps_mm: Annotated[
-        str | None,
-        typer.Option(
-            "--target-lps-mm",
-            help="Where the needle tip aims: X,Y,Z in DICOM patient LPS mm (or give --lesion).",
-            show_default=False,
-        ),
-    ] = None,
-    lesion: Annotated[
-        Path | None,
-        typer.Option(
-            "--lesion",
-            help="Lesion mask on this CT's grid (e.g. from `seldinger lesion`): the target is "
-            "its centroid, and the needle must reach its far side. Added to the plan's targets.",
-            show_default=False,
-        ),
-    ] = None,
-    needle_length_mm: Annotated[
-        float,
-        typer.Option(
-            "--needle-length-mm",
-            help="Usable needle length in mm: skin to tip (to the lesion's far side with --lesion).",
-        ),
-    ] = 150.0,
-    max_axial_angle_deg: Annotated[
-        float | None,
-        typer.Option(
-            "--max-axial-angle-deg",
-            help="Largest angle between the needle and the axial plane, in degrees (in-plane CT "
-            "guidance keeps it small); default: no limit.",
-            show_default=False,
-        ),
-    ] = None,
-    top: Annotated[
-        int,
-        typer.Option(
-            "--top", min=1, help="How many distinct paths (entries >= 10 mm apart) to keep."
-        ),
-    ] = 5,
-    vessel_calibre_mm: Annotated[
-        float,
-        typer.Option(
-            "--vessel-calibre-mm",
-            help="Vessels at least this wide (diameter, mm) are kept at --vessel-distance-mm.",
-        ),
-    ] = 3.0,
-    vessel_distance_mm: Annotated[
-        float,
-        typer.Option(
-            "--vessel-distance-mm",
-            help="Closest allowed distance from the needle to such a vessel, mm.",
-        ),
-    ] = 3.0,
-    forbid: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--forbid",
-            help="Another structure of the anatomy no path may cross, besides bones, "
-            "mediastinum, trachea and main bronchi (repeat it or separate names by commas: "
-            "--forbid liver).",
-            show_default=False,
-        ),
-    ] = None,
-    table_side: Annotated[
-        TableSide | None,
-        typer.Option(
-            "--table-side",
-            help="Side the patient lies on: posterior (supine) or anterior (prone); entries "
-            "from that side are refused.",
-            show_default=False,
-        ),
-    ] = None,
-    ablation_probe_length_mm: Annotated[
-        float | None,
-        typer.Option(
-            "--ablation-probe-length-mm",
-            help="Usable length (mm) of an ablation probe meant to share the biopsy tract; each "
-            "path then says whether it serves both (dual_use).",
-            show_default=False,
-        ),
-    ] = None,
-    figures: Annotated[
-        Path | None,
-        typer.Option(
-            "--figures",
-            help="Folder for pictures: paths_axial.png (the ranked paths), needle_1.png … "
-            "(views along the 3 best needles) and skin_risk_map.png.",
-            show_default=False,
-        ),
-    ] = None,
+    anatomy_dir: AnatomyOption,
+    out: PlanOutOption,
+    target_lps_mm: TargetPointOption = None,
+    lesion: LesionOption = None,
+    needle_length_mm: NeedleLengthOption = 150.0,
+    max_axial_angle_deg: AxialAngleOption = None,
+    top: TopOption = 5,
+    vessel_calibre_mm: CalibreOption = 3.0,
+    vessel_distance_mm: VesselDistanceOption = 3.0,
+    forbid: ForbidOption = None,
+    table_side: TableSideOption = None,
+    ablation_probe_length_mm: ProbeLengthOption = None,
+    figures: TrajectoryFiguresOption = None,
     series: SeriesOption = None,
     resample: ResampleOption = False,
     force: ForceOption = False,
@@ -193,299 +313,297 @@ def plan_trajectory(
     Every skin point within the needle's reach is tried. Paths through bone, mediastinum,
     trachea or main bronchi (or a --forbid structure), near a large vessel, leaving and
     re-entering the body, or breaking --max-axial-angle-deg or --table-side are refused.
-
     The safe ones are ranked by a risk score: the log odds of pneumothorax from published
     odds ratios (bulla or emphysema crossed, more than one pleural puncture, depth >= 3 cm),
-    with needle length, lung length, pleural angle and vessel margin as tie-breakers.
-    The best --top distinct paths are stored in the plan (all their metrics, LPS mm).
+    with needle length, lung length, pleural angle and vessel margin as tie-breakers. The
+    best --top distinct paths go into the plan with all their metrics (LPS mm).
 
-    Exit status: 0 with safe paths; 3 when no path is safe (the structures blocking the way
-    are listed with how many candidates each refused; nothing is written); 1 for other
-    errors (target outside the body or in bone, anatomy of another CT …); 2 for usage errors.
+    When no path is safe nothing is written, the structures blocking the way are listed,
+    and the exit status is 4 (infeasible).
 
     Example: `seldinger plan trajectory ct.nii.gz --anatomy anatomy --lesion nodule.nii.gz
     --out plan.json --figures figures`.
     """
-    from seldinger._files import check_overwrite
-    from seldinger.anatomy import load_anatomy
-    from seldinger.export import NEEDLE_VIEWS, trajectory_figure_names, write_trajectory_figures
-    from seldinger.io import read_volume
-    from seldinger.planning import StructureRef
-    from seldinger.planning.trajectory import (
-        NoSafePathError,
-        RiskMaps,
-        TrajectoryConstraints,
-        plan_trajectories,
+    from seldinger.plan import TrajectoryRules
+    from seldinger.planning.trajectory import NoSafePathError
+    from seldinger.workflow.trajectory import TrajectoryRequest, plan_trajectory_step
+
+    forbidden = dict.fromkeys(n.strip() for item in forbid or () for n in item.split(","))
+    request = TrajectoryRequest(
+        ct_path=ct,
+        anatomy_dir=anatomy_dir,
+        out=out,
+        target_lps_mm=None
+        if target_lps_mm is None
+        else parse_lps(target_lps_mm, "--target-lps-mm"),
+        lesion_path=lesion,
+        rules=TrajectoryRules(
+            needle_length_mm=needle_length_mm,
+            vessel_calibre_mm=vessel_calibre_mm,
+            vessel_distance_mm=vessel_distance_mm,
+            forbidden=[n for n in forbidden if n],
+            max_axial_angle_deg=max_axial_angle_deg,
+            table_side=None if table_side is None else table_side.value,
+            ablation_probe_length_mm=ablation_probe_length_mm,
+        ),
+        top=top,
+        figures_dir=figures,
+        series_uid=series,
+        resample=resample,
+        force=force,
+        command=command_line(),
     )
-
-    if (target_lps_mm is None) == (lesion is None):
-        raise typer.BadParameter(
-            "give exactly one of --target-lps-mm X,Y,Z (a point, LPS mm) or --lesion MASK (a "
-            f"lesion mask); got {'both' if lesion is not None else 'neither'}.",
-            param_hint="'--target-lps-mm' / '--lesion'",
-        )
-    target = None if target_lps_mm is None else _parse_lps(target_lps_mm, "--target-lps-mm")
-    forbidden = tuple(
-        dict.fromkeys(name.strip() for item in forbid or () for name in item.split(","))
-    )
-    constraints = TrajectoryConstraints(
-        needle_length_mm=needle_length_mm,
-        vessel_calibre_mm=vessel_calibre_mm,
-        vessel_distance_mm=vessel_distance_mm,
-        forbidden=tuple(name for name in forbidden if name),
-        max_axial_angle_deg=max_axial_angle_deg,
-        table_direction_lps=None if table_side is None else TABLE_DIRECTION_LPS[table_side],
-        ablation_probe_length_mm=ablation_probe_length_mm,
-    )
-    check_overwrite(out, force)
-    if figures is not None:
-        for name in trajectory_figure_names(top):
-            check_overwrite(figures / name, force)
-
-    loaded = _read_ct(ct, series, resample, show_progress=not as_json)
-    volume = loaded.volume
-    with _progress(f"reading the anatomy in {anatomy_dir}", not as_json):
-        anatomy = load_anatomy(anatomy_dir)
-    if not anatomy.masks:
-        raise ValueError(
-            f"the anatomy in {anatomy_dir} holds no masks; segment the CT again: "
-            f"`seldinger segment {ct} --out {anatomy_dir} --force`."
-        )
-    first = next(iter(anatomy.masks))
-    _on_grid(
-        anatomy[first],
-        volume,
-        f"the anatomy in {anatomy_dir} ({first}.nii.gz)",
-        f"Segment this CT: `seldinger segment {ct} --out DIR`, and pass --anatomy DIR.",
-    )
-    lesion_mask = None
-    if lesion is not None:
-        lesion_mask = _on_grid(
-            read_volume(lesion),
-            anatomy[first],
-            f"the lesion mask {lesion}",
-            f"Segment the lesion on this CT: `seldinger lesion {ct} --seed-lps-mm X,Y,Z "
-            "--out MASK`.",
-        )
-        lesion_mask = lesion_mask.with_array(lesion_mask.array > 0)
-
-    with _progress("building risk maps", not as_json):
-        maps = RiskMaps.build(anatomy, constraints, lesion_mask)
-    with _progress("searching paths", not as_json):
-        try:
-            search = plan_trajectories(maps, target_lps_mm=target, lesion=lesion_mask)
-        except NoSafePathError as err:
-            _no_safe_path(err, as_json)
-    paths = search.top(top)
-
-    parameters: dict[str, Any] = {
-        "anatomy": str(anatomy_dir),
-        "target_lps_mm": None if target is None else list(target),
-        "lesion": None if lesion is None else str(lesion),
-        "needle_length_mm": needle_length_mm,
-        "max_axial_angle_deg": max_axial_angle_deg,
-        "top": top,
-        "vessel_calibre_mm": vessel_calibre_mm,
-        "vessel_distance_mm": vessel_distance_mm,
-        "forbidden": list(constraints.forbidden),
-        "table_side": None if table_side is None else table_side.value,
-        "ablation_probe_length_mm": ablation_probe_length_mm,
-    }
-    plan, notes = _plan_for(out, loaded, force, parameters)
-    for name in anatomy.masks:
-        if name not in plan.structures:
-            plan.structures[name] = StructureRef(
-                mask_path=_relative(anatomy_dir / f"{name}.nii.gz", out),
-                volume_ml=round(anatomy.volume_ml(name), 3),
-            )
-    if lesion is not None and lesion_mask is not None:
-        _add_target(plan, lesion, lesion_mask, out)
-    plan.trajectories = [p.to_dict() for p in paths]
-
-    written: list[Path] = []
-    drawn: list[Path] = []
-    scratch = None
     try:
-        if figures is not None:
-            parent = figures.absolute().parent
-            parent.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=f".{figures.name}.", suffix=".part", dir=parent))
-            with _progress("drawing figures", not as_json):
-                drawn = write_trajectory_figures(
-                    volume, search, paths, scratch, anatomy, lesion_mask
-                )
-            figures.mkdir(parents=True, exist_ok=True)
-        plan.save(out, force=force)
-        if figures is not None:
-            for path in drawn:
-                os.replace(path, figures / path.name)
-                written.append(figures / path.name)
-            for n in range(len(paths) + 1, NEEDLE_VIEWS + 1):  # stale views of an earlier run
-                (figures / f"needle_{n}.png").unlink(missing_ok=True)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-    notes = [*loaded.meta.notes, *search.notes, *notes]
-    summary = search.summary()
-    summary["seconds"] = {
-        **{f"maps_{step}": round(s, 3) for step, s in maps.seconds.items()},
-        **summary["seconds"],
-    }
-    summary = {
-        **summary,
-        "trajectories": plan.trajectories,
-        "plan": str(out),
-        "figures": [str(p) for p in written],
-        "notes": notes,
-    }
-    if as_json:
-        _print_json(summary)
-        return
-    _notes(notes)
-    _out.print(_paths_table(summary))
-    _out.print(_blocked_table(summary["blocked_by"], summary["n_candidates"]))
-    _out.print(f"wrote {out}", highlight=False)
-    for path in written:
-        _out.print(f"wrote {path}", highlight=False)
-
-
-def _on_grid(volume: Volume, reference: Volume, what: str, fix: str) -> Volume:
-    """``volume``'s voxels on ``reference``'s grid (the same grid in any axis order), or raise."""
-    from seldinger.imaging import GeometryError, reorient
-    from seldinger.planning import AFFINE_ATOL_MM
-
-    if not volume.geometry.same_as(reference.geometry, atol_mm=AFFINE_ATOL_MM):
-        given = volume.geometry
-        volume = reorient(volume, reference.orientation)
-        if not volume.geometry.same_as(reference.geometry, atol_mm=AFFINE_ATOL_MM):
-            raise GeometryError(
-                f"{what} is not on the CT's grid: {given!r}, CT {reference.geometry!r}. {fix}"
+        outcome = plan_trajectory_step(request, stages(not as_json))
+    except NoSafePathError as err:
+        if as_json:
+            print_json(
+                {
+                    "error": " ".join(str(err).split()),
+                    "blocked_by": dict(err.blocked_by),
+                    "n_candidates": err.n_candidates,
+                }
             )
-    return reference.with_array(volume.array)
-
-
-def _no_safe_path(err: NoSafePathError, as_json: bool) -> None:
-    """Report a search that found no safe path, then exit with :data:`EXIT_NO_SAFE_PATH`."""
-    from seldinger.planning.trajectory import NeedleTooShortError
-
-    message = " ".join(str(err).split())
-    if as_json:
-        payload: dict[str, Any] = {
-            "error": message,
-            "blocked_by": dict(err.blocked_by),
-            "n_candidates": err.n_candidates,
-        }
-        if isinstance(err, NeedleTooShortError):
-            payload["shallowest_mm"] = round(err.shallowest_mm, 2)
-        _print_json(payload)
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    if not as_json:
-        _err.print(_blocked_table(err.blocked_by, err.n_candidates))
-    raise typer.Exit(EXIT_NO_SAFE_PATH)
-
-
-def _plan_for(
-    out: Path, loaded: Any, force: bool, parameters: dict[str, Any]
-) -> tuple[Plan, list[str]]:
-    """The plan to write: the existing one at ``out`` when it belongs to this CT, else a new one."""
-    from seldinger.planning import Plan, PlanCaseMismatchError, PlanFileError
-
-    command = shlex.join(["seldinger", *_command_line]) if _command_line else None
-    notes = []
-    if force and out.is_file():
-        try:
-            plan = Plan.load(out, volume=loaded.volume)
-        except (PlanFileError, PlanCaseMismatchError) as err:
-            notes.append(f"{out} was replaced by a new plan: {' '.join(str(err).split())}")
         else:
-            plan.provenance.parameters["trajectory"] = parameters
-            if plan.trajectories:
-                notes.append(f"replaced the {len(plan.trajectories)} trajectories of {out}.")
-            return plan, notes
-    plan = Plan.new(
-        loaded.volume,
-        source_path=loaded.meta.source_path,
-        series_uid=loaded.meta.series_uid,
-        parameters={"trajectory": parameters},
-        command=command,
-    )
-    return plan, notes
-
-
-def _relative(path: Path, plan_path: Path) -> str:
-    """``path`` relative to the plan file's folder, with forward slashes."""
-    return Path(os.path.relpath(path.absolute(), plan_path.absolute().parent)).as_posix()
-
-
-def _add_target(plan: Plan, source: Path, mask: Volume, plan_path: Path) -> None:
-    """Add the lesion mask as a target of ``plan`` (unless a target already uses that file)."""
-    import numpy as np
-
-    from seldinger.planning import Target
-
-    mask_path = _relative(source, plan_path)
-    if any(t.mask_path == mask_path for t in plan.targets):
+            out_console.print(blocked_table(err.blocked_by, err.n_candidates))
+        raise
+    summary = {**outcome.summary(), "plan": str(out)}
+    if as_json:
+        print_json(summary)
         return
-    ijk = np.argwhere(mask.array)
-    x, y, z = mask.index_to_lps(ijk.mean(axis=0))
-    name = source.name.removesuffix(".gz").removesuffix(".nii").removesuffix(".nrrd")
-    plan.targets.append(
-        Target(
-            name=name or "lesion",
-            centroid_lps_mm=(round(float(x), 2), round(float(y), 2), round(float(z), 2)),
-            volume_ml=round(len(ijk) * float(np.prod(mask.spacing_mm)) / 1000.0, 3),
-            mask_path=mask_path,
-        )
+    print_notes(outcome.notes)
+    out_console.print(paths_table(summary))
+    out_console.print(blocked_table(summary["blocked_by"], summary["n_candidates"]))
+    print_written([out, *outcome.figures])
+
+
+@plan_app.command("ablation")
+def plan_ablation(
+    plan_path: PlanArgument,
+    device: DeviceOption,
+    setting: SettingOption = None,
+    margin_mm: AblationMarginOption = 5.0,
+    max_probes: MaxProbesOption = 3,
+    target: TargetNameOption = None,
+    vessel: VesselOption = None,
+    figures: AblationFiguresOption = None,
+    ct_path: PlanCtOption = None,
+    resample: ResampleOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Place ablation applicators whose predicted zones cover a lesion and its margin.
+
+    Needs a plan from `seldinger plan trajectory ... --lesion MASK`. The planner picks the
+    fewest applicators (then the least healthy tissue) whose zones (the device's published
+    ellipsoids) cover 99 % of the lesion plus --margin-mm, each probe path keeping the
+    plan's trajectory rules with the device's usable length, and no zone reaching the
+    mediastinum or central airways. It then measures the minimal ablative margin, the
+    tumour surface by margin (< 0, 0-5, >= 5 mm) and vessels >= 3 mm within 10 mm of a
+    thermal zone (heat sink).
+
+    Writes the plan's `ablation` section (--force replaces it) and ablation_zone.nii.gz
+    beside the plan. When no placement reaches the goal nothing is written and the exit
+    status is 4; the message says what to change.
+
+    Example: `seldinger plan ablation plan.json --device emprint --setting 150W-10min
+    --figures figures`.
+    """
+    from seldinger.workflow.ablation import AblationRequest, plan_ablation_step
+
+    request = AblationRequest(
+        plan_path=plan_path,
+        device=device,
+        settings=tuple(setting or ()),
+        margin_mm=margin_mm,
+        max_probes=max_probes,
+        target=target,
+        vessels=_name_paths(vessel or [], "--vessel"),
+        figures_dir=figures,
+        ct_path=ct_path,
+        resample=resample,
+        force=force,
+        command=command_line(),
+    )
+    outcome = plan_ablation_step(request, stages(not as_json))
+    if as_json:
+        print_json({**outcome.summary(), "plan": str(plan_path)})
+        return
+    print_notes(outcome.notes)
+    section, dev = outcome.section, outcome.device
+    out_console.print(applicators_table(section))
+    out_console.print(
+        f"lesion + {section.margin_mm:g} mm covered: {section.target_coverage_percent:.1f} % "
+        f"(lesion {section.lesion_coverage_percent:.1f} %); zone {section.zone_volume_ml:.1f} "
+        f"mL, healthy tissue ablated {section.healthy_ablated_ml:.1f} mL",
+        highlight=False,
+    )
+    for line in [*margin_lines(outcome.result.margin), *heat_sink_lines(section)]:
+        out_console.print(line, highlight=False)
+    out_console.print(
+        f"device: {dev.name} ({dev.modality}); zone sizes: {dev.provenance} (confidence "
+        f"{dev.confidence}); source: {' '.join(dev.source.split())}",
+        highlight=False,
+    )
+    print_written([plan_path, outcome.zone_path, *outcome.figures])
+
+
+@plan_app.command("devices")
+def plan_devices(as_json: JsonOption = False) -> None:
+    """List the ablation devices of the catalogue: name, modality, settings, provenance, source.
+
+    The names and settings are what `seldinger plan ablation --device NAME --setting S`
+    takes. Add devices with a JSON file in the catalogue schema (docs/ablation_devices.md)
+    named in the SELDINGER_DEVICE_CATALOGUE environment variable.
+    """
+    from seldinger.physics.ablation import load_catalogue
+
+    rows = [device.summary() for device in load_catalogue()]
+    if as_json:
+        print_json({"devices": rows})
+        return
+    out_console.print(devices_table(rows))
+    for row in rows:
+        out_console.print(f"{row['name']}: {' '.join(row['source'].split())}", highlight=False)
+    out_console.print(
+        "Vendor charts come from normal animal liver and over-predict clinical zones "
+        "(Ruiter et al., Eur Radiol 2019;29:4026).",
+        highlight=False,
     )
 
 
-def _mm(value: float | None) -> str:
-    """A distance for the table; None is "far" (beyond the planner's 100 mm cap)."""
-    return "> 100" if value is None else f"{value:.1f}"
+@plan_app.command("seeds")
+def plan_seeds(
+    plan_path: PlanArgument,
+    rx_gy: RxOption = 120.0,
+    margin_mm: PtvMarginOption = 5.0,
+    template: TemplateOption = SeedTemplate.coplanar,
+    seed_data: SeedDataOption = "6711",
+    strength_mci: StrengthOption = None,
+    target: TargetNameOption = None,
+    figures: SeedFiguresOption = None,
+    stl: StlOption = None,
+    ct_path: PlanCtOption = None,
+    resample: ResampleOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan a permanent I-125 seed implant for a lesion: needles, seeds and one seed strength.
 
+    Needs a plan from `seldinger plan trajectory ... --lesion MASK`. The PTV is the lesion
+    plus --margin-mm. Needles keep the plan's trajectory rules; seeds sit every 5 mm along
+    them inside the PTV. TG-43 dose (2-D line source, complete decay) decides the loading
+    (greedy start, then simulated annealing, for each strength tried): D90 >= the
+    prescription and V100 >= 95 %, then V150 <= 60 %, then the fewest seeds and needles; a
+    goal it cannot reach is named in the notes.
 
-def _paths_table(summary: dict[str, Any]) -> Table:
-    target = ", ".join(f"{v:.1f}" for v in summary["target_lps_mm"])
-    table = Table(
-        title=f"Best {len(summary['trajectories'])} of {summary['n_safe']} safe paths "
-        f"({summary['n_candidates']} skin candidates) to ({target}) LPS mm"
+    Writes the plan's `seeds` section (--force replaces it). When no loading can be made
+    nothing is written and the exit status is 4.
+
+    Example: `seldinger plan seeds plan.json --rx-gy 120 --figures figures --stl plate.stl`.
+    """
+    from seldinger.planning.seeds import STRENGTHS_MCI
+    from seldinger.workflow.seeds import SeedRequest, plan_seeds_step
+
+    request = SeedRequest(
+        plan_path=plan_path,
+        prescription_gy=rx_gy,
+        margin_mm=margin_mm,
+        templates=(template.value,),
+        seed_data=seed_data,
+        strengths_mci=STRENGTHS_MCI if strength_mci is None else _numbers(strength_mci),
+        target=target,
+        figures_dir=figures,
+        stl_path=stl,
+        ct_path=ct_path,
+        resample=resample,
+        force=force,
+        command=command_line(),
     )
-    for column in (
-        "rank",
-        "length\nmm",
-        "lung\nmm",
-        "pleural\ncrossings",
-        "vessel\nmm",
-        "bone\nmm",
-        "axial\nangle °",
-        "risk",
-        "pareto",
-    ):
-        table.add_column(column, justify="left" if column == "pareto" else "right")
-    for path in summary["trajectories"]:
-        distance = path["min_distance_mm"]
-        table.add_row(
-            str(path["rank"]),
-            f"{path['length_mm']:.1f}",
-            f"{path['lung_length_mm']:.1f}",
-            str(path["pleural_crossings"]),
-            _mm(distance["vessels"]) if "vessels" in distance else "—",
-            _mm(distance["bones"]) if "bones" in distance else "—",
-            f"{path['axial_angle_deg']:.1f}",
-            f"{path['risk_score']:.3f}",
-            "yes" if path["pareto"] else "",
+    outcome = plan_seeds_step(request, stages(not as_json))
+    if as_json:
+        print_json({**outcome.summary(), "plan": str(plan_path)})
+        return
+    print_notes(outcome.notes)
+    section = outcome.section
+    needles, metrics = seed_tables(section)
+    out_console.print(needles)
+    out_console.print(
+        f"{section.n_seeds} seeds of {section.seed_model}: {section.strength_u:.3f} U "
+        f"({section.strength_mci:.3f} mCi) each, total {section.total_u:.2f} U "
+        f"({section.strength_mci * section.n_seeds:.2f} mCi)",
+        highlight=False,
+    )
+    out_console.print(metrics)
+    print_written([plan_path, outcome.stl, *outcome.figures])
+
+
+@plan_app.command("schema")
+def plan_schema() -> None:
+    """Print the plan's JSON Schema (schema v2): every section, field, unit and rule.
+
+    Example: `seldinger plan schema > plan.schema.json`.
+    """
+    from seldinger.plan import Plan
+
+    print_json(Plan.model_json_schema())
+
+
+@plan_app.command("migrate")
+def plan_migrate(
+    old: Annotated[
+        Path, typer.Argument(help="A plan of an earlier schema (v1).", show_default=False)
+    ],
+    new: Annotated[
+        Path, typer.Argument(help="Where to write the upgraded plan (v2).", show_default=False)
+    ],
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Upgrade a plan written by an earlier Seldinger (schema v1) to the current schema (v2).
+
+    Every section is converted to its typed form and the result is validated; values a v1
+    plan did not record stay empty. NEW may equal OLD with --force.
+
+    Example: `seldinger plan migrate plan.json plan.json --force`.
+    """
+    from seldinger.plan import migrate_file
+
+    plan = migrate_file(old, new, force=force)
+    sections = [s for s in ("trajectories", "ablation", "seeds", "navigation") if getattr(plan, s)]
+    if as_json:
+        print_json({"plan": str(new), "schema_version": plan.schema_version, "sections": sections})
+        return
+    out_console.print(
+        f"migrated {old} to schema v{plan.schema_version} ({', '.join(sections) or 'no sections'})",
+        highlight=False,
+    )
+    print_written([new])
+
+
+def _name_paths(items: list[str], option: str) -> dict[str, Path]:
+    """``NAME=PATH`` options as a mapping."""
+    found: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise typer.BadParameter(
+                f"expected NAME=MASK (e.g. portal_vein=portal.nii.gz); got {item!r}.",
+                param_hint=option,
+            )
+        found[name.strip()] = Path(path.strip())
+    return found
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    """``0.4,0.5`` as positive numbers; a usage error otherwise."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not (v > 0 and v < float("inf")) for v in values):
+        raise typer.BadParameter(
+            f"expected positive mCi values separated by commas (e.g. 0.4,0.5); got {text!r}.",
+            param_hint="'--strength-mci'",
         )
-    return table
-
-
-def _blocked_table(blocked_by: dict[str, int], n_candidates: int) -> Table:
-    table = Table(title="Refused skin candidates")
-    table.add_column("reason")
-    table.add_column(f"candidates (of {n_candidates})", justify="right")
-    for reason, count in sorted(blocked_by.items(), key=lambda kv: -kv[1]):
-        table.add_row(reason, str(count))
-    return table
-
-
-# --- plan devices / plan ablation ----------------------------------------------------
+    return values

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from seldinger.data.sample import SampleCase
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, VolumeGeometry
 from seldinger.io import Ct, CtMeta
 
@@ -101,7 +102,7 @@ _TABLE_HALF_WIDTH_MM = 150.0
 _TABLE_SKIN_MM = 2.0
 
 
-class PhantomGridError(ValueError):
+class PhantomGridError(BadInputError):
     """The requested phantom grid is malformed or too small for the anatomy."""
 
 

@@ -32,6 +32,7 @@ from typing import Final
 
 import numpy as np
 
+from seldinger.errors import BadInputError, SeldingerIOError
 from seldinger.imaging import Volume
 from seldinger.io import Ct, read_ct, read_volume
 
@@ -74,11 +75,11 @@ _PIP_MESSAGE_LINES = 8
 _HASH_CHUNK_BYTES = 1 << 20
 
 
-class SampleDataError(ValueError):
+class SampleDataError(BadInputError):
     """A sample-data file is damaged or not the pinned version (SHA-256 mismatch)."""
 
 
-class SampleUnavailableError(SampleDataError):
+class SampleUnavailableError(SampleDataError, SeldingerIOError):
     """The sample CT could not be downloaded (no pip, no network, timeout)."""
 
 

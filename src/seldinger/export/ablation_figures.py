@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from seldinger.imaging import Volume
-    from seldinger.planning.ablation import AblationPlan
+    from seldinger.plan import AblationSection
+    from seldinger.planning import MarginReport
 
 __all__ = [
     "ABLATION_FIGURES",
@@ -83,7 +84,9 @@ def _view_box(
 
 def write_ablation_figures(
     ct: Volume,
-    result: AblationPlan,
+    section: AblationSection,
+    zone: Volume,
+    margin: MarginReport,
     lesion: Volume,
     out_dir: Path,
     masks: Mapping[str, Volume] | None = None,
@@ -97,6 +100,23 @@ def write_ablation_figures(
     marked. ``ablation_probe_<n>.png``: the CT along applicator ``n`` (in-plane, orthogonal,
     needle's-eye) with the lesion and zone. ``margin_map.png``: the tumour surface coloured
     by margin.
+
+    Parameters
+    ----------
+    ct : Volume
+        The CT (HU).
+    section : AblationSection
+        The plan's ablation (applicators, device, settings).
+    zone : Volume
+        The predicted zone mask on the CT's grid.
+    margin : MarginReport
+        :func:`seldinger.planning.assess_margin` of the lesion and zone.
+    lesion : Volume
+        The target's lesion mask on the CT's grid.
+    out_dir : Path
+        Folder (created if needed); files are replaced.
+    masks : mapping, optional
+        Critical structures to outline.
     """
     import numpy as np
 
@@ -105,15 +125,15 @@ def write_ablation_figures(
     from seldinger.export.views import render_views
 
     window = window or picture_window(ct, lesion)
-    applicators = result.placement.applicators
-    shown = {"lesion": lesion, "ablation zone": result.zone, **(masks or {})}
+    applicators = section.applicators
+    shown = {"lesion": lesion, "ablation zone": zone, **(masks or {})}
     centre = lesion.index_to_lps(np.argwhere(np.asarray(lesion.array, dtype=bool)).mean(axis=0))
     points = {f"tip {n}": np.asarray(a.tip_lps_mm) for n, a in enumerate(applicators, 1)}
-    settings = ", ".join(result.settings)
+    settings = ", ".join(section.settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     zones_png = out_dir / ABLATION_FIGURES[0]
-    box = _view_box(ct, [result.zone, lesion], [a.entry_lps_mm for a in applicators])
+    box = _view_box(ct, [zone, lesion], [a.entry_lps_mm for a in applicators])
     render_views(
         ct.crop_index(box),
         centre,
@@ -125,7 +145,7 @@ def write_ablation_figures(
         window=window,
         out_png=zones_png,
         attribution=attribution,
-        title=f"{result.device} {settings}: {len(applicators)} applicator(s), predicted zone "
+        title=f"{section.device} {settings}: {len(applicators)} applicator(s), predicted zone "
         f"through the lesion ({window} window)",
         force=True,
     )
@@ -134,26 +154,22 @@ def write_ablation_figures(
         path = out_dir / f"ablation_probe_{n}.png"
         n_probes = len(applicator.probes_tip_lps_mm)
         axis = f", the axis of a {n_probes}-probe cluster" if n_probes > 1 else ""
-        depth_mm = float(
-            np.linalg.norm(np.subtract(applicator.tip_lps_mm, applicator.entry_lps_mm))
-        )
+        depth_mm = applicator.insertion_depth_mm
         render_needle_views(
             ct,
             applicator.entry_lps_mm,
             applicator.tip_lps_mm,
             path,
-            masks={"lesion": lesion, "ablation zone": result.zone},
+            masks={"lesion": lesion, "ablation zone": zone},
             window=window,
             safety_radius_mm=None,
             force=True,
-            title=f"Applicator {n} ({result.device} {applicator.setting}{axis}): "
-            f"{depth_mm:.1f} mm from the skin, covers {applicator.coverage_percent:.1f} % of "
+            title=f"Applicator {n} ({section.device} {applicator.setting}{axis}): "
+            f"{depth_mm:.1f} mm from the skin, covers {applicator.coverage_percent_alone:.1f} % of "
             "the lesion + margin alone",
         )
         written.append(path)
     written.append(
-        render_margin_map(
-            lesion, result.margin, out_dir / ABLATION_FIGURES[1], zone=result.zone, force=True
-        )
+        render_margin_map(lesion, margin, out_dir / ABLATION_FIGURES[1], zone=zone, force=True)
     )
     return written

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # type: ignore[import-untyped]
 from scipy.spatial import cKDTree
 
-from seldinger._files import atomic_path, check_overwrite
+from seldinger.files import atomic_path, check_overwrite
 from seldinger.imaging import Volume, reorient
 from seldinger.planning.margin import MarginReport, tumour_surface_mesh
 

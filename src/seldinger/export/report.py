@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import seldinger
-from seldinger._files import atomic_dir
+from seldinger.files import atomic_dir
 
-__all__ = ["DISCLAIMER", "Report"]
+__all__ = ["DISCLAIMER", "Report", "replaceable_report_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -277,20 +277,30 @@ class Report:
             report folder or empty folder.
         """
         target = Path(out_dir)
-        if force and target.exists() and not _replaceable(target):
+        if force and target.exists() and not replaceable_report_folder(target):
             raise FileExistsError(
                 f"out_dir {target} exists and is not a Seldinger report folder; replacing it "
                 "would delete its contents. Choose a new folder or remove it yourself."
             )
+        with atomic_dir(target, force=force) as tmp:
+            self.write_into(tmp)
+        logger.debug("wrote report %s", target)
+        return target / "index.html"
+
+    def write_into(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``index.html`` and its PNGs into an existing (new, empty) folder.
+
+        For callers that stage the folder themselves (e.g. to add a PDF before it appears);
+        :meth:`write` is the atomic form.
+        """
+        out = Path(folder)
         images = [b for b in self._blocks if isinstance(b, _Image)]
         names = _image_names(len(images))
         page = self.to_html(names)
-        with atomic_dir(target, force=force) as tmp:
-            for name, image in zip(names, images, strict=True):
-                (tmp / name).write_bytes(image.data)
-            (tmp / "index.html").write_text(page, encoding="utf-8")
-        logger.debug("wrote report %s (%d images)", target, len(images))
-        return target / "index.html"
+        for name, image in zip(names, images, strict=True):
+            (out / name).write_bytes(image.data)
+        (out / "index.html").write_text(page, encoding="utf-8")
+        return out / "index.html"
 
 
 def _require_text(value: object, name: str) -> str:
@@ -365,7 +375,7 @@ def _table_html(table: _Table) -> str:
     return "\n".join(lines)
 
 
-def _replaceable(path: Path) -> bool:
+def replaceable_report_folder(path: Path) -> bool:
     """True for an empty folder or one holding a report written by :class:`Report`."""
     if not path.is_dir():
         return False

@@ -19,9 +19,17 @@ import numpy.typing as npt
 import trimesh
 from skimage.measure import marching_cubes
 
-from seldinger._files import atomic_path
+from seldinger.errors import BadInputError
+from seldinger.files import atomic_path
+from seldinger.plan import SeedSection
 
-__all__ = ["HOLE_DIAMETER_MM", "PLATE_THICKNESS_MM", "template_plate", "write_template_stl"]
+__all__ = [
+    "HOLE_DIAMETER_MM",
+    "PLATE_THICKNESS_MM",
+    "seed_template_plate",
+    "template_plate",
+    "write_template_stl",
+]
 
 #: An 18 G needle is 1.27 mm wide; the hole leaves 0.23 mm clearance for printing.
 HOLE_DIAMETER_MM = 1.5
@@ -97,3 +105,24 @@ def write_template_stl(
             raise TypeError(f"trimesh returned {type(data).__name__} for a binary STL")
         tmp.write_bytes(data)
     return out
+
+
+def seed_template_plate(seeds: SeedSection) -> trimesh.Trimesh:
+    """The printable template plate of a coplanar seed implant (LPS mm).
+
+    Raises
+    ------
+    BadInputError
+        If the implant has no template (free needles).
+    """
+    holes = [n.template_hole_mm for n in seeds.needles]
+    if seeds.template_frame_lps is None or any(h is None for h in holes):
+        raise BadInputError(
+            "the implant has no template frame (free needles); only a coplanar implant has a "
+            "plate to print (--template coplanar)."
+        )
+    return template_plate(
+        seeds.template_frame_lps,
+        [h for h in holes if h is not None],
+        [n.entry_lps_mm for n in seeds.needles],
+    )

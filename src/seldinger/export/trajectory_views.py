@@ -32,8 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
 
-from seldinger._files import atomic_path, check_overwrite
 from seldinger.export.views import MASK_COLOURS, POINT_COLOURS, window_hu
+from seldinger.files import atomic_path, check_overwrite
 from seldinger.imaging import Volume
 from seldinger.imaging.reslice import (
     _L,

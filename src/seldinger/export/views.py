@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from seldinger._files import atomic_path
+from seldinger.files import atomic_path
 from seldinger.imaging import Volume, VolumeGeometry, reorient
 
 __all__ = [

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 __all__ = [
     "GeometryError",
     "Volume",
@@ -32,7 +34,7 @@ ORTHONORMAL_TOLERANCE = 1e-4
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
 
 
-class GeometryError(ValueError):
+class GeometryError(BadInputError):
     """A Volume's affine or two Volumes' grids break a geometric rule."""
 
 

@@ -71,6 +71,16 @@ class SeriesInfo:
         normal = np.cross(o[:3], o[3:])
         return bool(abs(normal[2]) >= np.sqrt(0.5) * np.linalg.norm(normal))
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: UID, modality, number of images, description, whether axial."""
+        return {
+            "series_uid": self.series_uid,
+            "modality": self.modality,
+            "images": len(self.frames),
+            "description": self.description,
+            "axial": self.is_axial,
+        }
+
     def summary(self) -> str:
         """One line: UID, modality, number of images, description."""
         uid = self.series_uid or "(no SeriesInstanceUID)"

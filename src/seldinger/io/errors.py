@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from seldinger.errors import BadInputError
+
 __all__ = ["DicomReadError", "ImageReadError"]
 
 
-class ImageReadError(ValueError):
+class ImageReadError(BadInputError):
     """An image file or folder cannot be read without guessing; the message names the fix."""
 
 

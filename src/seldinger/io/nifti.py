@@ -10,7 +10,7 @@ import nibabel
 import numpy as np
 import numpy.typing as npt
 
-from seldinger._files import atomic_path
+from seldinger.files import atomic_path
 from seldinger.imaging import GeometryError, Volume
 from seldinger.io.errors import ImageReadError
 

@@ -25,7 +25,9 @@ import numpy.typing as npt
 from scipy import linalg
 from scipy.spatial.transform import Rotation
 
+from seldinger.errors import BadInputError
 from seldinger.navigation.transforms import validate_rigid
+from seldinger.plan import PivotCalibrationRecord, SpinCalibrationRecord
 
 __all__ = [
     "MIN_PIVOT_POSES",
@@ -57,7 +59,7 @@ MIN_SPIN_ROTATION_DEG = 30.0
 _CHI3_MEDIAN = 1.5381722544550522
 
 
-class CalibrationError(ValueError):
+class CalibrationError(BadInputError):
     """Poses that cannot give a trustworthy calibration (too few, too little motion, …)."""
 
 
@@ -154,8 +156,12 @@ class PivotCalibration:
         """
         return tool_tip_to_tool(self.tip_offset_mm)
 
+    def to_record(self, record_id: str | None = None, **labels: Any) -> PivotCalibrationRecord:
+        """The plan's record (``labels``: name, tool, reference, source, time_utc)."""
+        return PivotCalibrationRecord(id=record_id, **labels, **self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the Plan's ``navigation.calibrations`` entries); mm to 1 µm."""
+        """JSON-ready dict of the result; mm to 1 µm."""
         return {
             "method": "pivot_algebraic_one_step",
             "tip_offset_mm": np.round(self.tip_offset_mm, 3).tolist(),
@@ -380,8 +386,12 @@ class SpinCalibration:
     n_poses: int
     tool_tip_to_tool: Float64Array | None
 
+    def to_record(self, record_id: str | None = None, **labels: Any) -> SpinCalibrationRecord:
+        """The plan's record (``labels``: name, tool, reference, source, time_utc)."""
+        return SpinCalibrationRecord(id=record_id, **labels, **self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the Plan's ``navigation.calibrations`` entries)."""
+        """JSON-ready dict of the result."""
         return {
             "method": "spin_igsio",
             "axis_tool": np.round(self.axis_tool, 6).tolist(),

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, require_same_geometry
 from seldinger.navigation.transforms import validate_rigid
 
@@ -81,7 +82,7 @@ CRITICAL_STRUCTURES: tuple[str, ...] = ("bones", "vessels", "airways")
 _MIN_PATH_MM = 1e-3
 
 
-class GuidanceError(ValueError):
+class GuidanceError(BadInputError):
     """Bad input to guidance: a degenerate path or pose, a missing reference pose."""
 
 

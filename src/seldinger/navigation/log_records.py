@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
 from seldinger.navigation.transforms import matrix_to_quaternion, quaternion_to_matrix
 
 __all__ = [
@@ -46,7 +47,7 @@ FORMAT_VERSION = 1
 TDATA_TOOL_TYPES = (1, 2, 3, 4)
 
 
-class SessionLogError(ValueError):
+class SessionLogError(BadInputError):
     """A malformed session-log line or record; ``line_number`` and ``field`` say where."""
 
     def __init__(

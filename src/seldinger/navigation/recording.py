@@ -179,7 +179,7 @@ class SessionLogWriter:
     ) -> None:
         self.path = Path(path)
         if mode not in ("create", "append", "overwrite"):
-            raise ValueError(f"mode must be 'create', 'append' or 'overwrite'; got {mode!r}.")
+            raise SessionLogError(f"mode must be 'create', 'append' or 'overwrite'; got {mode!r}.")
         if mode == "create" and self.path.exists():
             raise FileExistsError(
                 f"{self.path} exists; pass mode='append' to add to it or 'overwrite' to replace it."
@@ -190,7 +190,7 @@ class SessionLogWriter:
             and self.path.exists()
             and self.path.stat().st_size
         ):
-            raise ValueError(
+            raise SessionLogError(
                 f"header can only start a log, but {self.path} is not empty; append without a header."
             )
         self._lock = threading.Lock()  # guards _file and records_written
@@ -204,7 +204,7 @@ class SessionLogWriter:
     def _write_line(self, line: str) -> None:
         with self._lock:
             if self._file is None:
-                raise ValueError(f"the log writer for {self.path} is closed; open a new one.")
+                raise SessionLogError(f"the log writer for {self.path} is closed; open a new one.")
             self._file.write(line + "\n")
             self._file.flush()
 
@@ -336,7 +336,7 @@ def pose_series(
                 matrices.append(matrix)
     if not times:
         names = ", ".join(sorted(seen)[:20]) or "none"
-        raise ValueError(
+        raise SessionLogError(
             f"tool {tool!r} has no {'/'.join(sorted(wanted))} poses in the log; tools present: "
             f"{names}. Pass one of those names."
         )
@@ -384,7 +384,7 @@ def replay(
         Monotonic seconds and a sleep function (for tests).
     """
     if speed is not None and not (math.isfinite(speed) and speed > 0):
-        raise ValueError(f"speed must be positive (1 = real time) or None; got {speed!r}.")
+        raise SessionLogError(f"speed must be positive (1 = real time) or None; got {speed!r}.")
     first: float | None = None
     started = clock()
     for record in records:
@@ -392,7 +392,7 @@ def replay(
             continue
         t = getattr(record, time_field)
         if t is None:
-            raise ValueError(
+            raise SessionLogError(
                 f"record of {record.device!r} at {record.timestamp_s} has no {time_field}; "
                 "replay with time_field='timestamp_s'."
             )

@@ -16,13 +16,16 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy import linalg
 
+from seldinger.errors import BadInputError
 from seldinger.navigation.transforms import apply_transform
+from seldinger.plan import PivotCalibrationRecord, RegistrationRecord
 
 __all__ = [
     "COLLINEARITY_RATIO",
@@ -45,7 +48,7 @@ IntArray = npt.NDArray[np.intp]
 COLLINEARITY_RATIO = 0.01
 
 
-class RegistrationError(ValueError):
+class RegistrationError(BadInputError):
     """Point sets that cannot be registered (too few, mismatched, collinear, non-finite)."""
 
 
@@ -231,7 +234,7 @@ class PointRegistration:
         return len(self.residuals_mm)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the Plan's ``navigation.registrations`` entries); mm to 1 µm."""
+        """JSON-ready dict of the result; mm to 1 µm, the matrix to 1e-6."""
 
         def mm(x: float | None) -> float | None:
             return None if x is None else round(float(x), 3)
@@ -249,6 +252,43 @@ class PointRegistration:
             "target_mm": None if self.target_mm is None else np.round(self.target_mm, 3).tolist(),
             "predicted_tre_mm": mm(self.predicted_tre_mm),
         }
+
+    def to_record(
+        self,
+        record_id: str,
+        *,
+        name: str | None = None,
+        moving_frame: Literal["tracker", "reference"] = "tracker",
+        source: str | None = None,
+        target_source: str | None = None,
+        calibration: PivotCalibrationRecord | None = None,
+    ) -> RegistrationRecord:
+        """The plan's record of a registration whose fixed frame is the CT (LPS mm).
+
+        Parameters
+        ----------
+        record_id : str
+            ``registration-N``.
+        name, source, target_source : str, optional
+            Label, where the points came from, where the target came from.
+        moving_frame : {"tracker", "reference"}
+            What the moving points were measured in.
+        calibration : PivotCalibrationRecord, optional
+            The tool calibration used with it.
+        """
+        values = self.to_dict()
+        target = values.pop("target_mm")
+        return RegistrationRecord(
+            id=record_id,
+            name=name,
+            time_utc=datetime.now(UTC),
+            moving_frame=moving_frame,
+            target_lps_mm=None if target is None else tuple(target),
+            source=source,
+            target_source=target_source,
+            calibration=calibration,
+            **values,
+        )
 
 
 def register_points(

@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial.transform import Rotation
 
+from seldinger.errors import BadInputError
+
 __all__ = [
     "RIGID_TOLERANCE",
     "TransformError",
@@ -33,7 +35,7 @@ RIGID_TOLERANCE = 1e-5
 Float64Array = npt.NDArray[np.float64]
 
 
-class TransformError(ValueError):
+class TransformError(BadInputError):
     """A matrix that should be a rigid transform is not one."""
 
 
@@ -170,9 +172,9 @@ def apply_transform(points_mm: npt.ArrayLike, matrix: npt.ArrayLike) -> Float64A
     points = np.asarray(points_mm, dtype=np.float64)
     m = np.asarray(matrix, dtype=np.float64)
     if points.shape[-1:] != (3,):
-        raise ValueError(f"points_mm must have shape (..., 3); got {points.shape}.")
+        raise TransformError(f"points_mm must have shape (..., 3); got {points.shape}.")
     if m.shape != (4, 4):
-        raise ValueError(f"matrix must have shape (4, 4); got {m.shape}.")
+        raise TransformError(f"matrix must have shape (4, 4); got {m.shape}.")
     return points @ m[:3, :3].T + m[:3, 3]
 
 
@@ -184,7 +186,7 @@ def rotation_angle_deg(matrix: npt.ArrayLike) -> float:
     """
     m = validate_rigid(matrix, "matrix")
     if m.ndim != 2:
-        raise ValueError(f"matrix must have shape (4, 4); got {m.shape}.")
+        raise TransformError(f"matrix must have shape (4, 4); got {m.shape}.")
     return float(np.degrees(Rotation.from_matrix(m[:3, :3]).magnitude()))
 
 
@@ -197,7 +199,7 @@ def quaternion_to_matrix(
     """
     q = np.asarray(quaternion_xyzw, dtype=np.float64)
     if q.shape != (4,) or not np.isfinite(q).all() or np.linalg.norm(q) == 0.0:
-        raise ValueError(
+        raise TransformError(
             f"quaternion_xyzw must be 4 finite numbers (x, y, z, w), not all zero; got {q}."
         )
     return rigid_matrix(Rotation.from_quat(q).as_matrix(), translation_mm)
@@ -211,6 +213,6 @@ def matrix_to_quaternion(matrix: npt.ArrayLike) -> Float64Array:
     """
     m = validate_rigid(matrix, "matrix")
     if m.ndim != 2:
-        raise ValueError(f"matrix must have shape (4, 4); got {m.shape}.")
+        raise TransformError(f"matrix must have shape (4, 4); got {m.shape}.")
     q = Rotation.from_matrix(m[:3, :3]).as_quat(canonical=True)
     return np.asarray(q, dtype=np.float64)

@@ -1,31 +1,9 @@
-"""Planning: the Plan document, targets, trajectories and treatment geometry."""
+"""Planning: targets and margins, trajectories, ablation applicators, seed implants.
+
+The plan document these steps fill is :mod:`seldinger.plan`.
+"""
 
 from seldinger.planning.margin import MarginReport, assess_margin, tumour_surface_mesh
-from seldinger.planning.plan import (
-    AFFINE_ATOL_MM,
-    SCHEMA_VERSION,
-    CaseIdentity,
-    Plan,
-    PlanCaseMismatchError,
-    PlanFileError,
-    Provenance,
-    StructureRef,
-    Target,
-    voxel_sha256,
-)
+from seldinger.planning.target import expand_target
 
-__all__ = [
-    "AFFINE_ATOL_MM",
-    "SCHEMA_VERSION",
-    "CaseIdentity",
-    "MarginReport",
-    "Plan",
-    "PlanCaseMismatchError",
-    "PlanFileError",
-    "Provenance",
-    "StructureRef",
-    "Target",
-    "assess_margin",
-    "tumour_surface_mesh",
-    "voxel_sha256",
-]
+__all__ = ["MarginReport", "assess_margin", "expand_target", "tumour_surface_mesh"]

@@ -65,6 +65,7 @@ from seldinger.imaging.surface import (
     _surface,
     _vertex_areas,
 )
+from seldinger.plan import MarginMetrics
 
 __all__ = ["MarginReport", "assess_margin", "tumour_surface_mesh"]
 
@@ -117,21 +118,25 @@ class MarginReport:
     surface_excluded_percent: float = 0.0
     tumour_volume_ml: float = 0.0
 
+    def to_record(self) -> MarginMetrics:
+        """The plan's record of the scalar fields (no arrays)."""
+        return MarginMetrics(
+            min_margin_mm=float(self.min_margin_mm),
+            coverage_percent=float(self.coverage_percent),
+            surface_below_0_percent=float(self.surface_below_0_percent),
+            surface_0_to_5_percent=float(self.surface_0_to_5_percent),
+            surface_at_least_5_percent=float(self.surface_at_least_5_percent),
+            mean_margin_mm=float(self.mean_margin_mm),
+            median_margin_mm=float(self.median_margin_mm),
+            thresholds_mm=(float(self.thresholds_mm[0]), float(self.thresholds_mm[1])),
+            surface_excluded_percent=float(self.surface_excluded_percent),
+            tumour_volume_ml=float(self.tumour_volume_ml),
+            n_surface_points=len(self.surface_margin_mm),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Scalar fields as plain Python numbers, ready for ``json.dumps`` (no arrays)."""
-        return {
-            "min_margin_mm": float(self.min_margin_mm),
-            "coverage_percent": float(self.coverage_percent),
-            "surface_below_0_percent": float(self.surface_below_0_percent),
-            "surface_0_to_5_percent": float(self.surface_0_to_5_percent),
-            "surface_at_least_5_percent": float(self.surface_at_least_5_percent),
-            "mean_margin_mm": float(self.mean_margin_mm),
-            "median_margin_mm": float(self.median_margin_mm),
-            "thresholds_mm": [float(t) for t in self.thresholds_mm],
-            "surface_excluded_percent": float(self.surface_excluded_percent),
-            "tumour_volume_ml": float(self.tumour_volume_ml),
-            "n_surface_points": len(self.surface_margin_mm),
-        }
+        return self.to_record().model_dump(mode="json")
 
 
 def assess_margin(

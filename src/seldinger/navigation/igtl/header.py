@@ -29,6 +29,8 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from seldinger.errors import PeerError
+
 __all__ = [
     "EXTENDED_HEADER_SIZE",
     "HEADER_SIZE",
@@ -60,7 +62,7 @@ _U16 = struct.Struct(">H")
 _CODECS = {IANA_ASCII: "ascii", IANA_LATIN1: "latin-1", IANA_UTF8: "utf-8"}
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PeerError, ValueError):
     """Bytes received from a peer that break the OpenIGTLink protocol."""
 
 

@@ -18,6 +18,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from seldinger.errors import PeerError
+
 from .header import Header, ProtocolError
 from .messages import Message
 
@@ -26,7 +28,7 @@ __all__ = ["FrameQueue", "LinkClosedError", "Received"]
 logger = logging.getLogger(__name__)
 
 
-class LinkClosedError(ConnectionError):
+class LinkClosedError(PeerError):
     """The connection (or server) is closed and every message it received has been read."""
 
 

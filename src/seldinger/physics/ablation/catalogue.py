@@ -19,6 +19,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from seldinger.errors import BadInputError
+
 __all__ = [
     "CATALOGUE_ENV_VAR",
     "CONFIDENCES",
@@ -58,17 +60,17 @@ class Modality(StrEnum):
     IRE = "ire"
 
 
-class UnknownDeviceError(ValueError):
+class UnknownDeviceError(BadInputError):
     """A device name that is not in the catalogue."""
 
 
-class UnknownSettingError(ValueError):
+class UnknownSettingError(BadInputError):
     """A setting name that the device does not have."""
 
 
 def _positive(owner: str, name: str, value: float | None) -> None:
     if value is None or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{owner}.{name} must be a positive finite number (mm); got {value!r}.")
+        raise BadInputError(f"{owner}.{name} must be a positive finite number (mm); got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class ZoneSpec:
         if self.depth_mm is not None:
             _positive("ZoneSpec", "depth_mm", self.depth_mm)
         if isinstance(self.centre_offset_mm, bool) or not math.isfinite(self.centre_offset_mm):
-            raise ValueError(
+            raise BadInputError(
                 f"ZoneSpec.centre_offset_mm must be a finite number (mm); "
                 f"got {self.centre_offset_mm!r}."
             )
@@ -156,29 +158,29 @@ class Setting:
 
     def __post_init__(self) -> None:
         if self.provenance is not None and self.provenance not in PROVENANCES:
-            raise ValueError(
+            raise BadInputError(
                 f"Setting.provenance must be None (the device's) or one of {list(PROVENANCES)}; "
                 f"got {self.provenance!r}."
             )
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(f"Setting.name must be a non-empty string; got {self.name!r}.")
+            raise BadInputError(f"Setting.name must be a non-empty string; got {self.name!r}.")
         if isinstance(self.n_probes, bool) or not isinstance(self.n_probes, int):
-            raise ValueError(f"Setting.n_probes must be an integer; got {self.n_probes!r}.")
+            raise BadInputError(f"Setting.n_probes must be an integer; got {self.n_probes!r}.")
         if not 1 <= self.n_probes <= 6:
-            raise ValueError(
+            raise BadInputError(
                 f"Setting.n_probes must be 1 to 6 (parallel probes); got {self.n_probes}."
             )
         if self.n_probes > 1 or self.probe_spacing_mm is not None:
             _positive("Setting", "probe_spacing_mm", self.probe_spacing_mm)
         unknown = set(self.assumed) - {"length_mm", "width_mm", "depth_mm", "centre_offset_mm"}
         if unknown:
-            raise ValueError(
+            raise BadInputError(
                 f"Setting.assumed may name only ZoneSpec fields (length_mm, width_mm, "
                 f"depth_mm, centre_offset_mm); got {sorted(unknown)}."
             )
         for key, value in self.parameters.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"Setting.parameters[{key!r}] must be a number; got {value!r}.")
+                raise BadInputError(f"Setting.parameters[{key!r}] must be a number; got {value!r}.")
         object.__setattr__(self, "parameters", dict(self.parameters))
         object.__setattr__(self, "assumed", tuple(self.assumed))
 
@@ -222,40 +224,53 @@ class Device:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(f"Device.name must be a non-empty string; got {self.name!r}.")
+            raise BadInputError(f"Device.name must be a non-empty string; got {self.name!r}.")
         try:
             object.__setattr__(self, "modality", Modality(self.modality))
         except ValueError as err:
-            raise ValueError(
+            raise BadInputError(
                 f"Device.modality must be one of {[m.value for m in Modality]}; "
                 f"got {self.modality!r}."
             ) from err
         if self.provenance not in PROVENANCES:
-            raise ValueError(
+            raise BadInputError(
                 f"Device.provenance must be one of {list(PROVENANCES)}; got {self.provenance!r}."
             )
         if self.confidence not in CONFIDENCES:
-            raise ValueError(
+            raise BadInputError(
                 f"Device.confidence must be 'S' (source seen) or 'U' (unverified); "
                 f"got {self.confidence!r}."
             )
         if not isinstance(self.source, str) or not self.source.strip():
-            raise ValueError(
+            raise BadInputError(
                 f"Device.source must cite where the values come from; got {self.source!r}."
             )
         if not self.settings:
-            raise ValueError(f"Device {self.name!r} needs at least one setting.")
+            raise BadInputError(f"Device {self.name!r} needs at least one setting.")
         for key, setting in self.settings.items():
             if key != setting.name:
-                raise ValueError(
+                raise BadInputError(
                     f"Device.settings key {key!r} differs from its Setting.name {setting.name!r}."
                 )
         lowered = [key.lower() for key in self.settings]
         if len(set(lowered)) != len(lowered):
-            raise ValueError(
+            raise BadInputError(
                 f"Device {self.name!r} has setting names that differ only in case: "
                 f"{list(self.settings)}."
             )
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: name, modality, manufacturer, settings, provenance, length, source."""
+        return {
+            "name": self.name,
+            "modality": str(self.modality),
+            "manufacturer": self.manufacturer,
+            "settings": list(self.settings),
+            "provenance": self.provenance,
+            "confidence": self.confidence,
+            "usable_length_mm": self.usable_length_mm,
+            "source": self.source,
+        }
         if self.usable_length_mm is not None:
             _positive("Device", "usable_length_mm", self.usable_length_mm)
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
@@ -300,7 +315,7 @@ class Catalogue:
     def __post_init__(self) -> None:
         lowered = [key.lower() for key in self.devices]
         if len(set(lowered)) != len(lowered):
-            raise ValueError(
+            raise BadInputError(
                 f"Catalogue device names must differ in more than case; got {list(self.devices)}."
             )
         object.__setattr__(self, "devices", MappingProxyType(dict(self.devices)))
@@ -369,7 +384,7 @@ _SETTING_KEYS = {
 _ZONE_KEYS = {"length_mm", "width_mm", "depth_mm", "centre_offset_mm"}
 
 
-class _SchemaError(ValueError):
+class _SchemaError(BadInputError):
     """Internal: a schema rule broken at ``where`` (completed with the file name)."""
 
 
@@ -487,7 +502,7 @@ def _parse_document(text: str, label: str) -> list[Device]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(
+        raise BadInputError(
             f"Ablation device catalogue {label} is not valid JSON: {err}. Fix the file "
             "(docs/ablation_devices.md shows the schema)."
         ) from err
@@ -507,7 +522,7 @@ def _parse_document(text: str, label: str) -> list[Device]:
             if names.count(name) > 1:
                 raise _SchemaError(f"device {name!r} appears more than once.")
     except _SchemaError as err:
-        raise ValueError(
+        raise BadInputError(
             f"Ablation device catalogue {label}: {err} See docs/ablation_devices.md for the schema."
         ) from err
     return devices

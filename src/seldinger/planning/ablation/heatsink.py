@@ -18,6 +18,7 @@ from scipy import ndimage as ndi
 
 from seldinger.anatomy.vessels import tube_radius_mm
 from seldinger.imaging import Volume, require_same_geometry
+from seldinger.plan import HeatSinkRecord
 
 __all__ = ["HEAT_SINK_CALIBRE_MM", "HEAT_SINK_DISTANCE_MM", "HeatSink", "heat_sinks"]
 
@@ -36,14 +37,18 @@ class HeatSink:
     diameter_mm: float  # widest calibre of the vessel within reach of the zone
     closest_lps_mm: tuple[float, float, float]  # the vessel point closest to the zone
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-        return {
-            "vessel": self.vessel,
-            "distance_mm": round(self.distance_mm, 2),
-            "diameter_mm": round(self.diameter_mm, 2),
-            "closest_lps_mm": [round(v, 2) for v in self.closest_lps_mm],
-        }
+    def to_record(self) -> HeatSinkRecord:
+        """The plan's record (mm to 0.01)."""
+        return HeatSinkRecord(
+            vessel=self.vessel,
+            distance_mm=round(self.distance_mm, 2),
+            diameter_mm=round(self.diameter_mm, 2),
+            closest_lps_mm=(
+                round(self.closest_lps_mm[0], 2),
+                round(self.closest_lps_mm[1], 2),
+                round(self.closest_lps_mm[2], 2),
+            ),
+        )
 
 
 def heat_sinks(

@@ -37,12 +37,11 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
 
+from seldinger.errors import InfeasiblePlanError
 from seldinger.imaging import Volume
 from seldinger.physics.ablation import (
     Device,
@@ -53,6 +52,8 @@ from seldinger.physics.ablation import (
     zone_ellipsoid,
     zone_mask,
 )
+from seldinger.plan import ApplicatorRecord
+from seldinger.planning.target import expand_target
 from seldinger.planning.trajectory import (
     NoSafePathError,
     RiskMaps,
@@ -99,7 +100,7 @@ _POOL = {2: 80, 3: 30}
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
 
-class PlacementError(ValueError):
+class PlacementError(InfeasiblePlanError):
     """No placement meets the goal; the message says what fell short and what to change."""
 
 
@@ -118,29 +119,39 @@ class Applicator:
     path: Trajectory  # the (central) probe's path metrics
     coverage_percent: float  # of the planning target, this applicator alone
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (the Plan's ``ablation.applicators`` entries)."""
+    def to_record(self) -> ApplicatorRecord:
+        """The plan's record of this applicator (mm to 0.01, directions to 1e-4)."""
 
-        def pt(p: npt.ArrayLike) -> list[float]:
-            return [round(float(v), 2) for v in np.asarray(p, dtype=float)]
+        def pt(p: npt.ArrayLike) -> tuple[float, float, float]:
+            x, y, z = (round(float(v), 2) for v in np.asarray(p, dtype=float))
+            return (x, y, z)
 
-        return {
-            "device": self.device,
-            "setting": self.setting,
-            "tip_lps_mm": pt(self.tip_lps_mm),
-            "direction_lps": [round(float(v), 4) for v in self.direction_lps],
-            "entry_lps_mm": pt(self.entry_lps_mm),
-            "insertion_depth_mm": round(
+        direction = np.asarray(self.direction_lps, dtype=float)
+        direction = direction / np.linalg.norm(direction)
+        return ApplicatorRecord(
+            device=self.device,
+            setting=self.setting,
+            tip_lps_mm=pt(self.tip_lps_mm),
+            direction_lps=(
+                round(float(direction[0]), 6),
+                round(float(direction[1]), 6),
+                round(float(direction[2]), 6),
+            ),
+            entry_lps_mm=pt(self.entry_lps_mm),
+            insertion_depth_mm=round(
                 float(np.linalg.norm(np.subtract(self.tip_lps_mm, self.entry_lps_mm))), 2
             ),
-            "zone_centre_lps_mm": pt(self.zone.centre_lps_mm),
-            "zone_radii_mm": pt(self.zone.radii_mm),
-            "zone_volume_ml": round(float(self.zone.volume_ml), 2),
-            "probes_tip_lps_mm": [pt(p) for p in self.probes_tip_lps_mm],
-            "probes_entry_lps_mm": [pt(p) for p in self.probes_entry_lps_mm],
-            "coverage_percent_alone": round(self.coverage_percent, 2),
-            "path": self.path.to_dict(),
-        }
+            zone_centre_lps_mm=pt(self.zone.centre_lps_mm),
+            zone_radii_mm=pt(self.zone.radii_mm),
+            zone_axes_lps=tuple(  # type: ignore[arg-type]
+                tuple(round(float(v), 6) for v in row) for row in np.asarray(self.zone.axes)
+            ),
+            zone_volume_ml=round(float(self.zone.volume_ml), 2),
+            probes_tip_lps_mm=[pt(p) for p in self.probes_tip_lps_mm],
+            probes_entry_lps_mm=[pt(p) for p in self.probes_entry_lps_mm],
+            coverage_percent_alone=round(self.coverage_percent, 2),
+            path=self.path.to_record(),
+        )
 
 
 @dataclass(frozen=True)
@@ -160,21 +171,6 @@ class PlacementResult:
     def zone(self, reference: Volume) -> Volume:
         """The union of the zones as a bool mask on ``reference``'s grid."""
         return zone_mask(reference, [a.zone for a in self.applicators])
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (applicators included)."""
-        return {
-            "n_applicators": len(self.applicators),
-            "margin_mm": self.margin_mm,
-            "target_coverage_percent": round(self.target_coverage_percent, 2),
-            "lesion_coverage_percent": round(self.lesion_coverage_percent, 2),
-            "healthy_ablated_ml": round(self.healthy_ablated_ml, 2),
-            "zone_volume_ml": round(self.zone_volume_ml, 2),
-            "n_candidates": self.n_candidates,
-            "applicators": [a.to_dict() for a in self.applicators],
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-            "notes": list(self.notes),
-        }
 
 
 @dataclass
@@ -295,9 +291,6 @@ def _prepare(
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
     chosen = [device.setting(name) for name in (settings or list(device.settings))]
-    lesion_arr = np.asarray(lesion.array, dtype=bool)
-    if not lesion_arr.any():
-        raise ValueError("the lesion mask is empty; segment the lesion first.")
     if maps.lesion_centroid_lps_mm is None:
         raise ValueError(
             "the RiskMaps were built without the lesion; build them with it "
@@ -309,13 +302,11 @@ def _prepare(
         0.5 * max(s.zone.length_mm, s.zone.width_mm) + abs(s.zone.centre_offset_mm) + 5.0
         for s in chosen
     )
-    box = _box(lesion, reach_mm)
-    crop = lesion.crop_index(box)
-    to_lesion = ndi.distance_transform_edt(~np.asarray(crop.array, bool), sampling=crop.spacing_mm)
-    target_arr = to_lesion <= margin_mm + 1e-9
+    target = expand_target(lesion, margin_mm, pad_mm=reach_mm - margin_mm)
+    crop, target_arr = target.lesion, target.ptv
     target_pts = crop.index_to_lps(np.argwhere(target_arr))
     healthy_pts = _healthy_grid(crop, target_arr)
-    shell_arr = (to_lesion > margin_mm + 1e-9) & (to_lesion <= margin_mm + _SHELL_MM)
+    shell_arr = target.shell(0.0, _SHELL_MM)
     shell_pts = crop.index_to_lps(np.argwhere(shell_arr))
     critical_pts = _structure_points(maps, [c for c in critical if c in maps.hard_names], crop)
     seconds["target"] = time.perf_counter() - clock
@@ -340,15 +331,6 @@ def _prepare(
     step = [max(1, round(_HEALTHY_STEP_MM / sp)) for sp in crop.spacing_mm]
     cell_ml = float(np.prod(np.multiply(step, crop.spacing_mm))) / 1000.0
     return _Prepared(crop, target_arr, cands, cell_ml, seconds)
-
-
-def _box(mask: Volume, pad_mm: float) -> tuple[slice, ...]:
-    nz = np.nonzero(np.asarray(mask.array, dtype=bool))
-    pads = [int(np.ceil(pad_mm / s)) + 1 for s in mask.spacing_mm]
-    return tuple(
-        slice(max(int(i.min()) - p, 0), min(int(i.max()) + p + 1, n))
-        for i, p, n in zip(nz, pads, mask.shape, strict=True)
-    )
 
 
 def _healthy_grid(crop: Volume, target: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:

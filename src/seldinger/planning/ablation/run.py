@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from seldinger.anatomy import Anatomy
 from seldinger.imaging import Volume, require_same_geometry
 from seldinger.physics.ablation import Catalogue, load_catalogue
+from seldinger.plan import AblationSection, TrajectoryRules
 from seldinger.planning.ablation.heatsink import HeatSink, heat_sinks
 from seldinger.planning.ablation.placement import (
     DEFAULT_CRITICAL,
@@ -37,19 +37,45 @@ class AblationPlan:
     source: str
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (the Plan's ``ablation`` field)."""
-        return {
-            "device": self.device,
-            "modality": self.modality,
-            "settings": list(self.settings),
-            "device_provenance": self.provenance,
-            "device_source": self.source,
-            **self.placement.to_dict(),
-            "margin": self.margin.to_dict(),
-            "heat_sinks": [h.to_dict() for h in self.heat_sinks],
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-        }
+    def to_section(
+        self,
+        target: str,
+        zone_mask_path: str | None = None,
+        rules: TrajectoryRules | None = None,
+    ) -> AblationSection:
+        """The plan's ablation section.
+
+        Parameters
+        ----------
+        target : str
+            Name of the plan target ablated.
+        zone_mask_path : str, optional
+            The zone mask beside the plan (relative path).
+        rules : TrajectoryRules, optional
+            Path rules the probes obeyed.
+        """
+        placement = self.placement
+        return AblationSection(
+            target=target,
+            device=self.device,
+            modality=self.modality,
+            settings=list(self.settings),
+            device_provenance=self.provenance,
+            device_source=self.source,
+            margin_mm=placement.margin_mm,
+            rules=rules,
+            applicators=[a.to_record() for a in placement.applicators],
+            target_coverage_percent=round(placement.target_coverage_percent, 2),
+            lesion_coverage_percent=round(placement.lesion_coverage_percent, 2),
+            healthy_ablated_ml=round(placement.healthy_ablated_ml, 2),
+            zone_volume_ml=round(placement.zone_volume_ml, 2),
+            margin=self.margin.to_record(),
+            heat_sinks=[h.to_record() for h in self.heat_sinks],
+            zone_mask_path=zone_mask_path,
+            n_candidates=placement.n_candidates,
+            notes=list(placement.notes),
+            seconds={k: round(v, 3) for k, v in {**placement.seconds, **self.seconds}.items()},
+        )
 
 
 def plan_ablation(

@@ -204,8 +204,22 @@ def _anneal(
     for i in range(n_oar):
         if doar[i] > oar_limit[i]:
             cviol += 1
-    e = _cost(c100, c90, c150, cshell, cviol, nseeds, nneedles, need[0], need[1], need[2],
-              pct_ptv, pct_shell, pct_oar, w)  # fmt: skip
+    e = _cost(
+        c100,
+        c90,
+        c150,
+        cshell,
+        cviol,
+        nseeds,
+        nneedles,
+        need[0],
+        need[1],
+        need[2],
+        pct_ptv,
+        pct_shell,
+        pct_oar,
+        w,
+    )
     best = loaded.copy()
     best_e = e
     loaded_list = np.empty(m, dtype=np.int64)
@@ -282,8 +296,22 @@ def _anneal(
             needles_new -= 1
         if b >= 0 and per_needle[owner[b]] == 0:
             needles_new += 1
-        e_new = _cost(n100, n90, n150, ns, nv, seeds_new, needles_new, need[0], need[1],
-                      need[2], pct_ptv, pct_shell, pct_oar, w)  # fmt: skip
+        e_new = _cost(
+            n100,
+            n90,
+            n150,
+            ns,
+            nv,
+            seeds_new,
+            needles_new,
+            need[0],
+            need[1],
+            need[2],
+            pct_ptv,
+            pct_shell,
+            pct_oar,
+            w,
+        )
         de = e_new - e
         if de <= 0.0 or np.random.random() < np.exp(-de / t):
             if a >= 0:
@@ -306,9 +334,9 @@ def _anneal(
     return best
 
 
-def _neighbours(pos: npt.NDArray[np.float64], radius_mm: float) -> tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int64]
-]:  # fmt: skip
+def _neighbours(
+    pos: npt.NDArray[np.float64], radius_mm: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """CSR lists of the candidates within ``radius_mm`` of each candidate (itself excluded)."""
     from scipy.spatial import cKDTree
 

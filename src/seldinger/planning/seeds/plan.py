@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
 
+from seldinger.errors import InfeasiblePlanError
 from seldinger.imaging import Volume
 from seldinger.physics.tg43 import (
     SeedData,
@@ -40,8 +40,16 @@ from seldinger.physics.tg43 import (
     total_dose_gy,
     u_to_mci,
 )
+from seldinger.plan import (
+    SeedDoseMetrics,
+    SeedGoalsRecord,
+    SeedNeedleRecord,
+    SeedSection,
+    TrajectoryRules,
+)
 from seldinger.planning.seeds._loading import anneal_loading, greedy_loading, loading_cost
 from seldinger.planning.seeds.dvh import implant_indices
+from seldinger.planning.target import expand_target
 from seldinger.planning.trajectory import (
     NoSafePathError,
     RiskMaps,
@@ -76,7 +84,7 @@ _COPLANAR_DIRECTIONS = 12
 _MAX_CANDIDATES = 1200
 
 
-class SeedPlanError(ValueError):
+class SeedPlanError(InfeasiblePlanError):
     """No loading meets the goals; the message says what fell short and what to change."""
 
 
@@ -107,18 +115,25 @@ class SeedNeedle:
         e = np.asarray(self.entry_lps_mm)
         return tuple(float(np.linalg.norm(np.asarray(s) - e)) for s in self.seeds_lps_mm)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "entry_lps_mm": [round(v, 2) for v in self.entry_lps_mm],
-            "direction_lps": [round(v, 4) for v in self.direction_lps],
-            "n_seeds": len(self.seeds_lps_mm),
-            "seeds_lps_mm": [[round(v, 2) for v in s] for s in self.seeds_lps_mm],
-            "depths_mm": [round(d, 1) for d in self.depths_mm],
-            "template_hole_mm": None
+    def to_record(self) -> SeedNeedleRecord:
+        """The plan's record of this needle (mm to 0.01, depths to 0.1 mm)."""
+        return SeedNeedleRecord(
+            entry_lps_mm=_rounded(self.entry_lps_mm, 2),
+            direction_lps=_rounded(self.direction_lps, 6),
+            seeds_lps_mm=[_rounded(s, 2) for s in self.seeds_lps_mm],
+            depths_mm=[round(d, 1) for d in self.depths_mm],
+            template_hole_mm=None
             if self.template_hole_mm is None
-            else [round(v, 1) for v in self.template_hole_mm],
-        }
+            else (round(self.template_hole_mm[0], 1), round(self.template_hole_mm[1], 1)),
+        )
+
+
+def _rounded(point: Sequence[float], digits: int) -> tuple[float, float, float]:
+    return (
+        round(float(point[0]), digits),
+        round(float(point[1]), digits),
+        round(float(point[2]), digits),
+    )
 
 
 @dataclass(frozen=True)
@@ -154,28 +169,55 @@ class SeedPlan:
         """Number of seeds."""
         return sum(len(n.seeds_lps_mm) for n in self.needles)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (the Plan's ``seeds`` entry)."""
-        return {
-            "seed_model": self.seed_model,
-            "template": self.template,
-            "n_seeds": self.n_seeds,
-            "n_needles": len(self.needles),
-            "strength_u": round(self.strength_u, 4),
-            "strength_mci": round(u_to_mci(self.strength_u), 4),
-            "total_u": round(self.strength_u * self.n_seeds, 3),
-            "total_mci": round(u_to_mci(self.strength_u) * self.n_seeds, 3),
-            "prescription_gy": self.goals.prescription_gy,
-            "margin_mm": self.margin_mm,
-            "metrics": {k: round(v, 3) for k, v in self.metrics.items()},
-            "needles": [n.to_dict() for n in self.needles],
-            "n_candidates": self.n_candidates,
-            "notes": list(self.notes),
-            "template_frame_lps": None
+    def to_section(
+        self, target: str, seed_data: str, rules: TrajectoryRules | None = None
+    ) -> SeedSection:
+        """The plan's seed section.
+
+        Parameters
+        ----------
+        target : str
+            Name of the plan target implanted.
+        seed_data : str
+            The TG-43 data used: a built-in model name or the JSON file's path.
+        rules : TrajectoryRules, optional
+            Path rules the needles obeyed.
+        """
+        metrics = {k: round(float(v), 3) for k, v in self.metrics.items()}
+        organs = {k.removesuffix("_max_gy"): v for k, v in metrics.items() if k.endswith("_max_gy")}
+        core = {k: v for k, v in metrics.items() if not k.endswith("_max_gy")}
+        goals = self.goals
+        return SeedSection(
+            target=target,
+            seed_data=seed_data,
+            seed_model=self.seed_model,
+            template=self.template,  # type: ignore[arg-type]
+            strength_u=round(self.strength_u, 4),
+            strength_mci=round(u_to_mci(self.strength_u), 4),
+            goals=SeedGoalsRecord(
+                prescription_gy=goals.prescription_gy,
+                v100_min_percent=goals.v100_min_percent,
+                v150_max_percent=goals.v150_max_percent,
+                d90_min_fraction=goals.d90_min_fraction,
+                oar_max_gy=dict(goals.oar_max_gy),
+            ),
+            margin_mm=self.margin_mm,
+            rules=rules,
+            needles=[n.to_record() for n in self.needles],
+            metrics=SeedDoseMetrics(**core, organ_max_gy=organs),
+            template_frame_lps=None
             if self.template_frame is None
-            else np.round(self.template_frame, 4).tolist(),
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-        }
+            else [_rounded(row, 6) for row in self.template_frame],
+            n_candidates=self.n_candidates,
+            notes=list(self.notes),
+            seconds={k: round(v, 3) for k, v in self.seconds.items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the seed section with the target and data left blank."""
+        return self.to_section("lesion", self.seed_model).model_dump(
+            mode="json", exclude={"target", "seed_data"}
+        )
 
 
 def plan_seeds(
@@ -227,22 +269,9 @@ def plan_seeds(
         raise ValueError(f"strengths_mci must be positive mCi values; got {strengths_mci}.")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    lesion_arr = np.asarray(lesion.array, dtype=bool)
-    if not lesion_arr.any():
-        raise ValueError("the lesion mask is empty; segment the lesion first.")
-    pad = margin_mm + _SHELL_MM[1] + 5.0
-    nz = np.nonzero(lesion_arr)
-    box = tuple(
-        slice(
-            max(int(i.min()) - math.ceil(pad / s) - 1, 0),
-            min(int(i.max()) + math.ceil(pad / s) + 2, n),
-        )
-        for i, s, n in zip(nz, lesion.spacing_mm, lesion.shape, strict=True)
-    )
-    crop = lesion.crop_index(box)
-    dist = ndi.distance_transform_edt(~np.asarray(crop.array, bool), sampling=crop.spacing_mm)
-    ptv = dist <= margin_mm + 1e-9
-    shell = (dist > margin_mm + _SHELL_MM[0]) & (dist <= margin_mm + _SHELL_MM[1])
+    target = expand_target(lesion, margin_mm, pad_mm=_SHELL_MM[1] + 5.0)
+    crop, dist, ptv = target.lesion, target.distance_mm, target.ptv
+    shell = target.shell(*_SHELL_MM)
     rng = np.random.default_rng(0)
     ptv_pts = _subset(crop.index_to_lps(np.argwhere(ptv)), _MAX_PTV_POINTS, rng)
     shell_pts = _subset(crop.index_to_lps(np.argwhere(shell)), _MAX_SHELL_POINTS, rng)
@@ -338,7 +367,7 @@ def plan_seeds(
         dose_rate_cgy_per_h(grid_pts, pos[loaded], axis[loaded], s_u, seed_data, "2d"), seed_data
     ).reshape(crop.shape)
     metrics = implant_indices(grid_dose, ptv, goals.prescription_gy)
-    metrics["ptv_volume_ml"] = float(ptv.sum()) * float(np.prod(crop.spacing_mm)) / 1000.0
+    metrics["ptv_volume_ml"] = target.ptv_volume_ml
     if len(oar_pts):
         oar_dose = per_oar[loaded].sum(axis=0, dtype=np.float64) * s_u
         for o, name in enumerate(oar_names):

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+from seldinger.plan import TrajectoryRules
+
 __all__ = [
     "DEFAULT_HARD",
     "REASONS",
+    "TABLE_DIRECTION_LPS",
     "ReachableFn",
     "TrajectoryConstraints",
 ]
@@ -30,6 +34,13 @@ REASONS: tuple[str, ...] = (
     "axial_angle",  # more oblique to the axial plane than allowed
     "unreachable",  # outside the robot's workspace (user hook)
 )
+
+#: Direction from the patient towards the table (LPS) for each side a patient can lie on:
+#: supine lies on the back (posterior), prone on the front (anterior).
+TABLE_DIRECTION_LPS: dict[str, tuple[float, float, float]] = {
+    "posterior": (0.0, 1.0, 0.0),
+    "anterior": (0.0, -1.0, 0.0),
+}
 
 #: ``reachable(entries_lps_mm (n, 3), targets_lps_mm (n, 3)) -> bool array (n,)``: whether a
 #: robot (or any device) can hold a needle along each path. A hook for robot kinematics.
@@ -88,35 +99,84 @@ class TrajectoryConstraints:
         for name in ("needle_length_mm", "vessel_calibre_mm", "vessel_distance_mm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0 (mm); got {value}.")
+                raise BadInputError(f"{name} must be a finite number >= 0 (mm); got {value}.")
         if self.needle_length_mm <= 0:
-            raise ValueError(
+            raise BadInputError(
                 f"needle_length_mm must be > 0 (the needle's usable length in mm); "
                 f"got {self.needle_length_mm}."
             )
         if self.max_axial_angle_deg is not None and not 0 <= self.max_axial_angle_deg <= 90:
-            raise ValueError(
+            raise BadInputError(
                 "max_axial_angle_deg must lie in [0, 90] degrees (or be None for no limit); "
                 f"got {self.max_axial_angle_deg}."
             )
         if not 0 < self.table_cone_deg <= 90:
-            raise ValueError(f"table_cone_deg must lie in (0, 90]; got {self.table_cone_deg}.")
+            raise BadInputError(f"table_cone_deg must lie in (0, 90]; got {self.table_cone_deg}.")
         if self.table_direction_lps is not None:
             direction = np.asarray(self.table_direction_lps, dtype=float)
             if direction.shape != (3,) or not np.all(np.isfinite(direction)) or not direction.any():
-                raise ValueError(
+                raise BadInputError(
                     "table_direction_lps must be a non-zero LPS vector such as (0, 1, 0) for a "
                     f"supine patient; got {self.table_direction_lps}."
                 )
         if self.ablation_probe_length_mm is not None and not self.ablation_probe_length_mm > 0:
-            raise ValueError(
+            raise BadInputError(
                 f"ablation_probe_length_mm must be > 0 mm; got {self.ablation_probe_length_mm}."
             )
         if len(self.all_hard) > _MAX_HARD:
-            raise ValueError(
+            raise BadInputError(
                 f"at most {_MAX_HARD} hard or forbidden structures are supported; got "
                 f"{len(self.all_hard)}: {', '.join(self.all_hard)}."
             )
+
+    @classmethod
+    def from_rules(
+        cls, rules: TrajectoryRules, needle_length_mm: float | None = None
+    ) -> TrajectoryConstraints:
+        """Constraints from a plan's rules; ``needle_length_mm`` overrides the rules' length
+        (an ablation applicator's usable length, say)."""
+        return cls(
+            needle_length_mm=needle_length_mm or rules.needle_length_mm,
+            vessel_calibre_mm=rules.vessel_calibre_mm,
+            vessel_distance_mm=rules.vessel_distance_mm,
+            forbidden=tuple(rules.forbidden),
+            max_axial_angle_deg=rules.max_axial_angle_deg,
+            table_direction_lps=None
+            if rules.table_side is None
+            else TABLE_DIRECTION_LPS[rules.table_side],
+            ablation_probe_length_mm=rules.ablation_probe_length_mm,
+        )
+
+    def to_rules(self) -> TrajectoryRules:
+        """The plan's record of these constraints.
+
+        Raises
+        ------
+        BadInputError
+            If a robot hook or a table direction other than straight posterior/anterior is
+            set: the plan cannot record those.
+        """
+        side = None
+        if self.table_direction_lps is not None:
+            direction = np.asarray(self.table_direction_lps, dtype=float)
+            direction = direction / np.linalg.norm(direction)
+            for name, value in TABLE_DIRECTION_LPS.items():
+                if np.allclose(direction, value, atol=1e-9):
+                    side = name
+            if side is None:
+                raise BadInputError(
+                    f"table_direction_lps {self.table_direction_lps} is neither posterior "
+                    "(0, 1, 0) nor anterior (0, -1, 0); a plan records only those table sides."
+                )
+        return TrajectoryRules(
+            needle_length_mm=self.needle_length_mm,
+            vessel_calibre_mm=self.vessel_calibre_mm,
+            vessel_distance_mm=self.vessel_distance_mm,
+            forbidden=list(self.forbidden),
+            max_axial_angle_deg=self.max_axial_angle_deg,
+            table_side=side,  # type: ignore[arg-type]
+            ablation_probe_length_mm=self.ablation_probe_length_mm,
+        )
 
     @property
     def all_hard(self) -> tuple[str, ...]:

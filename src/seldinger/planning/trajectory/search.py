@@ -19,7 +19,9 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 
 from seldinger.anatomy import Anatomy
+from seldinger.errors import BadInputError, InfeasiblePlanError
 from seldinger.imaging import Volume
+from seldinger.plan import TrajectoryRecord, TrajectorySection
 from seldinger.planning.trajectory._kernel import march_rays
 from seldinger.planning.trajectory.constraints import REASONS, TrajectoryConstraints
 from seldinger.planning.trajectory.maps import (
@@ -60,11 +62,11 @@ _PARETO_VESSEL_CAP_MM = 20.0
 MIN_SEPARATION_MM = 10.0
 
 
-class TargetError(ValueError):
+class TargetError(BadInputError):
     """The target cannot be planned to (outside the CT or body, inside a hard structure)."""
 
 
-class NoSafePathError(ValueError):
+class NoSafePathError(InfeasiblePlanError):
     """Every candidate breaks a hard constraint; ``blocked_by`` counts each reason."""
 
     def __init__(self, message: str, blocked_by: Mapping[str, int], n_candidates: int) -> None:
@@ -107,40 +109,44 @@ class Trajectory:
     rank: int | None = None
     fissure_crossings: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the Plan's ``trajectories`` entries)."""
+    def to_record(self) -> TrajectoryRecord:
+        """The plan's record of this path (mm to 0.01, risk to 1e-4)."""
 
         def r(x: float) -> float:
             return round(float(x), 2)
 
-        def point(p: Sequence[float] | None) -> list[float] | None:
-            return None if p is None else [r(v) for v in p]
+        def point(p: Sequence[float]) -> tuple[float, float, float]:
+            return (r(p[0]), r(p[1]), r(p[2]))
 
-        return {
-            "rank": self.rank,
-            "entry_lps_mm": point(self.entry_lps_mm),
-            "target_lps_mm": point(self.target_lps_mm),
-            "far_side_lps_mm": point(self.far_side_lps_mm),
-            "length_mm": r(self.length_mm),
-            "depth_to_far_side_mm": r(self.depth_to_far_side_mm),
-            "lung_length_mm": r(self.lung_length_mm),
-            "pleural_crossings": int(self.pleural_crossings),
-            "fissure_crossings": self.fissure_crossings,
-            "emphysema_length_mm": r(self.emphysema_length_mm),
-            "crosses_bulla": bool(self.crosses_bulla),
-            "min_distance_mm": {
+        return TrajectoryRecord(
+            rank=self.rank,
+            entry_lps_mm=point(self.entry_lps_mm),
+            target_lps_mm=point(self.target_lps_mm),
+            far_side_lps_mm=None if self.far_side_lps_mm is None else point(self.far_side_lps_mm),
+            length_mm=r(self.length_mm),
+            depth_to_far_side_mm=r(self.depth_to_far_side_mm),
+            lung_length_mm=r(self.lung_length_mm),
+            pleural_crossings=int(self.pleural_crossings),
+            fissure_crossings=self.fissure_crossings,
+            emphysema_length_mm=r(self.emphysema_length_mm),
+            crosses_bulla=bool(self.crosses_bulla),
+            min_distance_mm={
                 k: (None if math.isinf(v) else r(v)) for k, v in self.min_distance_mm.items()
             },
-            "axial_angle_deg": r(self.axial_angle_deg),
-            "pleura_angle_deg": None if self.pleura_angle_deg is None else r(self.pleura_angle_deg),
-            "target_depth_mm": None if self.target_depth_mm is None else r(self.target_depth_mm),
-            "risk_score": round(float(self.risk_score), 4),
-            "risk_terms": {k: round(float(v), 4) for k, v in self.risk_terms.items()},
-            "safe": bool(self.safe),
-            "blocked_by": list(self.blocked_by),
-            "pareto": bool(self.pareto),
-            "dual_use": self.dual_use,
-        }
+            axial_angle_deg=r(self.axial_angle_deg),
+            pleura_angle_deg=None if self.pleura_angle_deg is None else r(self.pleura_angle_deg),
+            target_depth_mm=None if self.target_depth_mm is None else r(self.target_depth_mm),
+            risk_score=round(float(self.risk_score), 4),
+            risk_terms={k: round(float(v), 4) for k, v in self.risk_terms.items()},
+            safe=bool(self.safe),
+            blocked_by=list(self.blocked_by),
+            pareto=bool(self.pareto),
+            dual_use=self.dual_use,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: :meth:`to_record` dumped."""
+        return self.to_record().model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,26 @@ class TrajectorySearch:
         for bit in reversed(range(len(self.reason_names))):
             labels[(self.reasons & np.uint32(1 << bit)) != 0] = self.reason_names[bit]
         return [str(label) for label in labels]
+
+    def to_section(self, top: int, target: str | None = None) -> TrajectorySection:
+        """The plan's trajectory section: rules, counts and the ``top`` distinct best paths.
+
+        Parameters
+        ----------
+        top : int
+            How many distinct paths to keep (:meth:`top`).
+        target : str, optional
+            Name of the plan target aimed at.
+        """
+        return TrajectorySection(
+            target=target,
+            target_lps_mm=tuple(round(float(v), 2) for v in self.target_lps_mm),
+            rules=self.constraints.to_rules(),
+            n_candidates=self.n_candidates,
+            n_safe=int(self.safe.sum()),
+            blocked_by=dict(self.blocked_by),
+            paths=[path.to_record() for path in self.top(top)],
+        )
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready counts and timings."""

@@ -40,6 +40,7 @@ from seldinger.navigation import (
 )
 from seldinger.navigation.simulate import REFERENCE_NAME, TOOL_NAME
 from seldinger.navigation.transforms import apply_transform
+from seldinger.plan import RegistrationRecord
 
 __all__ = ["Navigated", "navigation_section", "simulate_navigation"]
 
@@ -61,7 +62,7 @@ class Navigated:
 
     summary: dict[str, Any] = field(default_factory=dict)
     markers: list[dict[str, Any]] = field(default_factory=list)
-    plan_entry: dict[str, Any] | None = None
+    registration: RegistrationRecord | None = None
     figures: list[Path] = field(default_factory=list)
     error: str | None = None
 
@@ -205,20 +206,19 @@ def simulate_navigation(
             float(np.sqrt(np.mean((trace[:, 1] - trace[:, 2]) ** 2))), 2
         ),
     }
-    plan_entry = {
-        "id": "registration-1",
-        "name": "demo: 6 skin markers, simulated tracker",
-        "moving_frame": "tracker",
-        **registration.to_dict(),
-        "source": "seldinger demo: markers detected in the CT, simulated tracker points",
-        "calibration": pivot.to_dict(),
-    }
+    record = registration.to_record(
+        "registration-1",
+        name="demo: 6 skin markers, simulated tracker",
+        source="seldinger demo: markers detected in the CT, simulated tracker points",
+        target_source="trajectory 1 of the plan",
+        calibration=pivot.to_record("calibration-1", name="demo: simulated pivot"),
+    )
     figures_dir.mkdir(parents=True, exist_ok=True)
     figures = [
         _marker_view(marked, truth, found, figures_dir / "navigation_markers.png"),
         _trace_figure(trace, figures_dir / "navigation_guidance.png"),
     ]
-    return Navigated(summary, markers, plan_entry, figures)
+    return Navigated(summary, markers, record, figures)
 
 
 def _marker_view(
@@ -244,7 +244,7 @@ def _trace_figure(trace: npt.NDArray[np.float64], out: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from seldinger._files import atomic_path
+    from seldinger.files import atomic_path
 
     t = trace[:, 0] - trace[0, 0]
     figure = Figure(figsize=(8.0, 5.0), dpi=100)
