@@ -34,11 +34,13 @@ Examples
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 __all__ = [
     "BadInputError",
     "ExitCode",
     "InfeasiblePlanError",
+    "MissingFileError",
     "OutputExistsError",
     "PeerError",
     "SeldingerError",
@@ -68,6 +70,10 @@ class SeldingerError(Exception):
     #: Exit status the command line gives for this error.
     exit_code: ExitCode = ExitCode.BAD_INPUT
 
+    def details(self) -> dict[str, Any]:
+        """JSON-ready facts beside the message (``--json`` prints them with the error)."""
+        return {}
+
 
 class BadInputError(SeldingerError, ValueError):
     """An input (file, value, plan) cannot be used as given."""
@@ -83,6 +89,12 @@ class InfeasiblePlanError(SeldingerError, ValueError):
 
 class SeldingerIOError(SeldingerError, OSError):
     """A file or folder is missing or cannot be written."""
+
+    exit_code = ExitCode.IO
+
+
+class MissingFileError(SeldingerIOError, FileNotFoundError):
+    """An input file or folder does not exist."""
 
     exit_code = ExitCode.IO
 

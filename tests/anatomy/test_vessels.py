@@ -17,8 +17,8 @@ import pytest
 from scipy import ndimage as ndi
 from scipy.special import erfc
 
-from seldinger.anatomy._morph import fill_holes_per_slice
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import fill_holes_per_slice
 from seldinger.anatomy.vessels import (
     PulmonaryVessels,
     hessian_eigenvalues,

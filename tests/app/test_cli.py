@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 from seldinger.io import read_ct
 from shared_paths import ABDOMEN, LIDC, requires_shared
 
@@ -70,7 +71,7 @@ def test_convert_keeps_geometry_and_refuses_overwrite(tmp_path, capsys, suffix):
     back = read_ct(out).volume
     assert np.array_equal(back.array, original.array)
     assert np.allclose(back.affine, original.affine, atol=1e-4)
-    assert main(["convert", str(LIDC / "dicom"), str(out)]) == 1
+    assert main(["convert", str(LIDC / "dicom"), str(out)]) == ExitCode.IO
     assert "--force" in capsys.readouterr().err
 
 
@@ -78,7 +79,7 @@ def test_bad_input_one_line_error_and_no_output(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "out.nii.gz"
-    assert main(["convert", str(empty), str(out)]) == 1
+    assert main(["convert", str(empty), str(out)]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "no files" in err
     assert len(err.splitlines()) == 1
@@ -108,5 +109,5 @@ def test_console_script_installed():
     result = subprocess.run(
         [str(script), "info", "/nonexistent.nii.gz"], capture_output=True, text=True
     )
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.IO  # a missing input file
     assert result.stderr.strip().startswith("error:")

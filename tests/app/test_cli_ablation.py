@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 from seldinger.imaging import Volume
 from seldinger.io import read_ct, read_volume, write_volume
 from seldinger.physics.ablation import load_catalogue
@@ -74,11 +75,12 @@ def test_ablation_json_plan_zone_and_figures(capsys, case: Path) -> None:  # typ
     ct = read_ct(case / "ct.nii.gz").volume
     plan = Plan.load(plan_path, volume=ct)
     assert plan.ablation is not None
-    assert plan.ablation["zone_mask_path"] == "ablation_zone.nii.gz"
-    assert plan.ablation["applicators"] == result["applicators"]
-    assert plan.provenance.parameters["ablation"]["device"] == "emprint"
-    assert len(plan.trajectories) == 3  # the trajectory step's output is kept
-    zone = read_volume(case / plan.ablation["zone_mask_path"])
+    assert plan.ablation.zone_mask_path == "ablation_zone.nii.gz"
+    assert plan.ablation.model_dump(mode="json")["applicators"] == result["applicators"]
+    assert plan.provenance.last("ablation").parameters["device"] == "emprint"
+    assert plan.trajectories is not None
+    assert len(plan.trajectories.paths) == 3  # the trajectory step's output is kept
+    zone = read_volume(case / plan.ablation.zone_mask_path)
     lesion = read_volume(case / "lesion.nii.gz")
     assert zone.geometry.same_as(ct.geometry)
     assert np.all(zone.array[lesion.array > 0] > 0)
@@ -90,7 +92,7 @@ def test_ablation_json_plan_zone_and_figures(capsys, case: Path) -> None:  # typ
     # an ablation plan is not replaced without --force, and nothing changes
     before = plan_path.read_text()
     code, _, err = _run(capsys, "plan", "ablation", plan_path, "--device", "emprint")
-    assert code == 1 and "already holds an ablation plan" in err and "--force" in err
+    assert code == ExitCode.IO and "already holds an ablation plan" in err and "--force" in err
     assert plan_path.read_text() == before
     # with --force it is; human output names what matters
     code, stdout, err = _run(
@@ -122,12 +124,17 @@ def test_unknown_device_or_setting_lists_the_alternatives(capsys, case: Path) ->
     plan_path = case / "plan.json"
     before = plan_path.read_text()
     code, stdout, err = _run(capsys, "plan", "ablation", plan_path, "--device", "laser")
-    assert code == 1 and stdout == ""
+    assert code == ExitCode.BAD_INPUT and stdout == ""
     assert "'laser'" in err and all(name in err for name in load_catalogue().names())
     code, _, err = _run(
         capsys, "plan", "ablation", plan_path, "--device", "emprint", "--setting", "200W-1min"
     )
-    assert code == 1 and "'200W-1min'" in err and "150W-10min" in err and "75W-5min" in err
+    assert (
+        code == ExitCode.BAD_INPUT
+        and "'200W-1min'" in err
+        and "150W-10min" in err
+        and "75W-5min" in err
+    )
     assert plan_path.read_text() == before and not (case / "ablation_zone.nii.gz").exists()
 
 
@@ -149,7 +156,7 @@ def test_no_placement_says_what_to_change_and_writes_nothing(capsys, case: Path)
         case / "figures",
         "--json",
     )
-    assert code == 1 and stdout == ""
+    assert code == ExitCode.INFEASIBLE and stdout == ""
     assert "no set of up to 1" in err and "--max-probes" in err
     assert plan_path.read_text() == before
     assert not (case / "ablation_zone.nii.gz").exists() and not (case / "figures").exists()
@@ -161,7 +168,7 @@ def test_plan_without_anatomy_or_ct(capsys, case: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare.json"
     Plan.new(ct, case / "ct.nii.gz").save(bare)
     code, _, err = _run(capsys, "plan", "ablation", bare, "--device", "emprint")
-    assert code == 1 and "`seldinger plan trajectory" in err
+    assert code == ExitCode.BAD_INPUT and "`seldinger plan trajectory" in err
     # the plan's CT moved: the error names --ct, which fixes it
     plan = Plan.load(case / "plan.json")
     moved = plan.model_copy(
@@ -169,7 +176,7 @@ def test_plan_without_anatomy_or_ct(capsys, case: Path, tmp_path: Path) -> None:
     )
     moved.save(case / "plan.json", force=True)
     code, _, err = _run(capsys, "plan", "ablation", case / "plan.json", "--device", "emprint")
-    assert code == 1 and "gone.nii.gz" in err and "--ct" in err
+    assert code == ExitCode.IO and "gone.nii.gz" in err and "--ct" in err
     # another CT is refused
     write_volume(ct.with_array(ct.array + np.int16(1)), tmp_path / "other.nii.gz")
     code, _, err = _run(
@@ -182,7 +189,7 @@ def test_plan_without_anatomy_or_ct(capsys, case: Path, tmp_path: Path) -> None:
         "--ct",
         tmp_path / "other.nii.gz",
     )
-    assert code == 1 and "another CT" in err and "--ct" in err
+    assert code == ExitCode.BAD_INPUT and "another CT" in err and "--ct" in err
     assert Plan.load(case / "plan.json").ablation is None
     code, _, err = _run(
         capsys,
@@ -210,7 +217,7 @@ def test_plan_without_anatomy_or_ct(capsys, case: Path, tmp_path: Path) -> None:
         "--target",
         "nodule 2",
     )
-    assert code == 1 and "no target 'nodule 2'" in err and "'lesion'" in err
+    assert code == ExitCode.BAD_INPUT and "no target 'nodule 2'" in err and "'lesion'" in err
 
 
 def test_plan_devices_lists_the_catalogue(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -243,14 +250,14 @@ def test_margin_of_concentric_spheres(capsys, tmp_path: Path) -> None:  # type: 
     result = json.loads(stdout)
     assert result["min_margin_mm"] == pytest.approx(5.0, abs=0.5)
     assert result["coverage_percent"] == pytest.approx(100.0)
-    assert result["surface_below_0_percent"] == 0.0
+    assert result["surface_below_0_percent"] == pytest.approx(0.0, abs=1e-9)
     parts = ("surface_below_0_percent", "surface_0_to_5_percent", "surface_at_least_5_percent")
     assert sum(result[key] for key in parts) == pytest.approx(100.0)
     assert result["tumour"] == str(tumour) and result["figure"] == str(figure)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the picture is not replaced without --force
     code, _, err = _run(capsys, "margin", tumour, zone, "--figure", figure)
-    assert code == 1 and "already exists" in err
+    assert code == ExitCode.IO and "already exists" in err
     code, stdout, _ = _run(capsys, "margin", tumour, zone)
     assert code == 0 and "min_margin_mm: " in stdout and "surface_0_to_5_percent" in stdout
 
@@ -262,10 +269,12 @@ def test_margin_refuses_other_grids_and_empty_tumours(capsys, tmp_path: Path) ->
         tmp_path / "coarse.nii.gz",
     )
     code, _, err = _run(capsys, "margin", tumour, tmp_path / "coarse.nii.gz")
-    assert code == 1 and "not on the tumour mask's grid" in err and "resample" in err
+    assert (
+        code == ExitCode.BAD_INPUT and "not on the tumour mask's grid" in err and "resample" in err
+    )
     write_volume(Volume(np.zeros((40, 40, 40), np.uint8), np.eye(4)), tmp_path / "empty.nii.gz")
     code, _, err = _run(capsys, "margin", tmp_path / "empty.nii.gz", zone)
-    assert code == 1 and "empty" in err and "seldinger lesion" in err
+    assert code == ExitCode.BAD_INPUT and "empty" in err and "seldinger lesion" in err
 
 
 def test_help_teaches(capsys) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 from seldinger.io import read_ct, read_volume, write_volume
 from shared_paths import ABDOMEN, LIDC, NODULE_CENTROID_LPS_MM, requires_shared
 
@@ -46,7 +47,7 @@ def test_segment_writes_masks_in_the_ct_geometry(capsys, tmp_path) -> None:
     code, _, err = _run(
         capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", out, "--structures", "body"
     )
-    assert code == 1 and "exists" in err
+    assert code == ExitCode.IO and "exists" in err
     code, _, err = _run(
         capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", out, "--structures", "body", "--force"
     )
@@ -61,7 +62,7 @@ def test_segment_refuses_an_image_not_in_hu(capsys, tmp_path) -> None:
     write_volume(scaled, src)
     out = tmp_path / "anatomy"
     code, _, err = _run(capsys, "segment", src, "--out", out)
-    assert code == 1
+    assert code == ExitCode.BAD_INPUT
     assert "Hounsfield" in err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scaled.nii.gz"]
@@ -71,11 +72,11 @@ def test_segment_unknown_structure_and_missing_engine(capsys, tmp_path) -> None:
     code, _, err = _run(
         capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", tmp_path / "a", "--structures", "kidney"
     )
-    assert code == 1 and "unknown structure 'kidney'" in err
+    assert code == ExitCode.BAD_INPUT and "unknown structure 'kidney'" in err
     code, _, err = _run(
         capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", tmp_path / "b", "--engine", "nnunet"
     )
-    assert code == 1 and "unknown segmentation engine" in err
+    assert code == ExitCode.BAD_INPUT and "unknown segmentation engine" in err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
@@ -60,11 +61,11 @@ def test_table_output(capsys: pytest.CaptureFixture[str], case: tuple[Path, Path
 @pytest.mark.parametrize(
     ("seeds_text", "points_text", "message"),
     [
-        ("x_mm,y_mm,z_mm,ax,ay\n0,0,0,0,0\n", None, "seeds.csv: missing column.*az"),
-        ("x_mm,y_mm,z_mm,ax,ay,az\n0,0,zero,0,0,1\n", None, "row 2, column z_mm.*'zero'"),
-        ("x_mm,y_mm,z_mm,ax,ay,az\n0,0,0,0,0,1\n1,1,1,0,0,0\n", None, "row 3.*axis is zero"),
-        (None, "x_mm,y_mm\n1,2\n", "points.csv: missing column.*z_mm"),
-        (None, "x_mm,y_mm,z_mm\n1,2,\n", "points.csv: row 2, column z_mm"),
+        ("x_mm,y_mm,z_mm,ax,ay\n0,0,0,0,0\n", None, "seeds.csv, line 1: missing column.*az"),
+        ("x_mm,y_mm,z_mm,ax,ay,az\n0,0,zero,0,0,1\n", None, "line 2, column z_mm.*'zero'"),
+        ("x_mm,y_mm,z_mm,ax,ay,az\n0,0,0,0,0,1\n1,1,1,0,0,0\n", None, "line 3.*axis is zero"),
+        (None, "x_mm,y_mm\n1,2\n", "points.csv, line 1: missing column.*z_mm"),
+        (None, "x_mm,y_mm,z_mm\n1,2,\n", "points.csv, line 2, column z_mm"),
         (None, "x_mm,y_mm,z_mm\n", "points.csv: no data rows"),
     ],
 )
@@ -81,7 +82,7 @@ def test_bad_csv_is_refused_with_row_and_column(
     if points_text is not None:
         points.write_text(points_text)
     code, _, err = _run(capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1)
-    assert code == 1
+    assert code == ExitCode.BAD_INPUT
     import re
 
     assert re.search(message, err), err
@@ -90,16 +91,16 @@ def test_bad_csv_is_refused_with_row_and_column(
 def test_bad_options(capsys: pytest.CaptureFixture[str], case: tuple[Path, Path]) -> None:
     seeds, points = case
     code, _, err = _run(capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", -1)
-    assert code == 2 and "air-kerma strength" in err
+    assert code == ExitCode.USAGE and "--sk-u" in err
     code, _, err = _run(
         capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1, "--model", "3d"
     )
-    assert code == 2 and "2d, 1d-line, 1d-point" in err
+    assert code == ExitCode.USAGE and "'2d', '1d-line', '1d-point'" in err
     code, _, err = _run(
         capsys, "dose", "tg43", "--seeds", seeds, "--points", points, "--sk-u", 1,
         "--seed-data", "nonexistent",
     )  # fmt: skip
-    assert code == 1 and "neither a built-in model" in err
+    assert code == ExitCode.IO and "neither a built-in model" in err
 
 
 def test_postimplant_finds_seeds_and_writes_the_delivered_dose(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from seldinger.app.cli import main
-from seldinger.app.cli_navigate_live import _DEFAULT_PORT, parse_tracker_address
+from seldinger.app.cli_navigate_live import DEFAULT_PORT as CLI_DEFAULT_PORT
+from seldinger.app.cli_navigate_live import parse_tracker_address
+from seldinger.errors import ExitCode
 from seldinger.navigation.igtl import (
     DEFAULT_PORT,
     Header,
@@ -159,7 +161,7 @@ def test_register_recovers_a_known_transform(capsys, tmp_path: Path) -> None:  #
             None,
             "collinear",
         ),
-        (FIDUCIALS_LPS_MM, "x_mm,y_mm,zz", r"ct\.csv, line 1: missing column z_mm"),
+        (FIDUCIALS_LPS_MM, "x_mm,y_mm,zz", r"ct\.csv, line 1: missing column\(s\) z_mm"),
         (FIDUCIALS_LPS_MM, "x_mm,y_mm,z_mm,bad", r"ct\.csv, line 3, column y_mm: .*'oops'"),
     ],
 )
@@ -174,7 +176,7 @@ def test_register_refuses_unusable_points(  # type: ignore[no-untyped-def]
         fixed.write_text("\n".join(text) + "\n")
     moving = _write_points(tmp_path / "tracker.csv", np.asarray(fixed_rows) + 1.0)
     code, out, err = _run(capsys, "navigate", "register", "--fixed", fixed, "--moving", moving)
-    assert code == 2 and out == ""
+    assert code == ExitCode.BAD_INPUT and out == ""
     assert err.startswith("error:") and "Traceback" not in err
     assert re.search(message, err), err
 
@@ -189,7 +191,8 @@ def test_pivot_recovers_the_tip_offset(capsys, tmp_path: Path) -> None:  # type:
     result = json.loads(out)
     assert np.linalg.norm(np.subtract(result["tip_offset_mm"], [0.0, 0.0, 120.0])) <= 0.5
     assert result["rms_mm"] < 2.0 and result["n_used"] + len(result["rejected"]) == 320
-    assert result["tool"] == "ToolToTracker" and result["source"]["poses"] == 320
+    assert result["tool"] == "ToolToTracker" and result["n_poses"] == 320
+    assert "pivot.jsonl" in result["source"]
 
     code, out, err = _run(
         capsys, "navigate", "pivot", log, "--tool", "ToolToTracker", "--reference",
@@ -199,7 +202,7 @@ def test_pivot_recovers_the_tip_offset(capsys, tmp_path: Path) -> None:  # type:
     assert "tip_offset_mm" in out and "ReferenceToTracker frame" in out
 
     code, out, err = _run(capsys, "navigate", "pivot", log, "--tool", "Stylus")
-    assert code == 2 and "'Stylus'" in err and "ToolToTracker" in err
+    assert code == ExitCode.BAD_INPUT and "'Stylus'" in err and "ToolToTracker" in err
 
 
 # --- record ----------------------------------------------------------------------------
@@ -269,7 +272,7 @@ def test_record_writes_every_message(capsys, tmp_path: Path) -> None:  # type: i
     code, out, err = _run(
         capsys, "navigate", "record", "--tracker", "localhost:1", "--out", out_path
     )
-    assert code == 1 and "already exists" in err and "--force" in err
+    assert code == ExitCode.IO and "already exists" in err and "--force" in err
     code, out, err = _run(
         capsys, "navigate", "record", "--tracker", "nohost:port", "--out", out_path
     )
@@ -287,7 +290,7 @@ def test_record_writes_every_message(capsys, tmp_path: Path) -> None:  # type: i
 )
 def test_tracker_addresses(text: str, expected: tuple[str, int]) -> None:
     assert parse_tracker_address(text) == expected
-    assert _DEFAULT_PORT == DEFAULT_PORT
+    assert CLI_DEFAULT_PORT == DEFAULT_PORT
 
 
 def test_bad_and_unknown_messages_become_records() -> None:
@@ -347,7 +350,9 @@ def _serve_and_receive(command: list[str]) -> tuple[dict, list, dict]:  # type: 
 
 def test_simulate_streams_the_plan_needle(case: Path) -> None:
     plan = Plan.load(case / "plan.json")
-    entry, target = (np.array(plan.trajectories[0][k]) for k in ("entry_lps_mm", "target_lps_mm"))
+    entry, target = (
+        np.array(getattr(plan.trajectories.paths[0], k)) for k in ("entry_lps_mm", "target_lps_mm")
+    )  # type: ignore[union-attr]
     command = [
         sys.executable, "-m", "seldinger.app.cli", "navigate", "simulate",
         "--plan", str(case / "plan.json"), "--port", "0", "--hz", "50", "--seconds", "1",
@@ -417,7 +422,7 @@ def test_replay_serves_a_recorded_session_again(tmp_path: Path) -> None:
 def test_replay_of_a_broken_log_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     log = tmp_path / "broken.jsonl"
     log.write_text('{"type": "TRANSFORM", "device": "Tool"}\n')
-    assert main(["navigate", "replay", str(log), "--port", "0"]) == 2
+    assert main(["navigate", "replay", str(log), "--port", "0"]) == ExitCode.BAD_INPUT
     assert "cannot replay" in capsys.readouterr().err
 
 
@@ -426,8 +431,8 @@ def test_replay_of_a_broken_log_is_a_clear_error(tmp_path: Path, capsys) -> None
 
 def test_guide_follows_the_simulated_needle(capsys, case: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     plan_path = case / "plan.json"
-    trajectory = Plan.load(plan_path).trajectories[0]
-    entry, target = (np.array(trajectory[k]) for k in ("entry_lps_mm", "target_lps_mm"))
+    trajectory = Plan.load(plan_path).trajectories.paths[0]  # type: ignore[union-attr]
+    entry, target = np.array(trajectory.entry_lps_mm), np.array(trajectory.target_lps_mm)
     sim = TrackerSimulator(
         TrackerSimConfig(
             NeedleInsertion(entry, target, insertion_speed_mm_per_s=50.0),
@@ -447,7 +452,9 @@ def test_guide_follows_the_simulated_needle(capsys, case: Path, tmp_path: Path) 
 
     # no registration yet: refused before connecting
     code, out, err = _run(capsys, "navigate", "guide", "--plan", plan_path, "--tracker", "1")
-    assert code == 2 and "holds no registration" in err and "navigate register" in err
+    assert (
+        code == ExitCode.BAD_INPUT and "has no registration" in err and "navigate register" in err
+    )
 
     # register (stored as registration-1) and calibrate (calibration-1) into the plan
     fixed = _write_points(tmp_path / "ct.csv", FIDUCIALS_LPS_MM)
@@ -459,7 +466,7 @@ def test_guide_follows_the_simulated_needle(capsys, case: Path, tmp_path: Path) 
     assert code == 0, err
     registration = json.loads(out)
     assert registration["id"] == "registration-1" and registration["predicted_tre_mm"] is not None
-    np.testing.assert_allclose(registration["target_mm"], target)  # the trajectory's target
+    np.testing.assert_allclose(registration["target_lps_mm"], target)  # the trajectory's target
     log = _pivot_log(tmp_path / "pivot.jsonl", sim.config.tip_offset_mm, NoiseModel(0.0, 0.0), 4.0)
     code, out, err = _run(
         capsys, "navigate", "pivot", log, "--tool", "ToolToTracker", "--plan", plan_path, "--json"
@@ -468,14 +475,16 @@ def test_guide_follows_the_simulated_needle(capsys, case: Path, tmp_path: Path) 
     assert json.loads(out)["id"] == "calibration-1"
     stored = Plan.load(plan_path).navigation
     assert stored is not None
-    assert [e["id"] for e in stored["registrations"]] == ["registration-1"]
-    assert stored["calibrations"][0]["tool"] == "ToolToTracker"
-    assert "time_utc" in stored["calibrations"][0] and stored["calibrations"][0]["source"]["log"]
+    assert [e.id for e in stored.registrations] == ["registration-1"]
+    assert stored.calibrations[0].tool == "ToolToTracker"
+    assert stored.calibrations[0].time_utc is not None and "pivot.jsonl" in (
+        stored.calibrations[0].source or ""
+    )
     code, out, err = _run(
         capsys, "navigate", "register", "--fixed", fixed, "--moving", moving, "--plan", plan_path,
         "--name", "fiducials",
     )  # fmt: skip
-    assert code == 1 and "already holds a registration named 'fiducials'" in err
+    assert code == ExitCode.IO and "already holds a registration named 'fiducials'" in err
 
     # the frames arrive at once, then nothing: updates, then one stale report
     with _serving(messages) as (server, _):

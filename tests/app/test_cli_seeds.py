@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 from seldinger.io import read_ct
 from seldinger.plan import Plan
 
@@ -40,9 +41,9 @@ def test_seeds_json_plan_stl_and_figures(capsys, case: Path) -> None:  # type: i
     assert code == 0, err
     result = json.loads(stdout)
     assert result["plan"] == str(plan_path) and result["target"] == "lesion"
-    assert result["template"] == "coplanar" and result["prescription_gy"] == 120.0
+    assert result["template"] == "coplanar" and result["goals"]["prescription_gy"] == 120.0
     assert result["margin_mm"] == 5.0 and result["seed_data"] == "6711"
-    assert result["n_seeds"] == sum(n["n_seeds"] for n in result["needles"]) >= 1
+    assert result["n_seeds"] == sum(len(n["seeds_lps_mm"]) for n in result["needles"]) >= 1
     assert result["n_needles"] == len(result["needles"])
     assert result["strength_mci"] == pytest.approx(result["strength_u"] / 1.270, rel=1e-3)
     metrics = result["metrics"]
@@ -50,7 +51,7 @@ def test_seeds_json_plan_stl_and_figures(capsys, case: Path) -> None:  # type: i
     for key in ("d100_gy", "v150_percent", "v200_percent", "conformity_index"):
         assert key in metrics
     for needle in result["needles"]:
-        assert len(needle["depths_mm"]) == len(needle["seeds_lps_mm"]) == needle["n_seeds"]
+        assert len(needle["depths_mm"]) == len(needle["seeds_lps_mm"]) >= 1
         assert needle["template_hole_mm"] is not None
     assert result["stl"] == str(stl) and stl.stat().st_size > 1000
     assert sorted(result["figures"]) == [
@@ -60,15 +61,18 @@ def test_seeds_json_plan_stl_and_figures(capsys, case: Path) -> None:  # type: i
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     plan = Plan.load(plan_path, volume=read_ct(case / "ct.nii.gz").volume)
-    assert plan.seeds is not None and plan.seeds["needles"] == result["needles"]
-    assert plan.seeds["target"] == "lesion"
-    assert plan.provenance.parameters["seeds"]["prescription_gy"] == 120.0
-    assert len(plan.trajectories) == 3  # the trajectory step's output is kept
+    assert plan.seeds is not None
+    assert plan.seeds.model_dump(mode="json")["needles"] == result["needles"]
+    assert plan.seeds.target == "lesion"
+    assert plan.provenance.last("seeds").parameters["prescription_gy"] == 120.0
+    assert (
+        plan.trajectories is not None and len(plan.trajectories.paths) == 3
+    )  # the trajectory step's output is kept
 
     # a second run refuses to replace the implant without --force; the plan is unchanged
     before = plan_path.read_bytes()
     code, _, err = _run(capsys, "plan", "seeds", plan_path)
-    assert code == 1 and "--force" in err
+    assert code == ExitCode.IO and "--force" in err
     assert plan_path.read_bytes() == before
     code, stdout, err = _run(capsys, "plan", "seeds", plan_path, "--force")
     assert code == 0, err
@@ -85,5 +89,5 @@ def test_seeds_refusals(capsys, case: Path) -> None:  # type: ignore[no-untyped-
     code, _, err = _run(
         capsys, "plan", "seeds", plan_path, "--template", "free", "--stl", case / "p.stl"
     )
-    assert code == 1 and "coplanar" in err
+    assert code == ExitCode.BAD_INPUT and "coplanar" in err
     assert plan_path.read_bytes() == before and not (case / "p.stl").exists()

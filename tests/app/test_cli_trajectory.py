@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from seldinger.anatomy import Anatomy
-from seldinger.app.cli import EXIT_NO_SAFE_PATH, main
+from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 from seldinger.imaging import Volume
 from seldinger.io import read_ct, write_volume
 from seldinger.plan import Plan, Target
@@ -125,7 +126,8 @@ def test_lesion_paths_json_plan_and_figures(capsys, ribs: Path, tmp_path: Path) 
     # The plan: these trajectories, the anatomy as structures, the lesion as a target.
     ct = read_ct(ribs / "ct.nii.gz").volume
     plan = Plan.load(out, volume=ct)
-    assert plan.trajectories == paths
+    assert plan.trajectories is not None
+    assert plan.trajectories.model_dump(mode="json")["paths"] == paths
     assert set(plan.structures) == {"body", "bones", "lung_left", "lung_right"}
     assert plan.structures["bones"].resolve(out) == (ribs / "anatomy" / "bones.nii.gz").resolve()
     (target,) = plan.targets
@@ -133,7 +135,7 @@ def test_lesion_paths_json_plan_and_figures(capsys, ribs: Path, tmp_path: Path) 
     assert target.centroid_lps_mm == pytest.approx(LESION_CENTRE_LPS_MM, abs=0.01)
     assert target.volume_ml == pytest.approx(4 / 3 * np.pi * 4**3 / 1000, rel=0.15)
     assert (out.parent / target.mask_path).resolve() == (ribs / "lesion.nii.gz").resolve()
-    assert plan.provenance.parameters["trajectory"]["needle_length_mm"] == 150.0
+    assert plan.provenance.last("trajectory").parameters["needle_length_mm"] == 150.0
     assert plan.provenance.command.startswith("seldinger plan trajectory")
     # The pictures.
     assert sorted(result["figures"]) == sorted(str(figures / name) for name in FIGURES)
@@ -151,8 +153,8 @@ def test_point_target_human_output(capsys, ribs: Path, tmp_path: Path) -> None: 
     assert "Refused skin candidates" in stdout and "bones" in stdout
     assert f"wrote {out}" in stdout
     plan = Plan.load(out)
-    assert len(plan.trajectories) == 2 and plan.targets == []
-    assert plan.trajectories[0]["far_side_lps_mm"] is None  # no lesion: no far side
+    assert len(plan.trajectories.paths) == 2 and plan.targets == []
+    assert plan.trajectories.paths[0].far_side_lps_mm is None  # no lesion: no far side
 
 
 def test_exactly_one_target_option(capsys, ribs: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -175,7 +177,7 @@ def test_target_outside_the_body_is_refused(capsys, ribs: Path, tmp_path: Path) 
         capsys,
         *_plan(ribs, out, "--target-lps-mm", "-45,-45,0", "--figures", tmp_path / "f", "--json"),
     )
-    assert code == 1 and "outside the body" in err and stdout == ""
+    assert code == ExitCode.BAD_INPUT and "outside the body" in err and stdout == ""
     assert list(tmp_path.iterdir()) == []
 
 
@@ -183,7 +185,7 @@ def test_needle_too_short(capsys, ribs: Path, tmp_path: Path) -> None:  # type: 
     out = tmp_path / "plan.json"
     args = _plan(ribs, out, "--lesion", ribs / "lesion.nii.gz", "--needle-length-mm", "20")
     code, stdout, err = _run(capsys, *args, "--json")
-    assert code == EXIT_NO_SAFE_PATH
+    assert code == ExitCode.INFEASIBLE
     result = json.loads(stdout)
     assert "at least" in result["error"] and "--needle-length-mm" in result["error"]
     assert list(result["blocked_by"]) == ["too_long"]
@@ -199,7 +201,7 @@ def test_no_safe_path_names_the_blockers_and_writes_nothing(
     figures = tmp_path / "figures"
     args = _plan(closed, out, "--lesion", closed / "lesion.nii.gz", "--figures", figures)
     code, stdout, err = _run(capsys, *args, "--json")
-    assert code == EXIT_NO_SAFE_PATH
+    assert code == ExitCode.INFEASIBLE
     result = json.loads(stdout)
     assert "no safe path" in result["error"]
     assert result["blocked_by"]["bones"] == result["n_candidates"] > 0
@@ -207,7 +209,7 @@ def test_no_safe_path_names_the_blockers_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
     # Human output: the error and a table of the blockers, on stderr.
     code, stdout, err = _run(capsys, *args)
-    assert code == EXIT_NO_SAFE_PATH and stdout == ""
+    assert code == ExitCode.INFEASIBLE and stdout == ""
     assert "no safe path" in err and "Refused skin candidates" in err and "bones" in err
     assert list(tmp_path.iterdir()) == []
 
@@ -222,11 +224,11 @@ def test_force_keeps_the_plans_targets_and_replaces_its_trajectories(
     before = out.read_text()
     # refuses to overwrite the plan, or a picture, without --force
     code, _, err = _run(capsys, *_plan(ribs, out, *lesion))
-    assert code == 1 and "exists" in err and "--force" in err
+    assert code == ExitCode.IO and "exists" in err and "--force" in err
     code, _, err = _run(
         capsys, *_plan(ribs, tmp_path / "other.json", *lesion, "--figures", figures)
     )
-    assert code == 1 and "paths_axial.png already exists" in err
+    assert code == ExitCode.IO and "paths_axial.png already exists" in err
     assert out.read_text() == before and not (tmp_path / "other.json").exists()
     # a target added by hand survives a re-plan with --force; trajectories are replaced
     plan = Plan.load(out)
@@ -242,8 +244,8 @@ def test_force_keeps_the_plans_targets_and_replaces_its_trajectories(
     plan = Plan.load(out)
     assert [t.name for t in plan.targets] == ["lesion", "by hand"]  # the lesion not twice
     assert "lung_right" in plan.structures  # absent structures are added again
-    assert [t["rank"] for t in plan.trajectories] == [1, 2]
-    assert plan.provenance.parameters["trajectory"]["top"] == 2
+    assert [t.rank for t in plan.trajectories.paths] == [1, 2]
+    assert plan.provenance.last("trajectory").parameters["top"] == 2
     # two needle views now; the third of the earlier run is gone
     assert sorted(p.name for p in figures.iterdir()) == [
         "needle_1.png",
@@ -265,7 +267,7 @@ def test_force_replaces_a_plan_of_another_ct(capsys, ribs: Path, tmp_path: Path)
     assert code == 0, err
     assert any("replaced by a new plan" in note for note in json.loads(stdout)["notes"])
     plan = Plan.load(out, volume=read_ct(ribs / "ct.nii.gz").volume)
-    assert plan.targets == [] and len(plan.trajectories) == 5
+    assert plan.targets == [] and len(plan.trajectories.paths) == 5
 
 
 def test_constraint_options(capsys, ribs: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -291,11 +293,11 @@ def test_constraint_options(capsys, ribs: Path, tmp_path: Path) -> None:  # type
         direction = np.subtract(path["entry_lps_mm"], path["target_lps_mm"])
         assert direction[1] / np.linalg.norm(direction) < 0.5  # not within 60° of posterior
         assert path["dual_use"] is True  # 100 mm reaches a target 35 mm deep
-    assert Plan.load(out).provenance.parameters["trajectory"]["table_side"] == "posterior"
+    assert Plan.load(out).provenance.last("trajectory").parameters["table_side"] == "posterior"
     code, _, err = _run(
         capsys, *_plan(ribs, tmp_path / "p.json", "--target-lps-mm", "10,0,0", "--forbid", "kidney")
     )
-    assert code == 1 and "forbidden structure 'kidney'" in err
+    assert code == ExitCode.BAD_INPUT and "forbidden structure 'kidney'" in err
     code, _, err = _run(
         capsys,
         *_plan(ribs, tmp_path / "p.json", "--target-lps-mm", "10,0,0", "--table-side", "left"),
@@ -322,10 +324,14 @@ def test_anatomy_and_lesion_must_belong_to_the_ct(capsys, ribs: Path, tmp_path: 
         "--out",
         out,
     )
-    assert code == 1 and "is not on the CT's grid" in err and "seldinger segment" in err
+    assert (
+        code == ExitCode.BAD_INPUT
+        and "is not on the CT's grid" in err
+        and "seldinger segment" in err
+    )
     write_volume(Volume(np.zeros((10, 10, 10), np.uint8), AFFINE), tmp_path / "small.nii.gz")
     code, _, err = _run(capsys, *_plan(ribs, out, "--lesion", tmp_path / "small.nii.gz"))
-    assert code == 1 and "lesion mask" in err and "seldinger lesion" in err
+    assert code == ExitCode.BAD_INPUT and "lesion mask" in err and "seldinger lesion" in err
     code, _, err = _run(
         capsys,
         "plan",
@@ -338,7 +344,7 @@ def test_anatomy_and_lesion_must_belong_to_the_ct(capsys, ribs: Path, tmp_path: 
         "--out",
         out,
     )
-    assert code == 1 and "not an anatomy folder" in err
+    assert code == ExitCode.BAD_INPUT and "not an anatomy folder" in err
     assert not out.exists()
 
 
@@ -395,5 +401,5 @@ def test_plan_to_the_lidc_nodule(capsys, lidc_anatomy, tmp_path: Path) -> None: 
     assert best["pleural_crossings"] <= 1 and best["lung_length_mm"] < best["length_mm"]
     assert best["safe"] is True
     plan = Plan.load(out, volume=read_ct(LIDC / "ct.nii.gz").volume)
-    assert len(plan.trajectories) == 5 and plan.targets[0].name == "nodule_consensus"
+    assert len(plan.trajectories.paths) == 5 and plan.targets[0].name == "nodule_consensus"
     assert {"vessels", "bones", "airways"} <= set(plan.structures)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
-from seldinger.workflow.demo import run_demo
 from seldinger.data import load_sample
+from seldinger.errors import ExitCode
 from seldinger.io import read_volume
 from seldinger.plan import Plan, PlanCaseMismatchError
+from seldinger.workflow.demo import run_demo
 
 
 def dice(a, b):
@@ -25,11 +26,13 @@ def test_demo_offline_phantom(tmp_path, capsys):
     assert any("phantom" in note for note in result["notes"])
     html = (out / "report" / "index.html").read_text()
     assert "research software, not a certified medical device" in html
-    assert "Anatomy" in html and "Target lesion" in html
+    assert "lung window" in html and "Target: " in html and "Case" in html
     assert "Needle trajectories" in html and "log odds of pneumothorax" in html
     assert "Skin candidates refused" in html
     assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
         "needle_1.png",
+        "needle_2.png",
+        "needle_3.png",
         "paths_axial.png",
         "skin_risk_map.png",
     ]
@@ -58,7 +61,7 @@ def test_demo_offline_phantom(tmp_path, capsys):
     with pytest.raises(PlanCaseMismatchError):
         Plan.load(out / "plan.json", volume=other)
     # no overwrite without --force, and the old output stays whole
-    assert main(["demo", "--out", str(out), "--offline"]) == 1
+    assert main(["demo", "--out", str(out), "--offline"]) == ExitCode.IO
     assert (out / "report" / "index.html").exists()
 
 
@@ -67,13 +70,13 @@ def _check_ablation(plan: Plan, out, html: str) -> int:  # type: ignore[no-untyp
     assert "Ablation plan" in html and "Ruiter et al." in html and "animal liver" in html
     ablation = plan.ablation
     assert ablation is not None, "the demo's ablation failed; see the report"
-    assert ablation["device"] == "emprint" and ablation["settings"] == ["150W-10min"]
-    n = ablation["n_applicators"]
-    assert 1 <= n <= 3 and len(ablation["applicators"]) == n
-    assert ablation["target_coverage_percent"] >= 99.0
-    assert ablation["margin"]["coverage_percent"] == pytest.approx(100.0, abs=0.5)
+    assert ablation.device == "emprint" and ablation.settings == ["150W-10min"]
+    n = ablation.n_applicators
+    assert 1 <= n <= 3 and len(ablation.applicators) == n
+    assert ablation.target_coverage_percent >= 99.0
+    assert ablation.margin.coverage_percent == pytest.approx(100.0, abs=0.5)
     assert "minimal ablative margin (mm)" in html and "manufacturer chart" in html
-    zone = read_volume(out / ablation["zone_mask_path"])
+    zone = read_volume(out / (ablation.zone_mask_path or ""))
     lesion = read_volume(out / plan.targets[0].mask_path)
     assert np.count_nonzero(zone.array[lesion.array > 0] > 0) >= 0.99 * np.count_nonzero(
         lesion.array
@@ -90,10 +93,10 @@ def _check_seeds(plan: Plan, out, html: str) -> None:  # type: ignore[no-untyped
     seeds = plan.seeds
     assert seeds is not None, "the demo's seed implant failed; see the report"
     # coplanar first; the demo falls back to free needles when the template cannot meet the goals
-    assert seeds["template"] in ("coplanar", "free") and seeds["prescription_gy"] == 120.0
-    assert seeds["margin_mm"] == 5.0 and seeds["n_seeds"] >= 1
-    assert seeds["metrics"]["d90_gy"] >= 120.0 - 1e-6
-    assert seeds["metrics"]["v100_percent"] >= 95.0
+    assert seeds.template in ("coplanar", "free") and seeds.goals.prescription_gy == 120.0
+    assert seeds.margin_mm == 5.0 and seeds.n_seeds >= 1
+    assert seeds.metrics.d90_gy >= 120.0 - 1e-6
+    assert seeds.metrics.v100_percent >= 95.0
     assert sorted(p.name for p in (out / "seeds").iterdir()) == [
         "seed_dose.png",
         "seed_dvh.png",
@@ -105,11 +108,11 @@ def _check_navigation(plan: Plan, out, html: str) -> None:  # type: ignore[no-un
     """The simulated navigation: markers found, a registration stored with its errors."""
     assert "Navigation (simulated)" in html and "predicted TRE at the target" in html
     assert plan.navigation is not None, "the demo's navigation simulation failed; see the report"
-    (registration,) = plan.navigation["registrations"]
-    assert registration["n_fiducials"] == 6
+    (registration,) = plan.navigation.registrations
+    assert registration.n_fiducials == 6 and registration.calibration is not None
     # 0.3 mm per-axis pointer error and sub-voxel marker detection: FRE well under 1.5 mm
-    assert 0.0 < registration["fre_mm"] < 1.5
-    assert 0.0 < registration["predicted_tre_mm"] < 2.0
+    assert 0.0 < registration.fre_mm < 1.5
+    assert 0.0 < (registration.predicted_tre_mm or 0.0) < 2.0
     assert sorted(p.name for p in (out / "navigation").iterdir()) == [
         "navigation_guidance.png",
         "navigation_markers.png",
@@ -118,17 +121,18 @@ def _check_navigation(plan: Plan, out, html: str) -> None:  # type: ignore[no-un
 
 def _check_trajectories(plan: Plan, target) -> None:  # type: ignore[no-untyped-def]
     """The plan holds the 5 best distinct paths to the lesion, ranked by risk."""
-    paths = plan.trajectories
-    assert [p["rank"] for p in paths] == [1, 2, 3, 4, 5]
-    risks = [p["risk_score"] for p in paths]
+    assert plan.trajectories is not None and plan.trajectories.target == target.name
+    paths = plan.trajectories.paths
+    assert [p.rank for p in paths] == [1, 2, 3, 4, 5]
+    risks = [p.risk_score for p in paths]
     assert risks == sorted(risks)
     for path in paths:
-        assert path["safe"] is True and path["blocked_by"] == []
-        assert path["target_lps_mm"] == pytest.approx(target.centroid_lps_mm, abs=0.5)
-        assert 0 < path["length_mm"] <= path["depth_to_far_side_mm"] <= 150.0
-        vessel = path["min_distance_mm"].get("vessels")
+        assert path.safe is True and path.blocked_by == []
+        assert path.target_lps_mm == pytest.approx(target.centroid_lps_mm, abs=0.5)
+        assert 0 < path.length_mm <= path.depth_to_far_side_mm <= 150.0
+        vessel = path.min_distance_mm.get("vessels")
         assert vessel is None or vessel >= 3.0
-        assert path["min_distance_mm"]["bones"] > 0
+        assert (path.min_distance_mm["bones"] or 0.0) > 0
 
 
 @pytest.mark.network

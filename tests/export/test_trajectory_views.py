@@ -125,14 +125,14 @@ def test_oblique_plane_fills_outside_with_air_or_zero() -> None:
 def test_needle_frame_hand_computed() -> None:
     # from the patient's right towards the left, in an axial plane
     u, v, w, length_mm = needle_frame([-40.0, 0.0, 10.0], [0.0, 0.0, 10.0])
-    assert length_mm == 40.0
+    assert length_mm == pytest.approx(40.0, abs=1e-9)
     np.testing.assert_allclose([u, v, w], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     # vertical needle: S × u vanishes, v falls back to L
     u, v, w, _ = needle_frame([0.0, 0.0, 50.0], [0.0, 0.0, 0.0])
     np.testing.assert_allclose([u, v, w], [[0, 0, -1], [1, 0, 0], [0, -1, 0]])
     u, v, w, _ = needle_frame([3.0, -7.0, 11.0], [-20.0, 15.0, -4.0])
     np.testing.assert_allclose(np.array([u, v, w]) @ np.array([u, v, w]).T, np.eye(3), atol=1e-12)
-    assert v[2] == 0.0  # v is horizontal
+    assert v[2] == pytest.approx(0.0, abs=1e-9)  # v is horizontal
 
 
 def test_needles_eye_centre_is_ct_value_at_target() -> None:

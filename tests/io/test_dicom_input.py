@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from seldinger.app.cli import main
+from seldinger.errors import ExitCode
 from seldinger.io import DicomReadError, read_ct
 
 pytestmark = pytest.mark.usefixtures("lidc_dicom_dir")
@@ -91,7 +92,7 @@ def test_bad_input_clear_error_and_no_output(tmp_path, capsys, make, match):
     else:
         assert str(case.folder) in message  # ... or the folder
     out = tmp_path / "out.nii.gz"
-    assert main(["convert", str(case.folder), str(out)]) == 1
+    assert main(["convert", str(case.folder), str(out)]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1
     assert not out.exists()

@@ -46,11 +46,11 @@ def _tool_to_tracker_for(tip_ct, direction_ct, tracker_to_ct) -> np.ndarray:
 
 def test_needle_on_the_path_at_half_depth():
     s = guidance_state([0.0, 0.0, 50.0], [0.0, 0.0, 1.0], PATH)
-    assert s.lateral_deviation_mm == 0.0
-    assert s.angle_error_deg == 0.0
-    assert s.remaining_depth_mm == 50.0
-    assert s.tip_to_target_mm == 50.0
-    assert s.progress == 0.5
+    assert s.lateral_deviation_mm == pytest.approx(0.0, abs=1e-9)
+    assert s.angle_error_deg == pytest.approx(0.0, abs=1e-9)
+    assert s.remaining_depth_mm == pytest.approx(50.0, abs=1e-9)
+    assert s.tip_to_target_mm == pytest.approx(50.0, abs=1e-9)
+    assert s.progress == pytest.approx(0.5, abs=1e-9)
     assert s.tip_projection_lps_mm == (0.0, 0.0, 50.0)
     assert not s.past_target and not s.breach and math.isnan(s.distance_to_critical_mm)
 
@@ -93,7 +93,9 @@ def test_the_state_is_json_ready():
     s = guidance_state([1.0, 2.0, 3.0], [0.0, 0.0, 1.0], PATH, timestamp_s=12.5)
     d = json.loads(json.dumps(s.to_dict(), allow_nan=False))
     assert d["distance_to_critical_mm"] is None
-    assert d["timestamp_s"] == 12.5 and d["remaining_depth_mm"] == 97.0
+    assert d["timestamp_s"] == pytest.approx(12.5, abs=1e-9) and d[
+        "remaining_depth_mm"
+    ] == pytest.approx(97.0, abs=1e-9)
 
 
 # --- bad inputs -------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def test_guide_puts_the_calibrated_tip_where_the_poses_say():
     assert s.lateral_deviation_mm == pytest.approx(3.0, abs=1e-9)
     assert s.angle_error_deg == pytest.approx(0.0, abs=1e-6)
     assert s.remaining_depth_mm == pytest.approx(60.0, abs=1e-9)
-    assert s.timestamp_s == 1.0
+    assert s.timestamp_s == pytest.approx(1.0, abs=1e-9)
 
 
 def test_reference_mode_equals_direct_mode_while_the_reference_is_still():
@@ -204,7 +206,7 @@ def test_breach_near_a_structure_on_a_synthetic_map():
     between = guidance_state([45.0, 34.5, 45.0], [0, 1, 0], path, distance)  # trilinear
     assert between.distance_to_critical_mm == pytest.approx(5.5)
     inside = guidance_state([45.0, 45.0, 45.0], [0, 1, 0], path, distance)
-    assert inside.distance_to_critical_mm == 0.0 and inside.breach
+    assert inside.distance_to_critical_mm == pytest.approx(0.0, abs=1e-9) and inside.breach
     outside = guidance_state([45.0, -5.0, 45.0], [0, 1, 0], path, distance)
     assert math.isnan(outside.distance_to_critical_mm)
     assert outside.outside_critical_map and not outside.breach
@@ -285,7 +287,7 @@ def test_guide_feeds_its_watchdog():
     clock = _Clock(10.0)
     guide = Guide(PATH, TIP_TO_TOOL, tracker_to_ct=np.eye(4), stale_after_s=0.5, clock=clock)
     pose = _tool_to_tracker_for([0, 0, 10.0], [0, 0, 1.0], np.eye(4))
-    assert guide.update(pose).timestamp_s == 10.0
+    assert guide.update(pose).timestamp_s == pytest.approx(10.0, abs=1e-9)
     clock.t = 10.3
     assert not guide.status().stale
     clock.t = 10.6

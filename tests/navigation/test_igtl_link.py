@@ -310,7 +310,7 @@ def test_client_cannot_connect_says_what_to_do() -> None:
 def test_port_in_use_says_what_to_do() -> None:
     with (
         IgtlServer(port=0) as server,
-        pytest.raises(ConnectionError, match="port=0 for a free one"),
+        pytest.raises(OSError, match="port=0 for a free one"),
     ):
         IgtlServer(port=server.port)
 

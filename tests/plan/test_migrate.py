@@ -18,7 +18,11 @@ FIXTURES = sorted(V1.glob("plan_*.json"))
 
 def test_there_are_fixtures_of_every_step() -> None:
     assert {p.name for p in FIXTURES} == {
-        "plan_traj.json", "plan_abl.json", "plan_seeds.json", "plan_nav.json", "plan_demo.json"
+        "plan_traj.json",
+        "plan_abl.json",
+        "plan_seeds.json",
+        "plan_nav.json",
+        "plan_demo.json",
     }
 
 
@@ -52,8 +56,12 @@ def test_v1_plans_migrate_and_reload(tmp_path: Path, source: Path) -> None:
         assert plan.seeds.seeds_lps_mm[0] == tuple(old["seeds"]["needles"][0]["seeds_lps_mm"][0])
     if old.get("navigation"):
         assert plan.navigation is not None
-        for new_reg, was_reg in zip(plan.navigation.registrations, old["navigation"]["registrations"], strict=True):
-            np.testing.assert_allclose(new_reg.moving_to_fixed, was_reg["moving_to_fixed"], atol=1e-6)
+        for new_reg, was_reg in zip(
+            plan.navigation.registrations, old["navigation"]["registrations"], strict=True
+        ):
+            np.testing.assert_allclose(
+                new_reg.moving_to_fixed, was_reg["moving_to_fixed"], atol=1e-6
+            )
             assert new_reg.predicted_tre_mm == was_reg["predicted_tre_mm"]
 
 
@@ -89,7 +97,9 @@ def test_cli_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -
     assert schema["title"] == "Plan" and "trajectories" in schema["properties"]
 
 
-def test_loading_a_v1_plan_through_a_command_says_to_migrate(capsys: pytest.CaptureFixture[str]) -> None:
+def test_loading_a_v1_plan_through_a_command_says_to_migrate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code = main(["plan", "ablation", str(V1 / "plan_traj.json"), "--device", "emprint"])
     assert code == ExitCode.BAD_INPUT
     err = capsys.readouterr().err

@@ -56,9 +56,16 @@ def _path(rank: int, entry: tuple[float, float, float]) -> TrajectoryRecord:
 def _full_plan(ct: Volume) -> Plan:
     plan = Plan.new(ct, "data/ct.nii.gz", "1.2.840.113654.2.55.1", command="seldinger plan")
     plan.provenance.record("trajectory", {"margin_mm": 5.0, "organs": ["lung", "heart"]})
-    plan.structures["lung_left"] = StructureRef(mask_path="masks/lung_left.nii.gz", volume_ml=1450.2)
+    plan.structures["lung_left"] = StructureRef(
+        mask_path="masks/lung_left.nii.gz", volume_ml=1450.2
+    )
     plan.targets.append(
-        Target(name="nodule 1", centroid_lps_mm=(1.0, 2.0, 0.0), volume_ml=7.76, diameters_mm=(27.1, 22.3))
+        Target(
+            name="nodule 1",
+            centroid_lps_mm=(1.0, 2.0, 0.0),
+            volume_ml=7.76,
+            diameters_mm=(27.1, 22.3),
+        )
     )
     plan.trajectories = TrajectorySection(
         target="nodule 1", target_lps_mm=(0.0, 0.0, 0.0), paths=[_path(1, (3.0, 2.0, 1.0))]
@@ -91,7 +98,9 @@ def test_voxel_sha256_changes_with_one_voxel_and_with_shape() -> None:
 
 def test_case_identity_records_volume_as_given() -> None:
     ct = reorient(_ct(), "RAI")
-    case = CaseIdentity.from_volume(ct, Path("ct.nii.gz"), series_uid="1.2.3", source_format="nifti")
+    case = CaseIdentity.from_volume(
+        ct, Path("ct.nii.gz"), series_uid="1.2.3", source_format="nifti"
+    )
     assert case.shape == ct.shape
     assert np.array_equal(np.asarray(case.affine), ct.affine)
     assert (case.dtype, case.source_path, case.source_format) == ("int16", "ct.nii.gz", "nifti")
@@ -132,8 +141,17 @@ def test_plan_json_round_trip(tmp_path: Path) -> None:
 
 def test_json_schema_names_units_and_sections() -> None:
     schema = json.dumps(Plan.model_json_schema())
-    for name in ("entry_lps_mm", "strength_u", "strength_mci", "fre_mm", "predicted_tre_mm",
-                 "moving_to_fixed", "min_margin_mm", "d90_gy", "software_version"):
+    for name in (
+        "entry_lps_mm",
+        "strength_u",
+        "strength_mci",
+        "fre_mm",
+        "predicted_tre_mm",
+        "moving_to_fixed",
+        "min_margin_mm",
+        "d90_gy",
+        "software_version",
+    ):
         assert f'"{name}"' in schema, name
 
 
@@ -185,7 +203,10 @@ def test_a_non_rigid_registration_is_refused() -> None:
     assert "not orthonormal" in (rigid_error(shear) or "")
     good = dict(id="registration-1", moving_to_fixed=np.eye(4).tolist(), n_fiducials=4, fre_mm=0.4)
     RegistrationRecord(**good)
-    with pytest.raises(ValueError, match=r"moving_to_fixed must be a rigid transform: its rotation part is not orthonormal"):
+    with pytest.raises(
+        ValueError,
+        match=r"moving_to_fixed must be a rigid transform: its rotation part is not orthonormal",
+    ):
         RegistrationRecord(**{**good, "moving_to_fixed": shear.tolist()})
     mirror = np.diag([1.0, 1.0, -1.0, 1.0])
     with pytest.raises(ValueError, match="reflection"):
@@ -207,7 +228,10 @@ def test_save_refuses_nan_and_points_outside_and_leaves_no_file(tmp_path: Path) 
     before = path.read_bytes()
     plan = _full_plan(ct)
     plan.targets[0].__dict__["centroid_lps_mm"] = (float("nan"), 0.0, 0.0)  # bypasses validation
-    with pytest.raises(PlanContentError, match=r"not written: targets\[0\]\.centroid_lps_mm\[0\]: Input should be a finite number"):
+    with pytest.raises(
+        PlanContentError,
+        match=r"not written: targets\[0\]\.centroid_lps_mm\[0\]: Input should be a finite number",
+    ):
         plan.save(path, force=True)
     plan = _full_plan(ct)
     plan.trajectories.paths[0].__dict__["entry_lps_mm"] = (500.0, 0.0, 0.0)  # type: ignore[union-attr]
@@ -226,7 +250,9 @@ def test_assignment_is_validated() -> None:
 def test_navigation_ids_and_names() -> None:
     section = NavigationSection()
     assert section.next_id("registration") == "registration-1"
-    record = RegistrationRecord(id="registration-1", name="a", moving_to_fixed=np.eye(4).tolist(), n_fiducials=3, fre_mm=0.1)
+    record = RegistrationRecord(
+        id="registration-1", name="a", moving_to_fixed=np.eye(4).tolist(), n_fiducials=3, fre_mm=0.1
+    )
     section.store_registration(record)
     assert section.next_id("registration") == "registration-2"
     assert section.holds_name("registration", "a") and section.registration("latest") == record
@@ -250,13 +276,17 @@ def test_load_refuses_another_ct(tmp_path: Path) -> None:
     path = plan.save(tmp_path / "plan.json")
     changed = ct.array.copy()
     changed[0, 0, 0] += 10
-    with pytest.raises(PlanCaseMismatchError, match=r"voxel_sha256 differs.*source_path 'ct.nii.gz'"):
+    with pytest.raises(
+        PlanCaseMismatchError, match=r"voxel_sha256 differs.*source_path 'ct.nii.gz'"
+    ):
         Plan.load(path, volume=ct.with_array(changed))
     shifted = ct.affine.copy()
     shifted[0, 3] += 1.0
     with pytest.raises(PlanCaseMismatchError, match=r"affine differs by up to 1 mm"):
         Plan.load(path, volume=Volume(ct.array, shifted))
-    with pytest.raises(PlanCaseMismatchError, match=r"shape differs: plan \(12, 10, 6\), CT \(12, 10, 5\)"):
+    with pytest.raises(
+        PlanCaseMismatchError, match=r"shape differs: plan \(12, 10, 6\), CT \(12, 10, 5\)"
+    ):
         Plan.load(path, volume=Volume(ct.array[:, :, :5], ct.affine))
 
 
@@ -285,7 +315,10 @@ def test_save_refuses_overwrite_without_force(tmp_path: Path) -> None:
         ("{not json", r"is not valid JSON \(.*line 1"),
         ("[1, 2]", r"is not a Seldinger plan .*got list"),
         ('{"case": {}}', r"is not a Seldinger plan .*keys \['case'\]"),
-        ('{"schema_version": "2", "case": {}}', r"is not a valid plan: case\.source_path: Field required"),
+        (
+            '{"schema_version": "2", "case": {}}',
+            r"is not a valid plan: case\.source_path: Field required",
+        ),
     ],
 )
 def test_load_rejects_malformed_files(tmp_path: Path, text: str, message: str) -> None:

@@ -94,8 +94,8 @@ def test_fully_outside() -> None:
     """QAM case 01: zone r 5 20 mm away; every margin negative, nothing covered."""
     tumour, zone, _ = spheres(5.0, 5.0, OFFSETS_MM[2], (20, 0, 0))
     report = assess_margin(tumour, zone)
-    assert report.surface_below_0_percent == 100.0
-    assert report.coverage_percent == 0.0
+    assert report.surface_below_0_percent == pytest.approx(100.0, abs=1e-9)
+    assert report.coverage_percent == pytest.approx(0.0, abs=1e-9)
     assert report.min_margin_mm == pytest.approx(-20.0, abs=MARGIN_TOL_MM)  # −(20 + 5 − 5)
     assert report.surface_margin_mm.max() == pytest.approx(
         -10.0, abs=MARGIN_TOL_MM
@@ -147,8 +147,8 @@ def test_empty_tumour_is_refused() -> None:
 def test_empty_zone_is_a_point_at_the_centroid() -> None:
     tumour, zone, _ = spheres(10.0, 10.0, OFFSETS_MM[0])
     report = assess_margin(tumour, zone.with_array(np.zeros(zone.shape, bool)))
-    assert report.coverage_percent == 0.0
-    assert report.surface_below_0_percent == 100.0
+    assert report.coverage_percent == pytest.approx(0.0, abs=1e-9)
+    assert report.surface_below_0_percent == pytest.approx(100.0, abs=1e-9)
     # as a zone shrunk to a point at the tumour's centre: minus the radius everywhere
     assert report.min_margin_mm == pytest.approx(-10.0, abs=MARGIN_TOL_MM)
     assert report.median_margin_mm == pytest.approx(-10.0, abs=0.2)
@@ -226,7 +226,7 @@ def test_lidc_nodule_dilated_by_5_mm() -> None:
     zone = tumour.with_array(distance <= 5.0)
     report = assess_margin(tumour, zone)
     assert report.coverage_percent == pytest.approx(100.0, abs=0.1)
-    assert report.surface_below_0_percent == 0.0
+    assert report.surface_below_0_percent == pytest.approx(0.0, abs=1e-9)
     assert report.median_margin_mm == pytest.approx(5.0, abs=0.5)
     assert 2.5 - 0.5 <= report.min_margin_mm <= 5.0 + 0.5
     assert report.tumour_volume_ml == pytest.approx(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seldinger.planning.seeds._loading import (
+from seldinger.planning.seeds.loading import (
     AnnealWeights,
     anneal_loading,
     greedy_loading,

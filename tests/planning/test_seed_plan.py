@@ -46,10 +46,9 @@ def test_a_sphere_gets_its_prescription(template: str) -> None:
         if template == "coplanar":
             assert np.allclose(needle.direction_lps, plan.needles[0].direction_lps)
             assert needle.template_hole_mm is not None
-    d = plan.to_dict()
-    assert d["n_seeds"] == plan.n_seeds and d["strength_mci"] == pytest.approx(
-        d["strength_u"] / 1.270, rel=1e-3
-    )
+    section = plan.to_section("lesion", "6711")
+    assert section.n_seeds == plan.n_seeds
+    assert section.strength_mci == pytest.approx(section.strength_u / 1.270, rel=1e-3)
 
 
 def test_unreachable_goals_are_reported() -> None:

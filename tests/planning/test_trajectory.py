@@ -220,7 +220,7 @@ def test_risk_terms_carry_the_published_odds_ratios() -> None:
         assert terms[name][0] == pytest.approx(math.log(EVIDENCE_ODDS_RATIOS[name]))
     assert terms["depth_3cm_or_more"][0] == pytest.approx(math.log(2.38))
     assert terms["pleura_angle"][0] == pytest.approx(0.0)
-    assert terms["vessel_margin"][0] == 0.0
+    assert terms["vessel_margin"][0] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_pareto_front_matches_brute_force() -> None:

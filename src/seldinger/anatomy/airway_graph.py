@@ -34,7 +34,6 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
-from seldinger.anatomy._morph import BoolArray, bounding_slices, largest_component
 from seldinger.anatomy.airway_tree import (
     MAIN_BRONCHUS_LEFT,
     MAIN_BRONCHUS_RIGHT,
@@ -45,6 +44,7 @@ from seldinger.anatomy.airway_tree import (
 from seldinger.anatomy.airways import resample_linear
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import BoolArray, bounding_slices, largest_component
 from seldinger.anatomy.skeleton import skeleton_graph
 from seldinger.imaging import Volume
 

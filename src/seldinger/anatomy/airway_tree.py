@@ -12,6 +12,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 __all__ = ["MAIN_BRONCHUS_LEFT", "MAIN_BRONCHUS_RIGHT", "TRACHEA", "AirwayBranch", "AirwayGraph"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -110,7 +112,7 @@ class AirwayGraph:
     def __post_init__(self) -> None:
         for index, b in enumerate(self.branches):
             if b.id != index or (b.parent is not None and not 0 <= b.parent < index):
-                raise ValueError(
+                raise BadInputError(
                     f"AirwayGraph.branches must be in tree order with branches[i].id == i and "
                     f"each parent before its children; branch {index} has id {b.id} and "
                     f"parent {b.parent}. Build graphs with airway_graph()."
@@ -161,7 +163,7 @@ class AirwayGraph:
             The patient's side (LPS +x is left).
         """
         if side not in ("left", "right"):
-            raise ValueError(f"side must be 'left' or 'right'; got {side!r}.")
+            raise BadInputError(f"side must be 'left' or 'right'; got {side!r}.")
         label = MAIN_BRONCHUS_LEFT if side == "left" else MAIN_BRONCHUS_RIGHT
         try:
             main = self.by_label(label)

@@ -29,9 +29,9 @@ from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from seldinger.anatomy._morph import IN_PLANE_8, BoolArray, bounding_slices, largest_component
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import IN_PLANE_8, BoolArray, bounding_slices, largest_component
 from seldinger.anatomy.trachea import AIR_CORE_HU, compact_seed, find_trachea
 from seldinger.imaging import Volume
 

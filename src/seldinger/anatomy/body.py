@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import (
+from seldinger.anatomy.checks import require_canonical
+from seldinger.anatomy.morphology import (
     BoolArray,
     ellipsoid,
     fill_holes_per_slice,
     largest_component,
     repeat_in_plane,
 )
-from seldinger.anatomy.checks import require_canonical
 from seldinger.imaging import Volume
 
 __all__ = ["BODY_THRESHOLD_HU", "segment_body"]

@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import IN_PLANE_8, BoolArray, bounding_slices, ellipsoid
 from seldinger.anatomy.checks import require_canonical
+from seldinger.anatomy.morphology import IN_PLANE_8, BoolArray, bounding_slices, ellipsoid
 from seldinger.imaging import Volume
 
 __all__ = ["BONE_THRESHOLD_HU", "segment_bones"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import BoolArray, bounding_slices, components_above
 from seldinger.anatomy.checks import require_canonical
+from seldinger.anatomy.morphology import BoolArray, bounding_slices, components_above
 from seldinger.imaging import Volume
 
 __all__ = ["LAA_THRESHOLD_HU", "Emphysema", "segment_emphysema"]

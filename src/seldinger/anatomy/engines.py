@@ -18,8 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
-from seldinger.anatomy._morph import BoolArray
 from seldinger.anatomy.errors import AnatomyError, EngineUnavailableError
+from seldinger.anatomy.morphology import BoolArray
 from seldinger.anatomy.pipeline import ProgressCallback, run_pipeline
 from seldinger.anatomy.result import Anatomy
 from seldinger.imaging import Volume

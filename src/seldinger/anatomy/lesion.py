@@ -51,9 +51,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import close_mm, dilate_mm
 from seldinger.anatomy.errors import LesionError
 from seldinger.anatomy.measure import axial_axis, lesion_measurements
+from seldinger.anatomy.morphology import close_mm, dilate_mm
 from seldinger.imaging import Volume
 
 __all__ = ["Lesion", "LesionError", "axial_axis", "lesion_measurements", "segment_lesion"]

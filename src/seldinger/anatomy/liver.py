@@ -32,7 +32,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import (
+from seldinger.anatomy.checks import require_canonical
+from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import (
     IN_PLANE_8,
     BoolArray,
     dilate_mm,
@@ -40,8 +42,6 @@ from seldinger.anatomy._morph import (
     largest_component,
     open_mm,
 )
-from seldinger.anatomy.checks import require_canonical
-from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
 
 __all__ = ["LIVER_MIN_ML", "segment_liver"]

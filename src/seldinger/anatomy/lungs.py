@@ -9,7 +9,9 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from seldinger.anatomy._morph import (
+from seldinger.anatomy.checks import require_canonical
+from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import (
     BoolArray,
     block_any_in_plane,
     bounding_slices,
@@ -17,8 +19,6 @@ from seldinger.anatomy._morph import (
     fill_holes_per_slice,
     repeat_in_plane,
 )
-from seldinger.anatomy.checks import require_canonical
-from seldinger.anatomy.errors import AnatomyError
 from seldinger.imaging import Volume
 
 __all__ = ["AIR_THRESHOLD_HU", "Lungs", "segment_lungs"]

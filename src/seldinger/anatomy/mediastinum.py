@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seldinger.anatomy._morph import BoolArray, bounding_slices, largest_component
 from seldinger.anatomy.checks import require_canonical
+from seldinger.anatomy.morphology import BoolArray, bounding_slices, largest_component
 from seldinger.imaging import Volume
 
 __all__ = ["segment_mediastinum"]

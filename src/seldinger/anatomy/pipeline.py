@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from seldinger.anatomy._morph import BoolArray, bounding_slices
 from seldinger.anatomy.airway_graph import airway_graph
 from seldinger.anatomy.airway_tree import AirwayGraph
 from seldinger.anatomy.airways import segment_airways
@@ -21,6 +20,7 @@ from seldinger.anatomy.errors import AnatomyError
 from seldinger.anatomy.liver import segment_liver
 from seldinger.anatomy.lungs import segment_lungs
 from seldinger.anatomy.mediastinum import segment_mediastinum
+from seldinger.anatomy.morphology import BoolArray, bounding_slices
 from seldinger.anatomy.result import STRUCTURES, Anatomy
 from seldinger.anatomy.vessels import segment_pulmonary_vessels
 from seldinger.imaging import Volume, reorient

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import BoolArray
+from seldinger.anatomy.morphology import BoolArray
 
 __all__ = ["skeleton_graph"]
 

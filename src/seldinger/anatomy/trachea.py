@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import IN_PLANE_8, BoolArray, repeat_in_plane
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import IN_PLANE_8, BoolArray, repeat_in_plane
 from seldinger.imaging import Volume
 
 __all__ = ["AIR_CORE_HU", "compact_seed", "find_trachea"]

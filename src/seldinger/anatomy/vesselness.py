@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import BoolArray
+from seldinger.anatomy.morphology import BoolArray
 
 __all__ = [
     "EDGE_FLOOR_HU",

@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from seldinger.anatomy._morph import BoolArray, bounding_slices
 from seldinger.anatomy.checks import require_canonical
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.morphology import BoolArray, bounding_slices
 from seldinger.anatomy.vesselness import (
     EDGE_FLOOR_HU,
     block_any_2,
@@ -33,6 +33,7 @@ from seldinger.anatomy.vesselness import (
     upsample_k,
     vesselness_at_scale,
 )
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 
 __all__ = [
@@ -105,7 +106,7 @@ class PulmonaryVessels:
     def above_calibre(self, min_diameter_mm: float) -> BoolArray:
         """Voxels of vessels whose diameter (2 × radius) is at least ``min_diameter_mm``."""
         if min_diameter_mm < 0:
-            raise ValueError(
+            raise BadInputError(
                 f"min_diameter_mm must be >= 0 (a vessel diameter in mm); got {min_diameter_mm}."
             )
         return np.asarray(self.mask & (2.0 * self.radius_mm >= min_diameter_mm))
@@ -266,13 +267,13 @@ def segment_pulmonary_vessels(
             "Pass the lung mask segmented from this CT (seldinger.anatomy.lungs)."
         )
     if not scales_mm or min(scales_mm) <= 0:
-        raise ValueError(
+        raise BadInputError(
             f"scales_mm must be positive Gaussian scales in mm; got {tuple(scales_mm)}."
         )
     if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be a vesselness in (0, 1); got {threshold}.")
+        raise BadInputError(f"threshold must be a vesselness in (0, 1); got {threshold}.")
     if hilum_margin_mm < 0:
-        raise ValueError(f"hilum_margin_mm must be >= 0 (mm); got {hilum_margin_mm}.")
+        raise BadInputError(f"hilum_margin_mm must be >= 0 (mm); got {hilum_margin_mm}.")
     spacing = ct.spacing_mm
     pad_mm = max(_CROP_PAD_MM, hilum_margin_mm + 1.0)
     box = bounding_slices(lungs, pad=[int(np.ceil(pad_mm / s)) for s in spacing])

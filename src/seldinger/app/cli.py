@@ -21,6 +21,7 @@ from rich.markup import escape
 from seldinger.app.cli_dose import dose_app
 from seldinger.app.cli_margin import margin
 from seldinger.app.cli_navigate import navigate_app
+from seldinger.app.cli_pacs import pacs_app
 from seldinger.app.cli_plan import plan_app
 from seldinger.app.common import (
     STATE,
@@ -63,6 +64,7 @@ app = typer.Typer(
 app.add_typer(plan_app, name="plan")
 app.add_typer(dose_app, name="dose")
 app.add_typer(navigate_app, name="navigate")
+app.add_typer(pacs_app, name="pacs")
 app.command("margin")(margin)
 
 ListSeriesOption = Annotated[
@@ -439,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if STATE.debug:
             raise
         message = " ".join(str(err).split()) or type(err).__name__
+        if "--json" in args:  # machines get the error as JSON on stdout too
+            print_json({"error": message, "exit_code": int(err.exit_code), **err.details()})
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return err.exit_code
     return ExitCode.OK

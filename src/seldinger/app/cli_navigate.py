@@ -198,6 +198,8 @@ def register_fiducials(
     payload = record.model_dump(mode="json")
     if plan_path is not None:
         payload["plan"] = str(plan_path)
+    else:
+        del payload["id"]  # not stored anywhere
     if as_json:
         print_json(payload)
         return

@@ -375,9 +375,12 @@ def replay_log(
     """
     from seldinger.navigation.igtl import IgtlServer
     from seldinger.navigation.live import replay_session
-    from seldinger.navigation.recording import read_session_log
+    from seldinger.navigation.recording import SessionLogError, read_session_log
 
-    session = read_session_log(log)
+    try:
+        session = read_session_log(log)
+    except SessionLogError as err:
+        raise SessionLogError(f"cannot replay {log}: {err}") from err
     with IgtlServer(host=host, port=port) as server:
         info = {"log": str(log), "host": host, "port": server.port, "records": len(session.records)}
         if as_json:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ from seldinger.app.common import (
     ResampleOption,
     SeriesOption,
     command_line,
+    err_console,
     out_console,
     parse_lps,
     print_json,
@@ -71,7 +72,7 @@ class SeedTemplate(StrEnum):
     free = "free"
 
 
-def _option(*names: str, help: str, **kwargs: object) -> object:
+def _option(*names: str, help: str, **kwargs: Any) -> Any:
     return typer.Option(*names, help=help, show_default=kwargs.pop("show_default", False), **kwargs)
 
 
@@ -318,8 +319,10 @@ def plan_trajectory(
     with needle length, lung length, pleural angle and vessel margin as tie-breakers. The
     best --top distinct paths go into the plan with all their metrics (LPS mm).
 
-    When no path is safe nothing is written, the structures blocking the way are listed,
-    and the exit status is 4 (infeasible).
+    Exit status: 0 with safe paths; 4 when no path is safe (nothing is written, the
+    structures blocking the way are listed); 3 for unusable input (target outside the body
+    or in bone, anatomy of another CT …); 5 for files (missing, or existing without --force);
+    2 for usage errors.
 
     Example: `seldinger plan trajectory ct.nii.gz --anatomy anatomy --lesion nodule.nii.gz
     --out plan.json --figures figures`.
@@ -328,6 +331,12 @@ def plan_trajectory(
     from seldinger.planning.trajectory import NoSafePathError
     from seldinger.workflow.trajectory import TrajectoryRequest, plan_trajectory_step
 
+    if (target_lps_mm is None) == (lesion is None):
+        raise typer.BadParameter(
+            "give exactly one of --target-lps-mm X,Y,Z (a point, LPS mm) or --lesion MASK (a "
+            f"lesion mask); got {'both' if lesion is not None else 'neither'}.",
+            param_hint="'--target-lps-mm' / '--lesion'",
+        )
     forbidden = dict.fromkeys(n.strip() for item in forbid or () for n in item.split(","))
     request = TrajectoryRequest(
         ct_path=ct,
@@ -356,16 +365,8 @@ def plan_trajectory(
     try:
         outcome = plan_trajectory_step(request, stages(not as_json))
     except NoSafePathError as err:
-        if as_json:
-            print_json(
-                {
-                    "error": " ".join(str(err).split()),
-                    "blocked_by": dict(err.blocked_by),
-                    "n_candidates": err.n_candidates,
-                }
-            )
-        else:
-            out_console.print(blocked_table(err.blocked_by, err.n_candidates))
+        if not as_json:
+            err_console.print(blocked_table(err.blocked_by, err.n_candidates))
         raise
     summary = {**outcome.summary(), "plan": str(out)}
     if as_json:
@@ -403,8 +404,11 @@ def plan_ablation(
     thermal zone (heat sink).
 
     Writes the plan's `ablation` section (--force replaces it) and ablation_zone.nii.gz
-    beside the plan. When no placement reaches the goal nothing is written and the exit
-    status is 4; the message says what to change.
+    beside the plan.
+
+    Exit status: 0 done; 4 when no placement reaches the goal (nothing is written; the
+    message says what to change); 3 unusable input (unknown device or setting, a plan
+    without a lesion target); 5 files (the CT moved: --ct; existing output: --force).
 
     Example: `seldinger plan ablation plan.json --device emprint --setting 150W-10min
     --figures figures`.
@@ -497,8 +501,10 @@ def plan_seeds(
     prescription and V100 >= 95 %, then V150 <= 60 %, then the fewest seeds and needles; a
     goal it cannot reach is named in the notes.
 
-    Writes the plan's `seeds` section (--force replaces it). When no loading can be made
-    nothing is written and the exit status is 4.
+    Writes the plan's `seeds` section (--force replaces it).
+
+    Exit status: 0 done; 4 when no loading can be made (nothing is written); 3 unusable
+    input; 5 files (the CT moved: --ct; existing output: --force).
 
     Example: `seldinger plan seeds plan.json --rx-gy 120 --figures figures --stl plate.stl`.
     """

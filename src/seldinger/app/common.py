@@ -188,6 +188,6 @@ def parse_lps(text: str, option: str) -> tuple[float, float, float]:
         values = ()
     if len(values) != 3 or not all(math.isfinite(v) for v in values):
         raise typer.BadParameter(
-            f"expected three finite numbers X,Y,Z in LPS mm; got {text!r}.", param_hint=option
+            f"expected three numbers X,Y,Z (finite, LPS mm); got {text!r}.", param_hint=option
         )
     return values[0], values[1], values[2]

@@ -13,6 +13,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # type: ignore[import-u
 from skimage.measure import marching_cubes
 
 from seldinger.anatomy import AirwayGraph
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 
 __all__ = ["render_airways_3d"]
@@ -92,7 +93,7 @@ def render_airways_3d(
         surfaces.append((name, *_surface_lps(mask, 1), colour, 0.9))
     points = [v for _, v, _, _, _ in surfaces if len(v)]
     if not points:
-        raise ValueError("nothing to render: the airway mask and the extra masks are empty.")
+        raise BadInputError("nothing to render: the airway mask and the extra masks are empty.")
     allv = np.concatenate(points)
     centre = (allv.min(axis=0) + allv.max(axis=0)) / 2
     half = float((allv.max(axis=0) - allv.min(axis=0)).max()) / 2 + 5.0

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # type: ignore[import-untyped]
 from scipy.spatial import cKDTree
 
+from seldinger.errors import BadInputError
 from seldinger.files import atomic_path, check_overwrite
 from seldinger.imaging import Volume, reorient
 from seldinger.planning.margin import MarginReport, tumour_surface_mesh
@@ -104,7 +105,7 @@ def render_margin_map(
     out = Path(out_png)
     check_overwrite(out, force)
     if zone is not None and not tumour.geometry.same_as(zone.geometry):
-        raise ValueError(
+        raise BadInputError(
             f"zone is on another grid than tumour: {zone.geometry!r} vs {tumour.geometry!r}. "
             "Resample it first with seldinger.imaging.resample(zone, tumour, 'nearest')."
         )

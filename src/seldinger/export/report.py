@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import seldinger
+from seldinger.errors import BadInputError, OutputExistsError
 from seldinger.files import atomic_dir
 
 __all__ = ["DISCLAIMER", "Report", "replaceable_report_folder"]
@@ -156,7 +157,7 @@ class Report:
                 f"image must be PNG bytes or the path of a PNG file; got {type(image).__name__}."
             )
         if not data.startswith(_PNG_SIGNATURE):
-            raise ValueError(
+            raise BadInputError(
                 f"image must be a PNG (signature {_PNG_SIGNATURE!r}); {origin} starts with "
                 f"{data[:8]!r}. Save the figure as PNG (e.g. render_views(...).png)."
             )
@@ -205,7 +206,7 @@ class Report:
         images = [b for b in self._blocks if isinstance(b, _Image)]
         names = list(image_names) if image_names is not None else _image_names(len(images))
         if len(names) != len(images):
-            raise ValueError(
+            raise BadInputError(
                 f"image_names must name each of the {len(images)} images; got {len(names)}."
             )
         version = html.escape(seldinger.__version__)
@@ -278,7 +279,7 @@ class Report:
         """
         target = Path(out_dir)
         if force and target.exists() and not replaceable_report_folder(target):
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"out_dir {target} exists and is not a Seldinger report folder; replacing it "
                 "would delete its contents. Choose a new folder or remove it yourself."
             )

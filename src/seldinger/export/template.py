@@ -63,15 +63,15 @@ def template_plate(
     """
     frame = np.asarray(frame_lps, dtype=np.float64)
     if frame.shape != (4, 3):
-        raise ValueError(
+        raise BadInputError(
             f"frame_lps must have shape (4, 3) (origin, x, y, axis); got {frame.shape}."
         )
     origin, ex, ey, axis = frame
     holes = np.asarray(holes_mm, dtype=np.float64).reshape(-1, 2)
     if len(holes) == 0:
-        raise ValueError("holes_mm is empty; a template needs at least one needle hole.")
+        raise BadInputError("holes_mm is empty; a template needs at least one needle hole.")
     if not (thickness_mm > 0 and hole_diameter_mm > 0 and standoff_mm >= 0):
-        raise ValueError("thickness_mm and hole_diameter_mm must be > 0, standoff_mm >= 0.")
+        raise BadInputError("thickness_mm and hole_diameter_mm must be > 0, standoff_mm >= 0.")
     entries = np.asarray(entries_lps_mm, dtype=np.float64).reshape(-1, 3)
     skin_w = float(((entries - origin) @ axis).min()) - standoff_mm  # plate's skin side
     lo = holes.min(axis=0) - _BORDER_MM

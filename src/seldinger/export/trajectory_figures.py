@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from seldinger.anatomy import Anatomy
+from seldinger.errors import BadInputError
 from seldinger.export.trajectory_views import (
     render_needle_views,
     render_paths_axial,
@@ -65,7 +66,7 @@ def write_trajectory_figures(
         The PNGs written, in the order of :func:`trajectory_figure_names`.
     """
     if not paths:
-        raise ValueError("paths is empty; pass at least one Trajectory (search.top(n)).")
+        raise BadInputError("paths is empty; pass at least one Trajectory (search.top(n)).")
     masks = {name: anatomy[name] for name in FIGURE_MASKS if name in anatomy}
     if lesion is not None:
         masks["lesion"] = lesion

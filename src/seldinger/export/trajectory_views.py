@@ -32,16 +32,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
 
+from seldinger.errors import BadInputError
 from seldinger.export.views import MASK_COLOURS, POINT_COLOURS, window_hu
 from seldinger.files import atomic_path, check_overwrite
 from seldinger.imaging import Volume
 from seldinger.imaging.reslice import (
-    _L,
-    _P,
+    LEFT_LPS,
     NEEDLE_VIEW_NAMES,
+    POSTERIOR_LPS,
     ObliquePlane,
-    _as_point,
-    _as_points,
+    as_point,
+    as_points,
     needle_frame,
     needle_view_planes,
     oblique_plane,
@@ -132,23 +133,25 @@ def render_paths_axial(
     """
     out = Path(out_png)
     check_overwrite(out, force)
-    entries = _as_points(entries_lps_mm, "entries_lps_mm")
-    targets = _as_points(targets_lps_mm, "targets_lps_mm")
+    entries = as_points(entries_lps_mm, "entries_lps_mm")
+    targets = as_points(targets_lps_mm, "targets_lps_mm")
     if entries.shape != targets.shape:
-        raise ValueError(
+        raise BadInputError(
             f"entries_lps_mm and targets_lps_mm must hold the same number of paths; got "
             f"{len(entries)} entries and {len(targets)} targets."
         )
     lengths_mm = np.linalg.norm(targets - entries, axis=1)
     if np.any(lengths_mm <= 1e-6):
         n = int(np.argmax(lengths_mm <= 1e-6))
-        raise ValueError(
+        raise BadInputError(
             f"path {n + 1} has its entry equal to its target ({entries[n].round(2).tolist()} "
             "mm); give each path a skin entry distinct from its target."
         )
     names = [str(n + 1) for n in range(len(entries))] if labels is None else list(labels)
     if len(names) != len(entries):
-        raise ValueError(f"labels must have one entry per path ({len(entries)}); got {len(names)}.")
+        raise BadInputError(
+            f"labels must have one entry per path ({len(entries)}); got {len(names)}."
+        )
     centre_hu, width_hu = window_hu(window)
     mask_items = _check_masks(masks)
 
@@ -158,7 +161,7 @@ def render_paths_axial(
     half = np.maximum((hi - lo) / 2, 50.0)
     centre = (lo + hi) / 2
     centre[2] = targets[0, 2]
-    plane = oblique_plane(ct, centre, _L, _P, half[0], half[1], pixel_mm)
+    plane = oblique_plane(ct, centre, LEFT_LPS, POSTERIOR_LPS, half[0], half[1], pixel_mm)
 
     figure, canvas = _figure(9.0, 9.6)
     axes = figure.add_axes((0.03, 0.12, 0.94, 0.8))
@@ -273,12 +276,12 @@ def render_needle_views(
     """
     out = Path(out_png)
     check_overwrite(out, force)
-    entry = _as_point(entry_lps_mm, "entry_lps_mm")
-    target = _as_point(target_lps_mm, "target_lps_mm")
+    entry = as_point(entry_lps_mm, "entry_lps_mm")
+    target = as_point(target_lps_mm, "target_lps_mm")
     if safety_radius_mm is not None and not (
         np.isfinite(safety_radius_mm) and safety_radius_mm >= 0
     ):
-        raise ValueError(
+        raise BadInputError(
             f"safety_radius_mm must be a non-negative number of mm or None; got "
             f"{safety_radius_mm!r}."
         )
@@ -407,25 +410,25 @@ def render_skin_risk_map(
     """
     out = Path(out_png)
     check_overwrite(out, force)
-    points = _as_points(candidates_lps_mm, "candidates_lps_mm")
+    points = as_points(candidates_lps_mm, "candidates_lps_mm")
     values = np.asarray(risk, dtype=np.float64).reshape(-1)
     if values.shape != (len(points),):
-        raise ValueError(
+        raise BadInputError(
             f"risk must hold one score per candidate ({len(points)}); got shape {np.shape(risk)}."
         )
     if np.isinf(values).any():
-        raise ValueError("risk holds ±inf; use NaN for blocked candidates and finite scores.")
-    centre = _as_point(centre_lps_mm, "centre_lps_mm")
+        raise BadInputError("risk holds ±inf; use NaN for blocked candidates and finite scores.")
+    centre = as_point(centre_lps_mm, "centre_lps_mm")
     best = (
         np.empty((0, 3))
         if best_entries_lps_mm is None
-        else _as_points(best_entries_lps_mm, "best_entries_lps_mm")
+        else as_points(best_entries_lps_mm, "best_entries_lps_mm")
     )
     reasons = None
     if blocked_reason is not None:
         reasons = np.asarray(blocked_reason, dtype=str).reshape(-1)
         if reasons.shape != (len(points),):
-            raise ValueError(
+            raise BadInputError(
                 f"blocked_reason must hold one string per candidate ({len(points)}); got "
                 f"shape {np.shape(blocked_reason)}."
             )

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from seldinger.errors import BadInputError
 from seldinger.files import atomic_path
 from seldinger.imaging import Volume, VolumeGeometry, reorient
 
@@ -118,7 +119,7 @@ def window_hu(window: str | tuple[float, float]) -> tuple[float, float]:
     """
     if isinstance(window, str):
         if window not in WINDOW_PRESETS_HU:
-            raise ValueError(
+            raise BadInputError(
                 f"window must be one of {sorted(WINDOW_PRESETS_HU)} or a (centre_hu, width_hu) "
                 f"pair; got {window!r}."
             )
@@ -127,11 +128,11 @@ def window_hu(window: str | tuple[float, float]) -> tuple[float, float]:
         try:
             centre_hu, width_hu = (float(v) for v in window)
         except (TypeError, ValueError) as err:
-            raise ValueError(
+            raise BadInputError(
                 f"window must be a preset name or a (centre_hu, width_hu) pair; got {window!r}."
             ) from err
     if not width_hu > 0:
-        raise ValueError(f"window width must be positive (HU); got {width_hu!r}.")
+        raise BadInputError(f"window width must be positive (HU); got {width_hu!r}.")
     return float(centre_hu), float(width_hu)
 
 
@@ -224,7 +225,7 @@ def render_views(
     slice_index = _slice_index(ct, point)
     width_px, height_px = (int(n) for n in size_px)
     if width_px < 300 or height_px < 150:
-        raise ValueError(f"size_px must be at least (300, 150) pixels; got {size_px!r}.")
+        raise BadInputError(f"size_px must be at least (300, 150) pixels; got {size_px!r}.")
 
     dpi = 100.0
     figure = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, facecolor=_BACKGROUND)
@@ -368,9 +369,9 @@ def _as_point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     try:
         point = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be three LPS coordinates in mm; got {value!r}.") from err
+        raise BadInputError(f"{name} must be three LPS coordinates in mm; got {value!r}.") from err
     if point.shape != (3,) or not np.all(np.isfinite(point)):
-        raise ValueError(f"{name} must be three finite LPS coordinates in mm; got {value!r}.")
+        raise BadInputError(f"{name} must be three finite LPS coordinates in mm; got {value!r}.")
     return point
 
 
@@ -379,7 +380,7 @@ def _slice_index(ct: Volume, point_lps_mm: npt.NDArray[np.float64]) -> tuple[int
     index = np.rint(ct.lps_to_index(point_lps_mm)).astype(int)
     if np.any(index < 0) or np.any(index >= np.asarray(ct.shape)):
         lo, hi = ct.geometry.bounds_lps_mm()
-        raise ValueError(
+        raise BadInputError(
             f"point_lps_mm {np.round(point_lps_mm, 1).tolist()} lies outside the CT (LPS extent "
             f"{np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm). Choose a point "
             "inside the scanned volume."

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from seldinger.errors import BadInputError
 from seldinger.imaging.volume import GeometryError, Volume, VolumeGeometry, orientation_code
 
 __all__ = ["INTERPOLATIONS", "reorient", "resample"]
@@ -52,7 +53,7 @@ def resample(
     nearest edge voxel, so the boundary of a mask is not eaten away.
     """
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
+        raise BadInputError(
             f"interpolation must be one of {sorted(INTERPOLATIONS)}; got {interpolation!r}."
         )
     target = geometry.geometry if isinstance(geometry, Volume) else geometry

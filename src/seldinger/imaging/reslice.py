@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from seldinger.errors import BadInputError
 from seldinger.imaging.volume import Volume
 
 __all__ = [
@@ -30,13 +31,13 @@ AIR_HU = -1024.0
 #: The planes of :func:`needle_view_planes` (panels of the needle views, left to right).
 NEEDLE_VIEW_NAMES = ("in_plane", "orthogonal", "needles_eye")
 
-_L = np.array([1.0, 0.0, 0.0])
-_P = np.array([0.0, 1.0, 0.0])
+LEFT_LPS = np.array([1.0, 0.0, 0.0])
+POSTERIOR_LPS = np.array([0.0, 1.0, 0.0])
 _S = np.array([0.0, 0.0, 1.0])
 _MAX_PIXELS_PER_SIDE = 4097
 # Dominant axis of a plane's normal -> (direction into the screen, screen-down reference):
 # axial seen from the feet, coronal from the front, sagittal from the patient's left.
-_STANDARD_VIEWS = {2: (_S, _P), 1: (_P, -_S), 0: (-_L, -_S)}
+_STANDARD_VIEWS = {2: (_S, POSTERIOR_LPS), 1: (POSTERIOR_LPS, -_S), 0: (-LEFT_LPS, -_S)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,25 +173,25 @@ def oblique_plane(
     >>> plane.image[1, 1], plane.image[1, 2]  # voxel (1, 1, 1), then one step along +L
     (np.float64(13.0), np.float64(22.0))
     """
-    origin = _as_point(origin_lps_mm, "origin_lps_mm")
+    origin = as_point(origin_lps_mm, "origin_lps_mm")
     u_dir = _unit(u, "u")
     v_dir = _unit(v, "v")
     if abs(float(u_dir @ v_dir)) > 1e-6:
-        raise ValueError(
+        raise BadInputError(
             f"u and v must be orthogonal; got u·v = {float(u_dir @ v_dir):.3g} "
             f"(u={u_dir.round(4).tolist()}, v={v_dir.round(4).tolist()}). "
             "Take v from a cross product with u."
         )
     for name, value in (("half_u_mm", half_u_mm), ("half_v_mm", half_v_mm)):
         if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number of mm; got {value!r}.")
+            raise BadInputError(f"{name} must be a positive number of mm; got {value!r}.")
     if not (np.isfinite(pixel_mm) and pixel_mm > 0):
-        raise ValueError(f"pixel_mm must be a positive number of mm; got {pixel_mm!r}.")
+        raise BadInputError(f"pixel_mm must be a positive number of mm; got {pixel_mm!r}.")
     offsets: list[npt.NDArray[np.float64]] = []
     for name, half in (("half_u_mm", half_u_mm), ("half_v_mm", half_v_mm)):
         n = 2 * round(half / pixel_mm) + 1
         if n > _MAX_PIXELS_PER_SIDE:
-            raise ValueError(
+            raise BadInputError(
                 f"{name}={half!r} at pixel_mm={pixel_mm!r} needs {n} pixels per side "
                 f"(at most {_MAX_PIXELS_PER_SIDE}); use a larger pixel_mm or a smaller plane."
             )
@@ -231,19 +232,19 @@ def needle_frame(
     >>> u.tolist(), v.tolist(), w.tolist(), length_mm
     ([0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], 50.0)
     """
-    entry = _as_point(entry_lps_mm, "entry_lps_mm")
-    target = _as_point(target_lps_mm, "target_lps_mm")
+    entry = as_point(entry_lps_mm, "entry_lps_mm")
+    target = as_point(target_lps_mm, "target_lps_mm")
     d = target - entry
     length_mm = float(np.linalg.norm(d))
     if not length_mm > 1e-6:
-        raise ValueError(
+        raise BadInputError(
             f"entry_lps_mm and target_lps_mm coincide ({entry.round(2).tolist()} mm); "
             "a needle needs a skin entry distinct from its target."
         )
     u = d / length_mm
     s_cross_u = np.cross(_S, u)
     norm = float(np.linalg.norm(s_cross_u))
-    v = s_cross_u / norm if norm > 1e-9 else _L.copy()
+    v = s_cross_u / norm if norm > 1e-9 else LEFT_LPS.copy()
     w = np.cross(u, v)
     return u + 0.0, v + 0.0, w + 0.0, length_mm  # + 0.0 turns -0.0 into 0.0
 
@@ -288,12 +289,12 @@ def needle_view_planes(
     ValueError
         For invalid points (see :func:`needle_frame`) or sizes.
     """
-    entry = _as_point(entry_lps_mm, "entry_lps_mm")
-    target = _as_point(target_lps_mm, "target_lps_mm")
+    entry = as_point(entry_lps_mm, "entry_lps_mm")
+    target = as_point(target_lps_mm, "target_lps_mm")
     u, v, w, length_mm = needle_frame(entry, target)
     for name, value in (("beyond_mm", beyond_mm), ("side_mm", side_mm)):
         if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a non-negative number of mm; got {value!r}.")
+            raise BadInputError(f"{name} must be a non-negative number of mm; got {value!r}.")
     middle = (entry + target) / 2
     planes = {}
     for name, normal in (("in_plane", w), ("orthogonal", v)):
@@ -334,7 +335,7 @@ def skin_azimuth_deg(
     >>> skin_azimuth_deg([[0, -1, 0], [1, 0, 0], [-1, 0, 0]], [0, 0, 5]).tolist()
     [0.0, 90.0, -90.0]
     """
-    d = np.asarray(points_lps_mm, dtype=np.float64) - _as_point(centre_lps_mm, "centre_lps_mm")
+    d = np.asarray(points_lps_mm, dtype=np.float64) - as_point(centre_lps_mm, "centre_lps_mm")
     # anterior is -P, patient left is +L
     return np.degrees(np.arctan2(d[..., 0], -d[..., 1])) + 0.0
 
@@ -349,7 +350,7 @@ def _sample_lps(
     if not isinstance(volume, Volume):
         raise TypeError(f"expected a seldinger.imaging.Volume; got {type(volume).__name__}.")
     if order not in (0, 1):
-        raise ValueError(f"order must be 0 (nearest: masks) or 1 (linear: CT); got {order!r}.")
+        raise BadInputError(f"order must be 0 (nearest: masks) or 1 (linear: CT); got {order!r}.")
     fill = (AIR_HU if order == 1 else 0.0) if fill_value is None else float(fill_value)
     index = volume.lps_to_index(lps_mm)
     shape = np.asarray(volume.shape)
@@ -366,44 +367,44 @@ def _sample_lps(
     return values
 
 
-def _as_point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+def as_point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     """Three finite LPS coordinates (mm), or ValueError naming ``name``."""
     try:
         point = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be three LPS coordinates in mm; got {value!r}.") from err
+        raise BadInputError(f"{name} must be three LPS coordinates in mm; got {value!r}.") from err
     if point.shape != (3,) or not np.all(np.isfinite(point)):
-        raise ValueError(
+        raise BadInputError(
             f"{name} must be three finite LPS coordinates in mm, shape (3,); got {value!r}."
         )
     return point
 
 
-def _as_points(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+def as_points(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     """(n, 3) finite LPS points (mm), n >= 1, or ValueError naming ``name``."""
     try:
         points = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an (n, 3) array of LPS points in mm.") from err
+        raise BadInputError(f"{name} must be an (n, 3) array of LPS points in mm.") from err
     if points.ndim == 1 and points.shape == (3,):
         points = points[None, :]
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
-        raise ValueError(
+        raise BadInputError(
             f"{name} must have shape (n, 3) with n >= 1 (LPS mm); got shape {points.shape}."
         )
     if not np.all(np.isfinite(points)):
         bad = int(np.argmax(~np.all(np.isfinite(points), axis=1)))
-        raise ValueError(
+        raise BadInputError(
             f"{name} row {bad} is not finite ({points[bad].tolist()}); remove or fix that point."
         )
     return points
 
 
 def _unit(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
-    vector = _as_point(value, name)
+    vector = as_point(value, name)
     norm = float(np.linalg.norm(vector))
     if not norm > 1e-12:
-        raise ValueError(f"{name} must be a non-zero LPS direction; got {vector.tolist()}.")
+        raise BadInputError(f"{name} must be a non-zero LPS direction; got {vector.tolist()}.")
     return vector / norm
 
 

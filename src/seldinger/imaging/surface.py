@@ -39,6 +39,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.measure import find_contours, marching_cubes
 
+from seldinger.errors import BadInputError
+
 FloatArray = npt.NDArray[np.float64]
 
 #: Gaussian blur (standard deviation) along each array axis, in voxels, before the 0.5
@@ -52,12 +54,12 @@ def _sigma_mm(spacing: FloatArray) -> FloatArray:
     return SMOOTHING_VOXELS * spacing
 
 
-def _pad_voxels(spacing: FloatArray) -> npt.NDArray[np.int64]:
+def pad_voxels(spacing: FloatArray) -> npt.NDArray[np.int64]:
     # the blur is truncated at 4 standard deviations; the 0.5 level lies well inside that
     return np.ceil(4.0 * _sigma_mm(spacing) / spacing).astype(np.int64) + 2
 
 
-def _surface(mask: npt.NDArray[np.bool_], spacing: FloatArray, start: FloatArray) -> _Mesh:
+def mask_surface(mask: npt.NDArray[np.bool_], spacing: FloatArray, start: FloatArray) -> _Mesh:
     """Curvature-corrected 0.5 level set of the blurred mask: verts (box mm), faces, normals."""
     voxels = mask.sum()
     for scale in (1.0, 0.5, 0.0):
@@ -73,7 +75,7 @@ def _surface(mask: npt.NDArray[np.bool_], spacing: FloatArray, start: FloatArray
         verts, faces, _, _ = marching_cubes(field, level=0.5, spacing=tuple(spacing))
         verts = verts.astype(np.float64)
         faces = faces.astype(np.int64)
-        volume = _flux(verts - verts.mean(axis=0), faces, np.full(len(verts), -1.0))
+        volume = surface_flux(verts - verts.mean(axis=0), faces, np.full(len(verts), -1.0))
         if volume < 0:  # make the winding counter-clockwise from outside
             faces = faces[:, ::-1]
             volume = -volume
@@ -107,7 +109,7 @@ def _surface(mask: npt.NDArray[np.bool_], spacing: FloatArray, start: FloatArray
         )
         normals = _face_to_vertex_normals(verts, faces)
         return _Mesh(verts, faces, normals, n_coarse, edges, field, spacing)
-    raise ValueError("mask has no surface (unreachable for a non-empty mask).")
+    raise BadInputError("mask has no surface (unreachable for a non-empty mask).")
 
 
 def _normals_and_shift(
@@ -182,7 +184,7 @@ class _Mesh:
     def mesh_distance(self, other: _Mesh) -> FloatArray:
         """Signed distance of every vertex to ``other``: exact at the marching-cubes
         vertices, the mean of its edge's ends at each midpoint."""
-        coarse = _signed_distance(self.verts[: self.n_coarse], other)
+        coarse = signed_distance(self.verts[: self.n_coarse], other)
         return np.concatenate([coarse, 0.5 * (coarse[self.edges[:, 0]] + coarse[self.edges[:, 1]])])
 
 
@@ -357,7 +359,7 @@ def _in_mixed_cell(
     return (count > 0) & (count < 8)
 
 
-def _vertex_areas(verts: FloatArray, faces: npt.NDArray[np.int64]) -> FloatArray:
+def vertex_areas(verts: FloatArray, faces: npt.NDArray[np.int64]) -> FloatArray:
     tri = verts[faces]
     area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
     return np.bincount(faces.ravel(), np.repeat(area / 3.0, 3), minlength=len(verts)).astype(
@@ -375,7 +377,7 @@ def _face_to_vertex_normals(verts: FloatArray, faces: npt.NDArray[np.int64]) -> 
     return normals / np.where(length > 0, length, 1.0)[:, None]
 
 
-def _flux(verts: FloatArray, faces: npt.NDArray[np.int64], depth: FloatArray) -> float:
+def surface_flux(verts: FloatArray, faces: npt.NDArray[np.int64], depth: FloatArray) -> float:
     """Volume enclosed, counting each triangle by its fraction with ``depth < 0``."""
     tri = verts[faces]
     signed = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) / 6.0
@@ -404,7 +406,7 @@ def _inner_fraction(d: FloatArray) -> FloatArray:
 # --- distances ---------------------------------------------------------------------------
 
 
-def _signed_distance(points: FloatArray, mesh: _Mesh) -> FloatArray:
+def signed_distance(points: FloatArray, mesh: _Mesh) -> FloatArray:
     """Distance of each point to a closed triangle mesh; positive outside it.
 
     The nearest vertex of the unsubdivided mesh gives a first foot point; twice, the

@@ -159,14 +159,14 @@ class VolumeGeometry:
         """LPS mm of (fractional) voxel indices, shape (..., 3) → (..., 3)."""
         points = np.asarray(ijk, dtype=np.float64)
         if points.shape[-1] != 3:
-            raise ValueError(f"ijk must have shape (..., 3); got {points.shape}.")
+            raise BadInputError(f"ijk must have shape (..., 3); got {points.shape}.")
         return points @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     def lps_to_index(self, lps_mm: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Fractional voxel indices of LPS points, shape (..., 3) → (..., 3)."""
         points = np.asarray(lps_mm, dtype=np.float64)
         if points.shape[-1] != 3:
-            raise ValueError(f"lps_mm must have shape (..., 3); got {points.shape}.")
+            raise BadInputError(f"lps_mm must have shape (..., 3); got {points.shape}.")
         inverse = np.linalg.inv(self.affine)
         return points @ inverse[:3, :3].T + inverse[:3, 3]
 
@@ -230,14 +230,14 @@ class Volume:
     def __post_init__(self) -> None:
         array = np.asarray(self.array)
         if array.ndim != 3:
-            raise ValueError(
+            raise BadInputError(
                 f"Volume.array must be 3-D, indexed (i, j, k); got shape {array.shape}. "
                 "Add a singleton axis for a single slice (array[:, :, None])."
             )
         if 0 in array.shape:
-            raise ValueError(f"Volume.array must not be empty; got shape {array.shape}.")
+            raise BadInputError(f"Volume.array must not be empty; got shape {array.shape}.")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError(
+            raise BadInputError(
                 "Volume.array holds NaN or infinite values; replace them (e.g. with the "
                 "background value) before building a Volume."
             )
@@ -296,7 +296,7 @@ class Volume:
         if outside.any():
             first = np.asarray(lps_mm, dtype=np.float64).reshape(-1, 3)[np.argmax(outside)]
             lo, hi = self.geometry.bounds_lps_mm()
-            raise ValueError(
+            raise BadInputError(
                 f"lps_mm {first.tolist()} lies outside the volume (LPS extent "
                 f"{np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm)."
             )
@@ -308,7 +308,7 @@ class Volume:
         """Same geometry, new voxels (a mask, dose or temperature computed on this grid)."""
         new = np.asarray(array)
         if new.shape != self.array.shape:
-            raise ValueError(
+            raise BadInputError(
                 f"with_array needs an array of shape {self.array.shape}; got {new.shape}. "
                 "Resample to this grid first (Volume.resample_to)."
             )
@@ -356,7 +356,7 @@ class Volume:
         stop = np.minimum(np.floor(index.max(axis=0) + tol) + 1, self.shape).astype(int)
         if np.any(stop <= start):
             lo, hi = self.geometry.bounds_lps_mm()
-            raise ValueError(
+            raise BadInputError(
                 f"crop box {box_lo.tolist()} to {box_hi.tolist()} mm holds no voxel of the "
                 f"volume (LPS extent {np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm)."
             )
@@ -372,7 +372,7 @@ class Volume:
         [1.0, 0.0, 2.0]
         """
         if len(box) != 3 or any(s.step not in (None, 1) for s in box):
-            raise ValueError(f"crop_index takes three unit-step slices; got {box!r}.")
+            raise BadInputError(f"crop_index takes three unit-step slices; got {box!r}.")
         start = [s.indices(n)[0] for s, n in zip(box, self.shape, strict=True)]
         affine = self.affine.copy()
         affine[:3, 3] = self.index_to_lps(start)

@@ -24,10 +24,10 @@ from seldinger.io.dicom_geometry import StackGeometry, resample_stack, stack_geo
 from seldinger.io.dicom_pixels import read_stored_pixels
 from seldinger.io.dicom_scan import (
     SeriesInfo,
-    _multi_frames,
-    _single_frame,
     choose_series,
+    multi_frames,
     scan_dicom_folder,
+    single_frame,
 )
 from seldinger.io.errors import DicomReadError
 
@@ -53,9 +53,9 @@ def _series_from_file(path: Path) -> tuple[SeriesInfo, list[str]]:
     except (InvalidDicomError, OSError, EOFError) as err:
         raise DicomReadError(f"{path}: not a DICOM file ({err}).") from err
     if "PerFrameFunctionalGroupsSequence" in ds:
-        frames = _multi_frames(ds, path)
+        frames = multi_frames(ds, path)
     else:
-        frames = [_single_frame(ds, path)]
+        frames = [single_frame(ds, path)]
     info = SeriesInfo(
         series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None,
         modality=str(ds.get("Modality", "") or "") or None,

@@ -128,7 +128,7 @@ def _series_key(ds: Dataset) -> tuple[str, ...]:
     )
 
 
-def _single_frame(ds: Dataset, path: Path) -> DicomFrame:
+def single_frame(ds: Dataset, path: Path) -> DicomFrame:
     for tag in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         if tag not in ds:
             raise DicomReadError(
@@ -167,7 +167,7 @@ def _functional(ds: Dataset, n: int, sequence: str, inner: str) -> Dataset | Non
     return None
 
 
-def _multi_frames(ds: Dataset, path: Path) -> list[DicomFrame]:
+def multi_frames(ds: Dataset, path: Path) -> list[DicomFrame]:
     """Frames of an Enhanced / Legacy Converted Enhanced CT (PS3.3 C.7.6.16)."""
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     frames = []
@@ -254,9 +254,9 @@ def scan_dicom_folder(folder: Path) -> tuple[list[SeriesInfo], list[str]]:
             continue
         try:
             frames = (
-                _multi_frames(ds, path)
+                multi_frames(ds, path)
                 if sop_class in MULTIFRAME_CT_CLASSES or "PerFrameFunctionalGroupsSequence" in ds
-                else [_single_frame(ds, path)]
+                else [single_frame(ds, path)]
             )
         except DicomReadError:  # already names the file; a ValueError, so caught first
             raise

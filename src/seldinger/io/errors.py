@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from seldinger.errors import BadInputError
+from seldinger.errors import BadInputError, MissingFileError
 
-__all__ = ["DicomReadError", "ImageReadError"]
+__all__ = ["DicomReadError", "ImageReadError", "MissingInputError"]
 
 
 class ImageReadError(BadInputError):
@@ -13,3 +13,7 @@ class ImageReadError(BadInputError):
 
 class DicomReadError(ImageReadError):
     """A DICOM folder or file is missing, broken, ambiguous or not a CT."""
+
+
+class MissingInputError(MissingFileError, ImageReadError):
+    """An input path that does not exist (exit code IO); still an :class:`ImageReadError`."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 from seldinger.io.ct import Ct, CtMeta
 from seldinger.io.dicom import ProgressCallback, read_dicom_ct
-from seldinger.io.errors import ImageReadError
+from seldinger.io.errors import ImageReadError, MissingInputError
 from seldinger.io.itk import read_itk, write_itk
 from seldinger.io.nifti import read_nifti, write_nifti
 
@@ -37,7 +38,7 @@ def detect_format(path: str | Path) -> str:
     """ "dicom", "nifti", "nrrd" or "metaimage"; raises ImageReadError for anything else."""
     source = Path(path)
     if not source.exists():
-        raise ImageReadError(f"{source} does not exist. Give {SUPPORTED_INPUTS}.")
+        raise MissingInputError(f"{source} does not exist. Give {SUPPORTED_INPUTS}.")
     if source.is_dir():
         return "dicom"
     suffix = _suffix(source)
@@ -111,7 +112,7 @@ def write_volume(volume: Volume, path: str | Path, force: bool = False) -> Path:
     target = Path(path)
     kind = _WRITERS.get(_suffix(target))
     if kind is None:
-        raise ValueError(
+        raise BadInputError(
             f"cannot write {target}: the name must end in one of {', '.join(_WRITERS)}."
         )
     if kind == "nifti":

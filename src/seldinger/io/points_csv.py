@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from seldinger.errors import BadInputError, SeldingerIOError
+from seldinger.errors import BadInputError, MissingFileError
 
 __all__ = [
     "POINT_COLUMNS",
@@ -60,8 +60,17 @@ def read_columns_csv(
     file = Path(path)
     label = what or str(file)
     if not file.is_file():
-        raise SeldingerIOError(f"{label} does not exist.")
+        raise MissingFileError(f"{label} does not exist.")
+    rows, _ = _read_rows(file, columns, label)
+    return rows
+
+
+def _read_rows(
+    file: Path, columns: tuple[str, ...], label: str
+) -> tuple[npt.NDArray[np.float64], list[int]]:
+    """The rows as floats and the file line each came from."""
     rows: list[list[float]] = []
+    lines: list[int] = []
     header: list[str] | None = None
     where: dict[str, int] = {}
     with file.open(newline="", encoding="utf-8-sig") as handle:
@@ -94,13 +103,14 @@ def read_columns_csv(
                     )
                 values.append(value)
             rows.append(values)
+            lines.append(line)
     if header is None:
         raise PointsFileError(
             f"{label} is empty; it needs a header {','.join(columns)} and one row per point."
         )
     if not rows:
         raise PointsFileError(f"{label}: no data rows under the header {','.join(columns)}.")
-    return np.asarray(rows, dtype=np.float64).reshape(-1, len(columns))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, len(columns)), lines
 
 
 def read_points_csv(
@@ -120,12 +130,15 @@ def read_seeds_csv(
     PointsFileError
         Also for a zero axis (the line is named).
     """
-    rows = read_columns_csv(path, SEED_COLUMNS, what)
+    file = Path(path)
+    if not file.is_file():
+        raise MissingFileError(f"{what or file} does not exist.")
+    rows, lines = _read_rows(file, SEED_COLUMNS, what or str(file))
     norms = np.linalg.norm(rows[:, 3:], axis=1)
     zero = np.flatnonzero(norms < 1e-9)
     if zero.size:
         raise PointsFileError(
-            f"{what or path}: data row {int(zero[0]) + 1}, columns ax,ay,az: the seed axis is "
+            f"{what or path}, line {lines[int(zero[0])]}, columns ax,ay,az: the seed axis is "
             "zero; give the direction of the seed's long axis (e.g. the needle direction)."
         )
     return rows[:, :3], rows[:, 3:] / norms[:, None]

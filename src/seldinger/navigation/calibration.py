@@ -235,12 +235,12 @@ def pivot_calibration(
     >>> poses[:, :3, :3] = rotations.as_matrix()
     >>> poses[:, :3, 3] = [5.0, 5.0, 5.0] - rotations.apply([0.0, 0.0, 100.0])
     >>> result = pivot_calibration(poses)
-    >>> np.round(result.tip_offset_mm, 6).tolist(), np.round(result.pivot_point_mm, 6).tolist()
+    >>> (np.round(result.tip_offset_mm, 6) + 0.0).tolist(), np.round(result.pivot_point_mm, 6).tolist()
     ([0.0, 0.0, 100.0], [5.0, 5.0, 5.0])
     """
     poses = _as_poses(tool_to_reference, MIN_PIVOT_POSES)
     if outlier_sigma <= 0 or outlier_floor_mm < 0 or max_iterations < 1:
-        raise ValueError(
+        raise BadInputError(
             "outlier_sigma must be > 0, outlier_floor_mm ≥ 0 and max_iterations ≥ 1; got "
             f"{outlier_sigma}, {outlier_floor_mm}, {max_iterations}."
         )
@@ -330,7 +330,7 @@ def tool_tip_to_tool(
     """
     tip = np.asarray(tip_offset_mm, dtype=np.float64)
     if tip.shape != (3,) or not np.isfinite(tip).all():
-        raise ValueError(f"tip_offset_mm must be 3 finite numbers (mm); got {tip}.")
+        raise BadInputError(f"tip_offset_mm must be 3 finite numbers (mm); got {tip}.")
     if shaft_axis_tool is None:
         length = float(np.linalg.norm(tip))
         if length < 1e-6:
@@ -343,7 +343,7 @@ def tool_tip_to_tool(
         axis = np.asarray(shaft_axis_tool, dtype=np.float64)
         norm = float(np.linalg.norm(axis)) if axis.shape == (3,) else 0.0
         if norm == 0.0 or not np.isfinite(norm):
-            raise ValueError(f"shaft_axis_tool must be a non-zero 3-vector; got {axis}.")
+            raise BadInputError(f"shaft_axis_tool must be a non-zero 3-vector; got {axis}.")
         z = axis / norm
         if float(z @ tip) < 0.0:
             z = -z

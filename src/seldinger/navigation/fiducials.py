@@ -70,8 +70,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, require_same_geometry
-from seldinger.navigation._marker_fit import MIN_CONTRAST_HU, localise
+from seldinger.navigation.marker_fit import MIN_CONTRAST_HU, localise
 
 __all__ = [
     "BODY_MIN_HU",
@@ -297,14 +298,14 @@ def detect_skin_markers(
     _check_positive(diameter_mm, "diameter_mm", "the marker diameter in mm, e.g. 4.0")
     _check_positive(surface_tolerance_mm, "surface_tolerance_mm", "e.g. 3.0 mm")
     if not 0.0 < volume_tolerance < 1.0:
-        raise ValueError(
+        raise BadInputError(
             f"volume_tolerance must lie in (0, 1) (relative deviation from the sphere's "
             f"volume); got {volume_tolerance!r}. Use e.g. 0.5 for 50–150 %."
         )
     if not 0.0 <= min_sphericity <= 1.0:
-        raise ValueError(f"min_sphericity must lie in [0, 1]; got {min_sphericity!r}.")
+        raise BadInputError(f"min_sphericity must lie in [0, 1]; got {min_sphericity!r}.")
     if marker_hu - min_hu < MIN_CONTRAST_HU:
-        raise ValueError(
+        raise BadInputError(
             f"marker_hu ({marker_hu}) must exceed min_hu ({min_hu}) by at least "
             f"{MIN_CONTRAST_HU:.0f} HU; lower min_hu or give the marker's real CT number."
         )
@@ -482,10 +483,10 @@ def insert_spherical_markers(
     """
     _check_positive(diameter_mm, "diameter_mm", "the sphere diameter in mm, e.g. 4.0")
     if int(supersample) != supersample or supersample < 1:
-        raise ValueError(f"supersample must be a positive integer; got {supersample!r}.")
+        raise BadInputError(f"supersample must be a positive integer; got {supersample!r}.")
     centres = np.asarray(centres_lps_mm, dtype=np.float64).reshape(-1, 3)
     if not np.all(np.isfinite(centres)):
-        raise ValueError(f"centres_lps_mm must be finite; got {centres.tolist()}.")
+        raise BadInputError(f"centres_lps_mm must be finite; got {centres.tolist()}.")
     out = np.array(ct.array, copy=True)
     dtype = out.dtype
     spacing = np.asarray(ct.spacing_mm, dtype=np.float64)
@@ -500,7 +501,7 @@ def insert_spherical_markers(
         stop = np.minimum(np.ceil(c_ijk + half) + 1, shape).astype(int)
         if np.any(stop <= start):
             lo, hi = ct.geometry.bounds_lps_mm()
-            raise ValueError(
+            raise BadInputError(
                 f"centres_lps_mm {centre.tolist()} puts the sphere outside the CT (LPS "
                 f"extent {np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm); "
                 "choose centres inside the scanned volume."
@@ -528,7 +529,7 @@ def insert_spherical_markers(
 
 def _check_positive(value: float, name: str, hint: str) -> None:
     if not (math.isfinite(value) and value > 0.0):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}. Give {hint}.")
+        raise BadInputError(f"{name} must be a positive finite number; got {value!r}. Give {hint}.")
 
 
 def _lps_tuple(ct: Volume, ijk: FloatArray) -> tuple[float, float, float]:

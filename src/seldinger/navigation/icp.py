@@ -36,6 +36,7 @@ from scipy import linalg, ndimage
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 from seldinger.navigation.registration import RegistrationError, rigid_fit
 from seldinger.navigation.transforms import apply_transform, validate_rigid
@@ -96,12 +97,12 @@ def surface_points_from_mask(
     from skimage.measure import marching_cubes  # heavy import, needed only here
 
     if step_size < 1 or smoothing_mm < 0:
-        raise ValueError(
+        raise BadInputError(
             f"step_size must be ≥ 1 and smoothing_mm ≥ 0; got {step_size} and {smoothing_mm}."
         )
     inside = np.asarray(mask.array) > 0
     if not inside.any() or inside.all():
-        raise ValueError(
+        raise BadInputError(
             "mask must hold both inside and outside voxels to have a surface; got "
             f"{int(inside.sum())} of {inside.size} inside. Pass a body mask (e.g. from "
             "seldinger.anatomy.segment)."

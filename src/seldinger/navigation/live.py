@@ -134,8 +134,9 @@ def record_session(
     )
     with IgtlClient(host, port, connect_timeout_s=connect_timeout_s) as client:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = "overwrite" if path.exists() else "create"
-        with SessionLogWriter(path, header=header, mode=mode) as writer:
+        with SessionLogWriter(
+            path, header=header, mode="overwrite" if path.exists() else "create"
+        ) as writer:
             started = shown = time.monotonic()
             try:
                 while (left := _left(seconds, started)) is None or left > 0:

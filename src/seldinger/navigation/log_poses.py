@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from seldinger.errors import BadInputError, SeldingerIOError
+from seldinger.errors import BadInputError, MissingFileError
 from seldinger.navigation.recording import pose_series, read_session_log
 from seldinger.navigation.transforms import invert_rigid
 
@@ -45,7 +45,7 @@ def tool_poses(
     """
     path = Path(log)
     if not path.is_file():
-        raise SeldingerIOError(
+        raise MissingFileError(
             f"the log {path} does not exist; record one with `seldinger navigate record`."
         )
     records = read_session_log(path, skip_invalid=skip_invalid).records

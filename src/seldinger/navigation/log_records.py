@@ -111,7 +111,7 @@ def _has_bool(value: Any) -> bool:
     return False
 
 
-def _matrix(value: Any, name: str = "matrix") -> Matrix44:
+def parse_matrix(value: Any, name: str = "matrix") -> Matrix44:
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -149,13 +149,13 @@ class TransformRecord(_Base):
 
     def __post_init__(self) -> None:
         self._check_common()
-        object.__setattr__(self, "matrix", _matrix(self.matrix))
+        object.__setattr__(self, "matrix", parse_matrix(self.matrix))
 
     @classmethod
     def from_matrix(
         cls, device: str, timestamp_s: float, matrix: npt.ArrayLike, received_s: float | None = None
     ) -> TransformRecord:
-        return cls(device, timestamp_s, _matrix(matrix), received_s)
+        return cls(device, timestamp_s, parse_matrix(matrix), received_s)
 
     def to_matrix(self) -> FloatArray:
         return np.array(self.matrix, dtype=np.float64)
@@ -187,7 +187,7 @@ class PositionRecord(_Base):
     ) -> PositionRecord:
         m = np.asarray(matrix, dtype=np.float64)
         if m.shape != (4, 4):
-            raise ValueError(f"matrix must have shape (4, 4); got {m.shape}.")
+            raise BadInputError(f"matrix must have shape (4, 4); got {m.shape}.")
         x, y, z = (float(v) for v in m[:3, 3])
         qx, qy, qz, qw = (float(v) for v in matrix_to_quaternion(m))
         return cls(device, timestamp_s, (x, y, z), (qx, qy, qz, qw), received_s)
@@ -207,7 +207,7 @@ class TrackedTool:
     def __post_init__(self) -> None:
         _text(self.name, "tools.name")
         object.__setattr__(self, "tool_type", _integer(self.tool_type, "tools.type", 1, 4))
-        object.__setattr__(self, "matrix", _matrix(self.matrix, "tools.matrix"))
+        object.__setattr__(self, "matrix", parse_matrix(self.matrix, "tools.matrix"))
 
     def to_matrix(self) -> FloatArray:
         return np.array(self.matrix, dtype=np.float64)

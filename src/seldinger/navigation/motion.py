@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 __all__ = [
     "STAGES",
     "BreathingModel",
@@ -51,7 +53,7 @@ _CYCLES_PER_DRAW = 64  # breathing cycles drawn at a time: the realisation is qu
 def _point(value: npt.ArrayLike, name: str) -> FloatArray:
     point = np.array(value, dtype=np.float64)
     if point.shape != (3,) or not np.isfinite(point).all():
-        raise ValueError(f"{name} must be 3 finite LPS coordinates in mm; got {value!r}.")
+        raise BadInputError(f"{name} must be 3 finite LPS coordinates in mm; got {value!r}.")
     point.setflags(write=False)
     return point
 
@@ -60,7 +62,7 @@ def _unit(value: npt.ArrayLike, name: str) -> FloatArray:
     vector = np.array(value, dtype=np.float64)
     norm = float(np.linalg.norm(vector)) if vector.shape == (3,) else math.nan
     if not (math.isfinite(norm) and norm > 1e-9):
-        raise ValueError(
+        raise BadInputError(
             f"{name} must be a non-zero, finite LPS direction of 3 components; got {value!r}."
         )
     unit = vector / norm
@@ -70,7 +72,7 @@ def _unit(value: npt.ArrayLike, name: str) -> FloatArray:
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise BadInputError(message)
 
 
 def _finite_at_least(value: float, name: str, low: float, fix: str) -> None:
@@ -93,7 +95,7 @@ def rotation_from_rotvec(rotvec_rad: npt.ArrayLike) -> FloatArray:
 
     Examples
     --------
-    >>> np.round(rotation_from_rotvec([0.0, 0.0, np.pi / 2]) @ [1.0, 0.0, 0.0], 12).tolist()
+    >>> (np.round(rotation_from_rotvec([0.0, 0.0, np.pi / 2]) @ [1.0, 0.0, 0.0], 12) + 0.0).tolist()
     [0.0, 1.0, 0.0]
     """
     v = np.asarray(rotvec_rad, dtype=np.float64)

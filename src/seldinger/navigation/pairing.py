@@ -19,7 +19,7 @@ from scipy.spatial.distance import cdist
 from seldinger.navigation.registration import (
     PointRegistration,
     RegistrationError,
-    _as_points,
+    as_points,
     register_points,
     rigid_fit,
 )
@@ -210,8 +210,8 @@ def pair_points(
         many. Make the layout asymmetric, touch the fiducials in CT order, or lower
         the tolerance if the measurement is better than it.
     """
-    ct = _as_points(ct_points_mm, "ct_points_mm", minimum=3)
-    tracker = _as_points(tracker_points_mm, "tracker_points_mm", minimum=3)
+    ct = as_points(ct_points_mm, "ct_points_mm", minimum=3)
+    tracker = as_points(tracker_points_mm, "tracker_points_mm", minimum=3)
     if not np.isfinite(tolerance_mm) or tolerance_mm <= 0:
         raise PairingError(f"tolerance_mm must be a positive length (mm); got {tolerance_mm}.")
     if abs(len(ct) - len(tracker)) > 1:

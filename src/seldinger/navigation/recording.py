@@ -32,6 +32,7 @@ from typing import IO, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import OutputExistsError
 from seldinger.navigation.log_records import (
     FORMAT_VERSION,
     GenericRecord,
@@ -44,8 +45,8 @@ from seldinger.navigation.log_records import (
     TrackedTool,
     TrackingDataRecord,
     TransformRecord,
-    _matrix,
     parse_header,
+    parse_matrix,
     parse_record,
     record_to_json,
 )
@@ -181,7 +182,7 @@ class SessionLogWriter:
         if mode not in ("create", "append", "overwrite"):
             raise SessionLogError(f"mode must be 'create', 'append' or 'overwrite'; got {mode!r}.")
         if mode == "create" and self.path.exists():
-            raise FileExistsError(
+            raise OutputExistsError(
                 f"{self.path} exists; pass mode='append' to add to it or 'overwrite' to replace it."
             )
         if (
@@ -241,7 +242,7 @@ def write_session_log(
     """Write a finished log atomically (a temporary file in the same folder, then rename)."""
     target = Path(path)
     if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it.")
+        raise OutputExistsError(f"{target} exists; pass overwrite=True to replace it.")
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -271,7 +272,7 @@ def frame_to_tdata_record(
     frame: TrackerFrame, *, device: str = "Tracker", received_s: float | None = None
 ) -> TrackingDataRecord:
     """One TDATA record with every visible tool of a frame (6-D instruments, type 2)."""
-    tools = tuple(TrackedTool(name, 2, _matrix(m)) for name, m in frame.transforms.items())
+    tools = tuple(TrackedTool(name, 2, parse_matrix(m)) for name, m in frame.transforms.items())
     return TrackingDataRecord(device, frame.timestamp_s, tools, received_s)
 
 

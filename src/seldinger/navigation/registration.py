@@ -52,7 +52,7 @@ class RegistrationError(BadInputError):
     """Point sets that cannot be registered (too few, mismatched, collinear, non-finite)."""
 
 
-def _as_points(points: npt.ArrayLike, name: str, minimum: int = 1) -> Float64Array:
+def as_points(points: npt.ArrayLike, name: str, minimum: int = 1) -> Float64Array:
     p = np.array(points, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 3:
         raise RegistrationError(f"{name} must have shape (N, 3) in mm; got {p.shape}.")
@@ -155,7 +155,7 @@ def predicted_tre_mm(
     >>> round(predicted_tre_mm(hexagon, [0.0, 0.0, 120.0], 1.0), 3)
     1.027
     """
-    fiducials = _as_points(fiducials_mm, "fiducials_mm", minimum=3)
+    fiducials = as_points(fiducials_mm, "fiducials_mm", minimum=3)
     _require_spread(fiducials, "fiducials_mm")
     target = np.asarray(target_mm, dtype=np.float64)
     if target.shape != (3,) or not np.isfinite(target).all():
@@ -338,8 +338,8 @@ def register_points(
     >>> (np.round(result.moving_to_fixed[:3, 3], 9) + 0.0).tolist(), round(result.fre_mm, 9)
     ([10.0, 0.0, 0.0], 0.0)
     """
-    fixed = _as_points(fixed_mm, "fixed_mm", minimum=3)
-    moving = _as_points(moving_mm, "moving_mm", minimum=3)
+    fixed = as_points(fixed_mm, "fixed_mm", minimum=3)
+    moving = as_points(moving_mm, "moving_mm", minimum=3)
     if fixed.shape != moving.shape:
         raise RegistrationError(
             f"fixed_mm and moving_mm must pair up point for point; got {len(fixed)} and "

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
 from seldinger.navigation.motion import (
     STAGES,
     BreathingModel,
@@ -98,7 +99,7 @@ def default_ct_to_tracker(anchor_lps_mm: npt.ArrayLike) -> FloatArray:
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise BadInputError(message)
 
 
 def _non_negative(value: float, name: str, fix: str) -> None:
@@ -119,7 +120,7 @@ def _rigid(value: npt.ArrayLike, name: str) -> FloatArray:
             and np.linalg.det(r) > 0
         )
     if not ok:
-        raise ValueError(
+        raise BadInputError(
             f"{name} must be a 4x4 rigid transform (orthonormal rotation with det +1, last row "
             f"[0, 0, 0, 1], translation in mm); got\n{value!r}"
         )

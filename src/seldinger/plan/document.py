@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: Version of the JSON layout written by this code; bump it on any incompatible change and
 #: add the step to :mod:`seldinger.plan.migrate`.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION: Literal["2"] = "2"
 #: How far (mm) beyond the CT's outer voxel faces a ``*_lps_mm`` point may lie: a skin
 #: marker or an entry on the skin sits inside the scanned box; more is a wrong frame or unit.
 POINT_PAD_MM = 1.0
@@ -337,13 +337,13 @@ class Plan(PlanModel):
         PlanCaseMismatchError
             If ``volume`` is given and is not the plan's CT.
         """
-        from seldinger.errors import SeldingerIOError
+        from seldinger.errors import MissingFileError, SeldingerIOError
 
         source = Path(path)
         try:
             text = source.read_text(encoding="utf-8")
         except FileNotFoundError as err:
-            raise SeldingerIOError(
+            raise MissingFileError(
                 f"no plan at {source}; make one with `seldinger plan trajectory CT --anatomy "
                 f"DIR --lesion MASK --out {source}`."
             ) from err

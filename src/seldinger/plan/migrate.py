@@ -182,8 +182,7 @@ def _navigation(section: dict[str, Any] | None) -> dict[str, Any] | None:
         record.pop("plan", None)
         if "target_mm" in record:  # v1: the target in the fixed frame, which is the CT's
             record["target_lps_mm"] = record.pop("target_mm")
-        if isinstance(record.get("source"), dict):
-            record["source"] = json.dumps(record["source"], sort_keys=True)
+        record["source"] = _source_text(record.get("source"))
         if isinstance(record.get("calibration"), dict):
             record["calibration"] = _calibration(record["calibration"])
         registrations.append(record)
@@ -193,9 +192,15 @@ def _navigation(section: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _calibration(record: dict[str, Any]) -> dict[str, Any]:
     record.pop("plan", None)
-    if isinstance(record.get("source"), dict):
-        record["source"] = json.dumps(record["source"], sort_keys=True)
+    record["source"] = _source_text(record.get("source"))
     return record
+
+
+def _source_text(source: Any) -> str | None:
+    """v1 stored a navigation record's source as a dict ({"fixed": …, "moving": …})."""
+    if isinstance(source, dict):
+        return "; ".join(f"{key} {value}" for key, value in source.items())
+    return None if source is None else str(source)
 
 
 def migrate_file(

@@ -56,14 +56,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 from seldinger.imaging.surface import (
     FloatArray,
-    _flux,
-    _pad_voxels,
-    _signed_distance,
-    _surface,
-    _vertex_areas,
+    mask_surface,
+    pad_voxels,
+    signed_distance,
+    surface_flux,
+    vertex_areas,
 )
 from seldinger.plan import MarginMetrics
 
@@ -174,28 +175,28 @@ def assess_margin(
     """
     lo_mm, hi_mm = (float(t) for t in thresholds_mm)
     if not lo_mm < hi_mm:
-        raise ValueError(
+        raise BadInputError(
             f"thresholds_mm must be two increasing margins in mm; got {tuple(thresholds_mm)}."
         )
     if not exclusion_mm >= 0:
-        raise ValueError(f"exclusion_mm must be non-negative (mm); got {exclusion_mm!r}.")
+        raise BadInputError(f"exclusion_mm must be non-negative (mm); got {exclusion_mm!r}.")
     _require_same_grid(tumour, zone, "zone")
     if exclude is not None:
         _require_same_grid(tumour, exclude, "exclude")
     tumour_mask = np.asarray(tumour.array) != 0
     zone_mask = np.asarray(zone.array) != 0
     if not tumour_mask.any():
-        raise ValueError(
+        raise BadInputError(
             "tumour mask is empty (no non-zero voxel); pass the segmented tumour on this grid."
         )
     spacing = np.asarray(tumour.spacing_mm, dtype=np.float64)
     start, box_t, box_z = _crop(tumour_mask, zone_mask, spacing)
 
-    t_mesh = _surface(box_t, spacing, start)
+    t_mesh = mask_surface(box_t, spacing, start)
     t_verts, t_faces = t_mesh.verts, t_mesh.faces
-    t_area = _vertex_areas(t_verts, t_faces)
+    t_area = vertex_areas(t_verts, t_faces)
     if zone_mask.any():
-        z_mesh = _surface(box_z, spacing, start)
+        z_mesh = mask_surface(box_z, spacing, start)
         z_verts, z_faces = z_mesh.verts, z_mesh.faces
         depth_t = t_mesh.mesh_distance(z_mesh)  # > 0 outside the zone
         margin = -depth_t
@@ -205,17 +206,17 @@ def assess_margin(
         near = grown[voxel[:, 0], voxel[:, 1], voxel[:, 2]]
         depth_z = np.full(len(z_verts), np.inf)
         if near.any():
-            depth_z[near] = _signed_distance(z_verts[near], t_mesh)
+            depth_z[near] = signed_distance(z_verts[near], t_mesh)
         origin = t_verts.mean(axis=0)
         # coincident sheets (identical masks) count once: as tumour inside the zone
-        inside = _flux(t_verts - origin, t_faces, depth_t - _COINCIDENT_MM) + _flux(
+        inside = surface_flux(t_verts - origin, t_faces, depth_t - _COINCIDENT_MM) + surface_flux(
             z_verts - origin, z_faces, depth_z + _COINCIDENT_MM
         )
-        volume = _flux(t_verts - origin, t_faces, np.full(len(t_verts), -1.0))
+        volume = surface_flux(t_verts - origin, t_faces, np.full(len(t_verts), -1.0))
         coverage = float(np.clip(100.0 * inside / volume, 0.0, 100.0))
     else:
         logger.info("empty ablation zone: margins are minus the distance to the tumour centroid")
-        volume = _flux(t_verts - t_verts.mean(axis=0), t_faces, np.full(len(t_verts), -1.0))
+        volume = surface_flux(t_verts - t_verts.mean(axis=0), t_faces, np.full(len(t_verts), -1.0))
         centroid = np.argwhere(box_t).mean(axis=0) * spacing
         margin = -np.linalg.norm(t_verts - centroid, axis=1)
         coverage = 0.0
@@ -224,7 +225,7 @@ def assess_margin(
     if exclude is not None:
         keep = ~_near_mask(np.asarray(exclude.array) != 0, start, t_verts, spacing, exclusion_mm)
         if not keep.any():
-            raise ValueError(
+            raise BadInputError(
                 f"exclude leaves no tumour surface: every point lies within exclusion_mm="
                 f"{exclusion_mm:g} mm of it. Pass a smaller exclusion_mm or check the mask."
             )
@@ -262,10 +263,10 @@ def tumour_surface_mesh(tumour: Volume) -> tuple[FloatArray, npt.NDArray[np.int6
     """
     mask = np.asarray(tumour.array) != 0
     if not mask.any():
-        raise ValueError("tumour mask is empty (no non-zero voxel).")
+        raise BadInputError("tumour mask is empty (no non-zero voxel).")
     spacing = np.asarray(tumour.spacing_mm, dtype=np.float64)
     start, box, _ = _crop(mask, np.zeros_like(mask), spacing)
-    mesh = _surface(box, spacing, start)
+    mesh = mask_surface(box, spacing, start)
     return tumour.index_to_lps(mesh.verts / spacing + start), mesh.faces
 
 
@@ -274,7 +275,7 @@ def tumour_surface_mesh(tumour: Volume) -> tuple[FloatArray, npt.NDArray[np.int6
 
 def _require_same_grid(tumour: Volume, other: Volume, name: str) -> None:
     if not tumour.geometry.same_as(other.geometry):
-        raise ValueError(
+        raise BadInputError(
             f"{name} is on another grid than tumour: {other.geometry!r} vs "
             f"{tumour.geometry!r}. Resample one onto the other first with "
             f"seldinger.imaging.resample({name}, tumour, interpolation='nearest')."
@@ -292,7 +293,7 @@ def _crop(
     hi = np.array(
         [np.flatnonzero(np.any(either, axis=tuple({0, 1, 2} - {a}))).max() for a in range(3)]
     )
-    pad = _pad_voxels(spacing)
+    pad = pad_voxels(spacing)
     source = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True))
     shape = tuple(int(n) for n in hi - lo + 1 + 2 * pad)
     target = tuple(slice(int(p), int(p + b - a) + 1) for p, a, b in zip(pad, lo, hi, strict=True))

@@ -80,6 +80,7 @@ class AblationOutcome:
         """JSON-ready: the section, with the files written and the notes."""
         return {
             **self.section.model_dump(mode="json"),
+            "n_applicators": self.section.n_applicators,
             "zone_mask": str(self.zone_path),
             "figures": [str(p) for p in self.figures],
             "notes": self.notes,
@@ -147,6 +148,7 @@ def plan_ablation_step(
     check_outputs([zone_path], request.force or plan.ablation is not None)
     if request.figures_dir is not None:
         check_outputs((request.figures_dir / n for n in ablation_figure_names()), request.force)
+    target = plan.target(request.target, with_mask=True)
     if case is None:
         case = load_plan_case(
             request.plan_path,
@@ -155,7 +157,6 @@ def plan_ablation_step(
             stages=stages,
             plan=plan,
         )
-    target = case.plan.target(request.target, with_mask=True)
     with stages("reading the anatomy and lesion"):
         anatomy = case.anatomy()
         lesion = case.target_mask(target)

@@ -32,7 +32,7 @@ def segment_files(
     """
     out = Path(out_dir)
     check_overwrite(out, force)
-    loaded = read_ct(ct_path, series_uid=series_uid, resample=resample)
+    loaded = read_ct(Path(ct_path), series_uid=series_uid, resample=resample)
 
     def each(name: str, done: int, total: int) -> None:
         if progress is not None:
@@ -61,12 +61,12 @@ def segment_lesion_file(
     With the CT's ``anatomy``, the lesion is cut at the lungs' and body's edges.
     """
     check_overwrite(out, force)
-    loaded = read_ct(ct_path, series_uid=series_uid, resample=resample, progress=progress)
+    loaded = read_ct(Path(ct_path), series_uid=series_uid, resample=resample, progress=progress)
     require_hu(loaded.volume, loaded.meta.modality)
     lungs = body = None
     if anatomy is not None and {"lung_left", "lung_right", "body"} <= set(anatomy.masks):
         lungs = anatomy["lung_left"].array | anatomy["lung_right"].array
         body = anatomy["body"].array
     found = segment_lesion(loaded.volume, seed_lps_mm, lungs=lungs, body=body)
-    write_volume(found.mask, out, force=force)
+    write_volume(found.mask, Path(out), force=force)
     return loaded, found

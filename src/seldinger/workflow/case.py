@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from seldinger.anatomy import ANATOMY_JSON, STRUCTURES, Anatomy, load_anatomy
-from seldinger.errors import SeldingerIOError
+from seldinger.errors import MissingFileError
 from seldinger.imaging import GeometryError, Volume, reorient
 from seldinger.io import Ct, read_ct, read_volume
 from seldinger.plan import AFFINE_ATOL_MM, Plan, PlanCaseMismatchError, PlanContentError, Target
@@ -74,7 +74,7 @@ def read_mask(path: str | os.PathLike[str], ct: Volume, what: str, fix: str) -> 
     """
     file = Path(path)
     if not file.is_file():
-        raise SeldingerIOError(f"the mask of {what} is missing: {file}. {fix}")
+        raise MissingFileError(f"the mask of {what} is missing: {file}. {fix}")
     mask = on_grid(read_volume(file), ct, f"the mask of {what} ({file})", fix)
     return mask.with_array(np.asarray(mask.array) > 0)
 
@@ -191,13 +191,13 @@ def plan_ct_path(plan: Plan, plan_path: Path, given: Path | None) -> Path:
     """
     if given is not None:
         if not given.exists():
-            raise SeldingerIOError(f"--ct {given} does not exist.")
+            raise MissingFileError(f"--ct {given} does not exist.")
         return given
     recorded = Path(plan.case.source_path)
     for candidate in (recorded, plan_path.parent / recorded):
         if candidate.exists():
             return candidate
-    raise SeldingerIOError(
+    raise MissingFileError(
         f"the plan's CT {plan.case.source_path} (case.source_path of {plan_path}) is not there "
         "any more; pass its new location with --ct PATH."
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,24 @@ __all__ = ["DEMO_ABLATION", "DEMO_SEEDS", "run_demo", "write_sample"]
 
 logger = logging.getLogger(__name__)
 
-#: The demo's ablation: device, setting, margin (mm), most applicators.
-DEMO_ABLATION = {"device": "emprint", "setting": "150W-10min", "margin_mm": 5.0, "max_probes": 3}
-#: The demo's implant: seed model, prescription (Gy), PTV margin (mm); coplanar, then free.
-DEMO_SEEDS = {"seed_data": "6711", "prescription_gy": 120.0, "margin_mm": 5.0}
+#: The demo's ablation (the plan's path and figures folder are set when it runs).
+DEMO_ABLATION = AblationRequest(
+    Path("plan.json"),
+    "emprint",
+    ("150W-10min",),
+    margin_mm=5.0,
+    max_probes=3,
+    command="seldinger demo",
+)
+#: The demo's implant: 6711 seeds, 120 Gy to lesion + 5 mm; coplanar, else free needles.
+DEMO_SEEDS = SeedRequest(
+    Path("plan.json"),
+    prescription_gy=120.0,
+    margin_mm=5.0,
+    templates=("coplanar", "free"),
+    seed_data="6711",
+    command="seldinger demo",
+)
 
 
 def write_sample(out: Path | None, offline: bool = False, force: bool = False) -> dict[str, Any]:
@@ -129,15 +144,7 @@ def _run(sample: SampleCase, out: Path, timings_s: dict[str, float]) -> list[str
     start = time.perf_counter()
     try:
         ablated = plan_ablation_step(
-            AblationRequest(
-                plan_path,
-                DEMO_ABLATION["device"],
-                (DEMO_ABLATION["setting"],),
-                DEMO_ABLATION["margin_mm"],
-                DEMO_ABLATION["max_probes"],
-                figures_dir=out / "ablation",
-                command="seldinger demo",
-            ),
+            replace(DEMO_ABLATION, plan_path=plan_path, figures_dir=out / "ablation"),
             case=state,
             maps=planned.maps,
         )
@@ -149,15 +156,7 @@ def _run(sample: SampleCase, out: Path, timings_s: dict[str, float]) -> list[str
     start = time.perf_counter()
     try:
         seeded = plan_seeds_step(
-            SeedRequest(
-                plan_path,
-                DEMO_SEEDS["prescription_gy"],
-                DEMO_SEEDS["margin_mm"],
-                ("coplanar", "free"),
-                DEMO_SEEDS["seed_data"],
-                figures_dir=out / "seeds",
-                command="seldinger demo",
-            ),
+            replace(DEMO_SEEDS, plan_path=plan_path, figures_dir=out / "seeds"),
             case=state,
             maps=planned.maps,
         )

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from seldinger.errors import BadInputError
 from seldinger.export import Report, render_views
 from seldinger.imaging import Volume
 from seldinger.navigation import (
@@ -84,7 +85,7 @@ def _marker_sites(body: Volume, entry_lps_mm: npt.ArrayLike) -> npt.NDArray[np.f
     distance = np.linalg.norm(points - entry, axis=1)
     points = points[(distance >= MARKER_RING_MM[0]) & (distance <= MARKER_RING_MM[1])]
     if len(points) < N_MARKERS:
-        raise ValueError(
+        raise BadInputError(
             f"only {len(points)} skin points lie {MARKER_RING_MM[0]:g}-{MARKER_RING_MM[1]:g} mm "
             "from the entry; the markers need a patch of skin around it."
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 from seldinger.errors import BadInputError
 from seldinger.imaging import GeometryError, Volume, reorient
@@ -31,8 +32,8 @@ def margin_of_files(
     BadInputError
         If the tumour mask is empty.
     """
-    tumour = read_volume(tumour_path)
-    zone = read_volume(zone_path)
+    tumour = read_volume(Path(tumour_path))
+    zone = read_volume(Path(zone_path))
     if not tumour.geometry.same_as(zone.geometry):
         with contextlib.suppress(GeometryError):  # an oblique grid is refused below
             zone = reorient(zone, tumour.orientation)  # the same grid in another axis order

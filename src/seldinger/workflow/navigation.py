@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,6 +117,12 @@ def register_step(
             target_source = f"centroid of target {plan.targets[0].name!r} of the plan"
     fixed = read_points_csv(fixed_csv, f"--fixed {fixed_csv}")
     moving = read_points_csv(moving_csv, f"--moving {moving_csv}")
+    if len(fixed) < 3:
+        raise BadInputError(
+            f"--fixed {fixed_csv} and --moving {moving_csv} hold {len(fixed)} point pair(s); a "
+            "rigid registration needs at least 3 fiducials not on one line (4-6 spread around "
+            "the target are better)."
+        )
     if len(fixed) != len(moving):
         raise BadInputError(
             f"--fixed {fixed_csv} has {len(fixed)} points and --moving {moving_csv} has "
@@ -127,7 +134,7 @@ def register_step(
         section.next_id("registration") if plan is not None else "registration",
         name=name,
         moving_frame=moving_frame,
-        source=json.dumps({"fixed": str(fixed_csv), "moving": str(moving_csv)}),
+        source=f"fixed {fixed_csv}; moving {moving_csv}",
         target_source=target_source,
     )
     if plan is not None and plan_path is not None:
@@ -166,9 +173,10 @@ def pivot_step(
     record = result.to_record(
         section.next_id("calibration") if plan is not None else None,
         name=name,
+        time_utc=datetime.now(UTC),
         tool=tool,
         reference=reference,
-        source=json.dumps({"log": str(log), "poses": len(poses)}),
+        source=f"log {log}",
     )
     if plan is not None and plan_path is not None:
         section.store_calibration(record)
@@ -276,7 +284,8 @@ def setup_guidance(request: GuidanceRequest) -> GuidanceSetup:
     guide = Guide(
         path,
         tip_to_tool,
-        **{key: matrix},
+        tracker_to_ct=matrix if frame == "tracker" else None,
+        reference_to_ct=matrix if frame == "reference" else None,
         critical_distance=distance,
         breach_threshold_mm=request.breach_mm,
         stale_after_s=request.stale_s,

@@ -99,6 +99,7 @@ def build_report(request: ReportRequest, case: PlanCase | None = None) -> tuple[
             target_section(report, target, figures, request.target_extra)
         if plan.trajectories is not None:
             figures = _trajectory_figures(ct, plan.trajectories, anatomy, lesion, folder)
+            figures.update(_step_figures(case, "trajectory", ("skin_risk_map.png",)))
             trajectory_section(report, plan.trajectories, figures)
         if plan.ablation is not None:
             figures = _ablation_figures(case, anatomy, folder, notes)
@@ -176,6 +177,17 @@ def _print_pdf(browser: str, page: Path, pdf: Path) -> None:
     if done.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
         tail = " ".join((done.stderr or "").split())[-300:]
         raise SeldingerIOError(f"Chromium could not print the PDF (exit {done.returncode}): {tail}")
+
+
+def _step_figures(case: PlanCase, step: str, names: Sequence[str]) -> dict[str, Path]:
+    """Figures a step drew that need more than the plan holds (the skin risk map needs every
+    skin candidate of the search): used when still in the folder the step recorded."""
+    record = case.plan.provenance.last(step)
+    folder = None if record is None else record.parameters.get("figures")
+    if not isinstance(folder, str):
+        return {}
+    base = Path(folder) if Path(folder).is_absolute() else case.plan_path.parent / folder
+    return {name: base / name for name in names if (base / name).is_file()}
 
 
 def _masks(anatomy: Any, names: Sequence[str]) -> dict[str, Volume]:

@@ -135,6 +135,7 @@ def plan_seeds_step(
         )
     figures = [] if request.figures_dir is None else [request.figures_dir / n for n in SEED_FIGURES]
     check_outputs([request.stl_path, *figures], request.force)
+    target = plan.target(request.target, with_mask=True)
     if case is None:
         case = load_plan_case(
             request.plan_path,
@@ -143,7 +144,6 @@ def plan_seeds_step(
             stages=stages,
             plan=plan,
         )
-    target = case.plan.target(request.target, with_mask=True)
     with stages("reading the anatomy and lesion"):
         anatomy = case.anatomy()
         lesion = case.target_mask(target)

@@ -75,6 +75,7 @@ class TrajectoryRequest:
             "target_lps_mm": None if self.target_lps_mm is None else list(self.target_lps_mm),
             "lesion": None if self.lesion_path is None else str(self.lesion_path),
             "top": self.top,
+            "figures": None if self.figures_dir is None else str(self.figures_dir.absolute()),
             **self.rules.model_dump(mode="json"),
         }
 

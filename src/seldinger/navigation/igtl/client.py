@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import socket
 
-from .connection import DEFAULT_PORT, LinkOptions, MessageCallback, _Connection, _Endpoint
+from seldinger.errors import PeerError
+
+from .connection import DEFAULT_PORT, Connection, Endpoint, LinkOptions, MessageCallback
 from .messages import Message
 
 __all__ = ["IgtlClient"]
@@ -18,7 +20,7 @@ __all__ = ["IgtlClient"]
 logger = logging.getLogger(__name__)
 
 
-class IgtlClient(_Endpoint):
+class IgtlClient(Endpoint):
     """Connect to an OpenIGTLink server (Slicer's OpenIGTLinkIF, PlusServer, a tracker).
 
     The connection is open when the constructor returns; use the client as a context
@@ -63,14 +65,14 @@ class IgtlClient(_Endpoint):
         try:
             sock = socket.create_connection((host, port), timeout=connect_timeout_s)
         except OSError as err:
-            raise ConnectionError(
+            raise PeerError(
                 f"cannot connect to an OpenIGTLink server at {host}:{port} ({err}). Start "
                 "the server first (Slicer: OpenIGTLinkIF module, a server connector on port "
                 "18944; PLUS: PlusServer) or check host and port."
             ) from err
         self._peer = f"{host}:{port}"
         self._count("connections")
-        self._connection = _Connection(sock, self._peer, self, self._lost)
+        self._connection = Connection(sock, self._peer, self, self._lost)
         self._connection.start()
         logger.info("connected to %s", self._peer)
 
@@ -103,5 +105,5 @@ class IgtlClient(_Endpoint):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _lost(self, connection: _Connection) -> None:
+    def _lost(self, connection: Connection) -> None:
         self._queue.close()

@@ -16,7 +16,7 @@ Why threads and not asyncio
   checking a 150 MB IMAGE on one reader does not stall a 1 kHz tracker on another.
   (On one event loop, that CRC would hold up every connection.)
 
-Threads and what they own: each :class:`_Connection` has one reader thread, which owns
+Threads and what they own: each :class:`Connection` has one reader thread, which owns
 the socket's receive side. Sends come from the caller's thread, serialised by the
 connection's ``_send_lock``. Received messages go into the endpoint's
 :class:`~.queue.FrameQueue` (its own lock), counters into ``_counts`` (``_counts_lock``).
@@ -34,6 +34,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
+
+from seldinger.errors import BadInputError
 
 from .codec import decode_message
 from .crc import crc64
@@ -81,11 +83,13 @@ class LinkOptions:
 
     def __post_init__(self) -> None:
         if self.queue_capacity < 1:
-            raise ValueError(f"queue_capacity must be positive; got {self.queue_capacity!r}.")
+            raise BadInputError(f"queue_capacity must be positive; got {self.queue_capacity!r}.")
         if self.max_body_size < 0:
-            raise ValueError(f"max_body_size must be >= 0 bytes; got {self.max_body_size!r}.")
+            raise BadInputError(f"max_body_size must be >= 0 bytes; got {self.max_body_size!r}.")
         if not self.io_timeout_s > 0:
-            raise ValueError(f"io_timeout_s must be positive (seconds); got {self.io_timeout_s!r}.")
+            raise BadInputError(
+                f"io_timeout_s must be positive (seconds); got {self.io_timeout_s!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class _TruncatedError(Exception):
     """The peer closed or stalled in the middle of a message."""
 
 
-class _Endpoint:
+class Endpoint:
     """Receive side shared by server and client: checks, decodes, queues, calls back."""
 
     def __init__(self, options: LinkOptions | None, on_message: MessageCallback | None) -> None:
@@ -234,15 +238,15 @@ class _Endpoint:
                 )
 
 
-class _Connection:
+class Connection:
     """A connected socket with its reader thread."""
 
     def __init__(
         self,
         sock: socket.socket,
         peer: str,
-        endpoint: _Endpoint,
-        on_closed: Callable[[_Connection], None],
+        endpoint: Endpoint,
+        on_closed: Callable[[Connection], None],
     ) -> None:
         self.peer = peer
         self._sock = sock

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from seldinger.errors import PeerError
+from seldinger.errors import BadInputError, PeerError
 
 __all__ = [
     "EXTENDED_HEADER_SIZE",
@@ -90,7 +90,7 @@ def fixed_bytes(text: str, size: int, field: str) -> bytes:
     """``text`` as UTF-8 for a char[size] field; ValueError if it does not fit."""
     encoded = text.encode("utf-8")
     if len(encoded) > size or b"\0" in encoded:
-        raise ValueError(
+        raise BadInputError(
             f"{field} must be at most {size} bytes of UTF-8 without NUL; got {text!r} "
             f"({len(encoded)} bytes). Use a shorter name."
         )
@@ -131,7 +131,7 @@ def timestamp_from_seconds(timestamp_s: float) -> int:
     '0x180000000'
     """
     if not 0.0 <= timestamp_s < 2.0**32:
-        raise ValueError(
+        raise BadInputError(
             f"timestamp_s must be Unix time in seconds, 0 <= t < 2**32; got {timestamp_s!r}."
         )
     seconds = int(timestamp_s)
@@ -255,7 +255,7 @@ def pack_body(content: bytes, version: int, metadata: Mapping[str, str], message
     """Body bytes: the content, wrapped in extended header and metadata for version 2."""
     if version == 1:
         if metadata:
-            raise ValueError(
+            raise BadInputError(
                 "metadata needs header_version=2 (OpenIGTLink v3); got header_version=1. "
                 "Set header_version=2 or drop the metadata."
             )

@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 from .header import BodyError
 from .messages import Message, as_homogeneous
 
@@ -81,11 +83,11 @@ class ImageMessage(Message):
         super().__post_init__()
         array = np.asarray(self.array)
         if array.ndim not in (3, 4):
-            raise ValueError(
+            raise BadInputError(
                 f"array must have axes (i, j, k) or (i, j, k, component); got shape {array.shape}."
             )
         if array.dtype.newbyteorder("=") not in _SCALAR_CODES:
-            raise ValueError(
+            raise BadInputError(
                 f"array dtype must be one of int8/16/32, uint8/16/32, float32, float64; got "
                 f"{array.dtype}. Convert it with array.astype(...)."
             )
@@ -96,14 +98,16 @@ class ImageMessage(Message):
         size = sub if self.image_size is None else tuple(int(n) for n in self.image_size)
         offset = tuple(int(n) for n in self.subvolume_offset)
         if len(size) != 3 or len(offset) != 3:
-            raise ValueError("image_size and subvolume_offset must have 3 entries (i, j, k).")
+            raise BadInputError("image_size and subvolume_offset must have 3 entries (i, j, k).")
         if any(o < 0 or o + s > n or n > 0xFFFF for o, s, n in zip(offset, sub, size, strict=True)):
-            raise ValueError(
+            raise BadInputError(
                 f"a sub-volume of shape {sub} at offset {offset} must lie inside image_size "
                 f"{size} (each at most 65535)."
             )
         if array.ndim == 4 and not 0 < array.shape[3] < 256:
-            raise ValueError(f"the component axis must have 1-255 entries; got {array.shape[3]}.")
+            raise BadInputError(
+                f"the component axis must have 1-255 entries; got {array.shape[3]}."
+            )
         object.__setattr__(self, "image_size", size)
         object.__setattr__(self, "subvolume_offset", offset)
 

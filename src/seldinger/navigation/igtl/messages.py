@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 from .crc import crc64
 from .header import (
     BodyError,
@@ -47,14 +49,14 @@ def as_float_array(value: Any, shape: tuple[int, ...], field_name: str) -> npt.N
     """Read-only float64 copy of ``value``; ValueError unless it has ``shape``, is finite and fits float32."""
     array = np.array(value, dtype=np.float64)
     if array.shape != shape:
-        raise ValueError(f"{field_name} must have shape {shape}; got shape {array.shape}.")
+        raise BadInputError(f"{field_name} must have shape {shape}; got shape {array.shape}.")
     if not np.abs(array).max(initial=0.0) <= FLOAT32_MAX:  # one pass; False for NaN too
         if not np.all(np.isfinite(array)):
-            raise ValueError(
+            raise BadInputError(
                 f"{field_name} must be finite (it is sent as float32); got\n{array}\n"
                 "Check the tracker's status before sending (a tool out of view)."
             )
-        raise ValueError(f"{field_name} exceeds the float32 range: {array}.")
+        raise BadInputError(f"{field_name} exceeds the float32 range: {array}.")
     array.setflags(write=False)
     return array
 
@@ -63,7 +65,7 @@ def as_homogeneous(value: Any, field_name: str) -> npt.NDArray[np.float64]:
     """4x4 float64 transform with last row [0, 0, 0, 1]."""
     matrix = as_float_array(value, (4, 4), field_name)
     if not np.array_equal(matrix[3], [0.0, 0.0, 0.0, 1.0]):
-        raise ValueError(
+        raise BadInputError(
             f"{field_name} must be a homogeneous 4x4 transform with last row [0, 0, 0, 1]; "
             f"got last row {matrix[3]}."
         )
@@ -127,20 +129,20 @@ class Message:
     def __post_init__(self) -> None:
         fixed_bytes(self.device_name, 20, "device_name")
         if not 0.0 <= self.timestamp_s < 2.0**32:
-            raise ValueError(
+            raise BadInputError(
                 f"timestamp_s must be Unix time in seconds, 0 <= t < 2**32; got {self.timestamp_s!r}."
             )
         if self.header_version not in (1, 2):
-            raise ValueError(
+            raise BadInputError(
                 f"header_version must be 1 (v1/v2) or 2 (v3); got {self.header_version!r}."
             )
         if self.metadata and self.header_version != 2:
-            raise ValueError(
+            raise BadInputError(
                 "metadata needs header_version=2 (OpenIGTLink v3); got header_version="
                 f"{self.header_version}. Set header_version=2 or drop the metadata."
             )
         if not 0 <= self.message_id < 2**32:
-            raise ValueError(f"message_id must fit uint32; got {self.message_id!r}.")
+            raise BadInputError(f"message_id must fit uint32; got {self.message_id!r}.")
         object.__setattr__(self, "metadata", dict(self.metadata))
 
     @property
@@ -228,9 +230,9 @@ class StatusMessage(Message):
         try:
             object.__setattr__(self, "code", StatusCode(self.code))
         except ValueError as err:
-            raise ValueError(f"code must be a STATUS code 0-19; got {self.code!r}.") from err
+            raise BadInputError(f"code must be a STATUS code 0-19; got {self.code!r}.") from err
         if not -(2**63) <= self.subcode < 2**63:
-            raise ValueError(f"subcode must fit int64; got {self.subcode!r}.")
+            raise BadInputError(f"subcode must fit int64; got {self.subcode!r}.")
         fixed_bytes(self.error_name, 20, "error_name")
 
     @property
@@ -281,21 +283,21 @@ class StringMessage(Message):
         super().__post_init__()
         size = len(self._encoded()[0])
         if size > 0xFFFF:
-            raise ValueError(f"text must encode to at most 65535 bytes; got {size}. Split it.")
+            raise BadInputError(f"text must encode to at most 65535 bytes; got {size}. Split it.")
 
     def _encoded(self) -> tuple[bytes, int]:
         if self.encoding is None:
             return encode_text(self.text)
         codec = {3: "ascii", 4: "latin-1", 106: "utf-8"}.get(self.encoding)
         if codec is None:
-            raise ValueError(
+            raise BadInputError(
                 f"encoding must be 3 (US-ASCII), 4 (ISO-8859-1), 106 (UTF-8) or None; got "
                 f"{self.encoding!r}."
             )
         try:
             return self.text.encode(codec), self.encoding
         except UnicodeEncodeError as err:
-            raise ValueError(
+            raise BadInputError(
                 f"text {self.text[:40]!r} cannot be encoded as {codec}; use 106."
             ) from err
 
@@ -329,7 +331,7 @@ class RawMessage(Message):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0 < len(self.message_type) <= 12 or not self.message_type.isascii():
-            raise ValueError(
+            raise BadInputError(
                 f"message_type must be 1-12 ASCII characters; got {self.message_type!r}."
             )
         object.__setattr__(self, "content", bytes(self.content))

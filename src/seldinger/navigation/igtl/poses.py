@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 from .header import BodyError, fixed_bytes
 from .messages import (
     Message,
@@ -145,7 +147,7 @@ class PositionMessage(Message):
         quaternion = as_float_array(self.quaternion, (4,), "quaternion")
         norm = float(np.linalg.norm(quaternion))
         if abs(norm - 1.0) > 1e-3:
-            raise ValueError(
+            raise BadInputError(
                 f"quaternion (ox, oy, oz, w) must have unit length; got {quaternion} "
                 f"(norm {norm:.6f}). Normalise it."
             )
@@ -243,7 +245,7 @@ class TrackingElement:
         try:
             object.__setattr__(self, "instrument_type", InstrumentType(self.instrument_type))
         except ValueError as err:
-            raise ValueError(
+            raise BadInputError(
                 f"instrument_type of {self.name!r} must be 1-4 (tracker, 6D, 3D, 5D); got "
                 f"{self.instrument_type!r}."
             ) from err
@@ -323,7 +325,9 @@ class PointElement:
         )
         rgba = tuple(int(c) for c in self.rgba)
         if len(rgba) != 4 or not all(0 <= c <= 255 for c in rgba):
-            raise ValueError(f"rgba of {self.name!r} must be 4 integers 0-255; got {self.rgba!r}.")
+            raise BadInputError(
+                f"rgba of {self.name!r} must be 4 integers 0-255; got {self.rgba!r}."
+            )
         object.__setattr__(self, "rgba", rgba)
         diameter = float(as_float_array(self.diameter_mm, (), f"diameter_mm of {self.name!r}"))
         object.__setattr__(self, "diameter_mm", diameter)

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from seldinger.errors import PeerError
+from seldinger.errors import BadInputError, PeerError
 
 from .header import Header, ProtocolError
 from .messages import Message
@@ -90,7 +90,9 @@ class FrameQueue:
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
-            raise ValueError(f"capacity must be a positive number of messages; got {capacity!r}.")
+            raise BadInputError(
+                f"capacity must be a positive number of messages; got {capacity!r}."
+            )
         self._capacity = capacity
         self._cond = threading.Condition()
         # Guarded by _cond; written by reader threads (put) and consumers (get, drain).

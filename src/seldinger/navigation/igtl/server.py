@@ -24,7 +24,9 @@ import socket
 import threading
 import time
 
-from .connection import DEFAULT_PORT, LinkOptions, MessageCallback, _Connection, _Endpoint
+from seldinger.errors import SeldingerIOError
+
+from .connection import DEFAULT_PORT, Connection, Endpoint, LinkOptions, MessageCallback
 from .messages import Message
 
 __all__ = ["IgtlServer"]
@@ -32,7 +34,7 @@ __all__ = ["IgtlServer"]
 logger = logging.getLogger(__name__)
 
 
-class IgtlServer(_Endpoint):
+class IgtlServer(Endpoint):
     """Listen for OpenIGTLink clients (trackers, Slicer, PLUS, robots) and exchange messages.
 
     The server is listening when the constructor returns; use it as a context manager
@@ -66,7 +68,7 @@ class IgtlServer(_Endpoint):
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             self._listener = socket.create_server((host, port), family=family)
         except OSError as err:
-            raise ConnectionError(
+            raise SeldingerIOError(
                 f"cannot listen on {host}:{port} ({err}). Is another server (Slicer, PLUS) "
                 "using the port? Pass another port, or port=0 for a free one."
             ) from err
@@ -75,7 +77,7 @@ class IgtlServer(_Endpoint):
         self._lock = threading.Condition()
         # Guarded by _lock (notified on every change); written by the accept thread and,
         # on disconnect, by reader threads.
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._closed = False
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name="igtl-accept", daemon=True
@@ -181,7 +183,7 @@ class IgtlServer(_Endpoint):
             logger.debug("accept failed: %r", err)
             return
         peer = f"{address[0]}:{address[1]}"
-        connection = _Connection(sock, peer, self, self._forget)
+        connection = Connection(sock, peer, self, self._forget)
         with self._lock:
             if self._closed:
                 sock.close()
@@ -192,7 +194,7 @@ class IgtlServer(_Endpoint):
         logger.info("client %s connected", peer)
         connection.start()
 
-    def _forget(self, connection: _Connection) -> None:
+    def _forget(self, connection: Connection) -> None:
         with self._lock:
             if self._connections.get(connection.peer) is connection:
                 del self._connections[connection.peer]

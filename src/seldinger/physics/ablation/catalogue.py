@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from seldinger.errors import BadInputError
+from seldinger.errors import BadInputError, MissingFileError
 
 __all__ = [
     "CATALOGUE_ENV_VAR",
@@ -571,7 +571,7 @@ def load_catalogue(*extra_paths: str | os.PathLike[str]) -> Catalogue:
         for entry in paths:
             path = Path(entry)
             if not path.is_file():
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f"Ablation device catalogue {str(path)!r} ({origin}) does not exist or is "
                     "not a file; correct the path or remove it."
                 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 from seldinger.physics.ablation.catalogue import Setting, ZoneSpec
 
@@ -41,7 +42,7 @@ _SURFACE_RTOL = 1e-12  # on the normalised squared radius: ~1e-10 mm for a 200 m
 def _point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     point = np.asarray(value, dtype=np.float64)
     if point.shape != (3,) or not np.isfinite(point).all():
-        raise ValueError(f"{name} must be 3 finite LPS coordinates in mm; got {value!r}.")
+        raise BadInputError(f"{name} must be 3 finite LPS coordinates in mm; got {value!r}.")
     return point
 
 
@@ -49,7 +50,7 @@ def _unit(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     vector = np.asarray(value, dtype=np.float64)
     norm = float(np.linalg.norm(vector)) if vector.shape == (3,) else math.nan
     if not (math.isfinite(norm) and norm > 1e-12):
-        raise ValueError(
+        raise BadInputError(
             f"{name} must be a non-zero, finite LPS vector of 3 components (entry → tip for "
             f"the applicator direction); got {value!r}."
         )
@@ -92,12 +93,12 @@ class Ellipsoid:
             or not np.isfinite(axes).all()
             or not np.allclose(axes @ axes.T, np.eye(3), rtol=0.0, atol=_ORTHONORMAL_ATOL)
         ):
-            raise ValueError(
+            raise BadInputError(
                 f"Ellipsoid.axes must be a 3x3 matrix of orthonormal rows (unit LPS "
                 f"directions); got\n{axes}"
             )
         if radii.shape != (3,) or not np.isfinite(radii).all() or (radii <= 0).any():
-            raise ValueError(
+            raise BadInputError(
                 f"Ellipsoid.radii_mm must be 3 positive finite semi-axes in mm; got {radii}."
             )
         for name, array in (("centre_lps_mm", centre), ("axes", axes), ("radii_mm", radii)):
@@ -118,7 +119,7 @@ class Ellipsoid:
         """
         points = np.asarray(points_lps_mm, dtype=np.float64)
         if points.ndim == 0 or points.shape[-1] != 3:
-            raise ValueError(f"points_lps_mm must have shape (..., 3); got {points.shape}.")
+            raise BadInputError(f"points_lps_mm must have shape (..., 3); got {points.shape}.")
         local = ((points - self.centre_lps_mm) @ self.axes.T) / self.radii_mm
         # The tolerance keeps points exactly on the surface inside despite rounding.
         squared = np.einsum("...i,...i->...", local, local)
@@ -158,7 +159,7 @@ def _frame(
         given = _unit(width_direction_lps, "width_direction_lps")
         width = given - (given @ axis) * axis
         if np.linalg.norm(width) < 1e-6:
-            raise ValueError(
+            raise BadInputError(
                 f"width_direction_lps {np.asarray(width_direction_lps).tolist()} is parallel "
                 f"to direction_lps {np.asarray(direction_lps).tolist()}; give the in-plane line "
                 "of the probes, across the applicator axis."
@@ -245,16 +246,16 @@ def cluster_offsets_mm(n_probes: int, spacing_mm: float) -> npt.NDArray[np.float
     [[-10.0, -10.0], [10.0, -10.0], [10.0, 10.0], [-10.0, 10.0]]
     """
     if isinstance(n_probes, bool) or not isinstance(n_probes, int | np.integer):
-        raise ValueError(f"n_probes must be an integer; got {n_probes!r}.")
+        raise BadInputError(f"n_probes must be an integer; got {n_probes!r}.")
     if not 1 <= n_probes <= MAX_CLUSTER_PROBES:
-        raise ValueError(
+        raise BadInputError(
             f"n_probes must be 1 to {MAX_CLUSTER_PROBES} (parallel probes on a regular "
             f"polygon); got {n_probes}. Place larger arrays as several clusters."
         )
     if n_probes == 1:
         return np.zeros((1, 2))
     if not (math.isfinite(spacing_mm) and spacing_mm > 0):
-        raise ValueError(
+        raise BadInputError(
             f"spacing_mm must be a positive finite distance in mm for {n_probes} probes; "
             f"got {spacing_mm!r}."
         )
@@ -342,7 +343,7 @@ def zone_mask(reference: Volume, ellipsoids: Sequence[Ellipsoid], supersample: i
     515
     """
     if isinstance(supersample, bool) or not isinstance(supersample, int) or supersample < 1:
-        raise ValueError(
+        raise BadInputError(
             f"supersample must be a positive integer (samples per voxel edge); got {supersample!r}."
         )
     zones = list(ellipsoids)

@@ -8,13 +8,6 @@ Quick start::
     dose_gy = total_dose_gy(rate)  # permanent implant, complete decay
 """
 
-from seldinger.physics.tg43._tables import (
-    anisotropy_function,
-    geometry_line_per_cm2,
-    phi_an_from_f,
-    phi_an_function,
-    radial_dose_function,
-)
 from seldinger.physics.tg43.data import (
     BUILTIN_SEEDS,
     U_PER_MCI,
@@ -33,6 +26,13 @@ from seldinger.physics.tg43.dose import (
     points_inside_seeds,
     seed_dose_rate_per_u,
     total_dose_gy,
+)
+from seldinger.physics.tg43.tables import (
+    anisotropy_function,
+    geometry_line_per_cm2,
+    phi_an_from_f,
+    phi_an_function,
+    radial_dose_function,
 )
 
 __all__ = [

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError, MissingFileError
+
 __all__ = [
     "BUILTIN_SEEDS",
     "DEFAULT_CAPSULE_DIAMETER_CM",
@@ -130,7 +132,9 @@ class _Reader:
 
     def __init__(self, doc: Any, where: str) -> None:
         if not isinstance(doc, dict):
-            raise ValueError(f"{where}: expected a JSON object at the top level; got {doc!r:.80}.")
+            raise BadInputError(
+                f"{where}: expected a JSON object at the top level; got {doc!r:.80}."
+            )
         self.doc = doc
         self.where = where
 
@@ -288,7 +292,7 @@ def load_seed_data(path_or_name: str | os.PathLike[str]) -> SeedData:
     else:
         path = Path(name)
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"seed data {name!r} is neither a built-in model ({', '.join(BUILTIN_SEEDS)}) "
                 "nor an existing JSON file; pass one of those names or the path of a file of "
                 "the schema in docs/tg43.md."
@@ -298,7 +302,7 @@ def load_seed_data(path_or_name: str | os.PathLike[str]) -> SeedData:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{where}: not valid JSON ({err}).") from err
+        raise BadInputError(f"{where}: not valid JSON ({err}).") from err
     data = _parse(doc, where)
     logger.debug("loaded %r from %s", data, where)
     return data
@@ -319,7 +323,7 @@ def mci_to_u(activity_mci: npt.ArrayLike, u_per_mci: float = U_PER_MCI) -> Any:
     """
     value = np.asarray(activity_mci, dtype=np.float64)
     if not np.all(np.isfinite(value)) or np.any(value < 0):
-        raise ValueError(
+        raise BadInputError(
             f"activity_mci must be finite and not negative (mCi); got {activity_mci!r}."
         )
     out = value * u_per_mci
@@ -336,6 +340,6 @@ def u_to_mci(sk_u: npt.ArrayLike, u_per_mci: float = U_PER_MCI) -> Any:
     """
     value = np.asarray(sk_u, dtype=np.float64)
     if not np.all(np.isfinite(value)) or np.any(value < 0):
-        raise ValueError(f"sk_u must be finite and not negative (U); got {sk_u!r}.")
+        raise BadInputError(f"sk_u must be finite and not negative (U); got {sk_u!r}.")
     out = value / u_per_mci
     return float(out) if out.ndim == 0 else out

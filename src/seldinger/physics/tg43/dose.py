@@ -19,9 +19,11 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
-from seldinger.physics.tg43._kernel import pair_matrix, superpose, superpose_tabulated
-from seldinger.physics.tg43._tables import (
+from seldinger.physics.tg43.data import SeedData
+from seldinger.physics.tg43.kernel import pair_matrix, superpose, superpose_tabulated
+from seldinger.physics.tg43.tables import (
     anisotropy_function,
     capsule_scale,
     geometry_line_per_cm2,
@@ -29,7 +31,6 @@ from seldinger.physics.tg43._tables import (
     phi_an_table,
     radial_dose_function,
 )
-from seldinger.physics.tg43.data import SeedData
 
 __all__ = [
     "I125_HALF_LIFE_DAYS",
@@ -71,7 +72,7 @@ def _model(model: str | DoseModel) -> DoseModel:
     try:
         return DoseModel(model)
     except ValueError:
-        raise ValueError(
+        raise BadInputError(
             f"model must be one of {', '.join(m.value for m in DoseModel)}; got {model!r}."
         ) from None
 
@@ -157,17 +158,17 @@ def _check_inputs(
     ax = np.asarray(axes, dtype=np.float64)
     for name, value in (("points_lps_mm", points), ("seeds_lps_mm", seeds), ("axes", ax)):
         if value.ndim != 2 or value.shape[1] != 3:
-            raise ValueError(f"{name} must have shape (n, 3) (LPS x, y, z); got {value.shape}.")
+            raise BadInputError(f"{name} must have shape (n, 3) (LPS x, y, z); got {value.shape}.")
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} holds NaN or infinite values; pass finite coordinates.")
+            raise BadInputError(f"{name} holds NaN or infinite values; pass finite coordinates.")
     if ax.shape != seeds.shape:
-        raise ValueError(
+        raise BadInputError(
             f"axes must give one unit axis per seed: shape {seeds.shape}; got {ax.shape}."
         )
     norm = np.linalg.norm(ax, axis=1)
     if np.any(np.abs(norm - 1.0) > 1e-6):
         bad = int(np.flatnonzero(np.abs(norm - 1.0) > 1e-6)[0])
-        raise ValueError(
+        raise BadInputError(
             f"axes must be unit vectors; seed {bad} has axis {ax[bad].tolist()} of length "
             f"{norm[bad]:.6g}. Normalise it (a zero axis has no direction)."
         )
@@ -175,12 +176,12 @@ def _check_inputs(
     if strength.ndim == 0:
         strength = np.full(len(seeds), float(strength))
     if strength.shape != (len(seeds),):
-        raise ValueError(
+        raise BadInputError(
             f"sk_u must be a number or one value per seed ({len(seeds)}); got shape "
             f"{strength.shape}."
         )
     if not np.all(np.isfinite(strength)) or np.any(strength < 0):
-        raise ValueError(
+        raise BadInputError(
             f"sk_u (air-kerma strength, U) must be finite and not negative; got {sk_u!r}. "
             "Convert apparent activity with mci_to_u (1 mCi = 1.270 U for I-125)."
         )
@@ -400,7 +401,7 @@ def total_dose_gy(
     if isinstance(half_life_days, SeedData):
         half_life_days = half_life_days.half_life_days
     if not half_life_days > 0:
-        raise ValueError(f"half_life_days must be positive; got {half_life_days!r}.")
+        raise BadInputError(f"half_life_days must be positive; got {half_life_days!r}.")
     rate = np.asarray(dose_rate_cgy_per_h, dtype=np.float64)
     mean_life_h = half_life_days * 24.0 / math.log(2.0)
     return np.asarray(rate * mean_life_h / 100.0, dtype=np.float64)  # 100 cGy = 1 Gy

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from seldinger.errors import InfeasiblePlanError
+from seldinger.errors import BadInputError, InfeasiblePlanError
 from seldinger.imaging import Volume
 from seldinger.physics.ablation import (
     Device,
@@ -226,11 +226,11 @@ def place_applicators(
     seconds: dict[str, float] = {}
     notes: list[str] = []
     if not 0 <= margin_mm <= 30:
-        raise ValueError(f"margin_mm must lie in [0, 30] mm; got {margin_mm}.")
+        raise BadInputError(f"margin_mm must lie in [0, 30] mm; got {margin_mm}.")
     if not 1 <= max_probes <= 4:
-        raise ValueError(f"max_probes must be 1 to 4; got {max_probes}.")
+        raise BadInputError(f"max_probes must be 1 to 4; got {max_probes}.")
     if not 0 < coverage_goal <= 1:
-        raise ValueError(f"coverage_goal must lie in (0, 1]; got {coverage_goal}.")
+        raise BadInputError(f"coverage_goal must lie in (0, 1]; got {coverage_goal}.")
     prepared = _prepare(maps, lesion, device, settings, margin_mm, critical)
     crop, target_arr, cands = prepared.crop, prepared.target, prepared.cands
     seconds.update(prepared.seconds)
@@ -292,7 +292,7 @@ def _prepare(
     seconds: dict[str, float] = {}
     chosen = [device.setting(name) for name in (settings or list(device.settings))]
     if maps.lesion_centroid_lps_mm is None:
-        raise ValueError(
+        raise BadInputError(
             "the RiskMaps were built without the lesion; build them with it "
             "(RiskMaps.build(anatomy, constraints, lesion)) so probe paths may enter it."
         )

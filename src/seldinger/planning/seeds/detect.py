@@ -30,6 +30,7 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 from scipy.cluster.vq import kmeans2
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, require_same_geometry
 
 __all__ = ["MAX_SEEDS_PER_CLUMP", "METAL_HU", "DetectedSeeds", "detect_seeds"]
@@ -88,7 +89,7 @@ def detect_seeds(
         require_same_geometry(ct, region)
         metal &= np.asarray(region.array, dtype=bool)
     if not metal.any():
-        raise ValueError(
+        raise BadInputError(
             f"no voxel above {metal_hu:.0f} HU: no seeds found. Check that this is the "
             "post-implant CT in HU (seeds read > 2000 HU), or lower metal_hu."
         )

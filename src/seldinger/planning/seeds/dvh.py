@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 __all__ = [
     "DVH",
     "cumulative_dvh",
@@ -59,15 +61,15 @@ def _values(dose_gy: npt.ArrayLike, mask: npt.ArrayLike) -> FloatArray:
     dose = np.asarray(dose_gy, dtype=np.float64)
     inside = np.asarray(mask, dtype=bool)
     if dose.shape != inside.shape:
-        raise ValueError(
+        raise BadInputError(
             f"dose and mask must have the same shape (one grid); got {dose.shape} and "
             f"{inside.shape}. Compute the dose on the structure's grid."
         )
     if not inside.any():
-        raise ValueError("the structure mask is empty; a DVH needs at least one voxel.")
+        raise BadInputError("the structure mask is empty; a DVH needs at least one voxel.")
     values = dose[inside]
     if not np.all(np.isfinite(values)):
-        raise ValueError(
+        raise BadInputError(
             "the dose holds NaN or infinite values inside the structure (a point inside a "
             "seed?); resolve them before the DVH."
         )
@@ -77,7 +79,7 @@ def _values(dose_gy: npt.ArrayLike, mask: npt.ArrayLike) -> FloatArray:
 def dose_at_volume_gy(dose_gy: npt.ArrayLike, mask: npt.ArrayLike, percent: float) -> float:
     """D_x: the smallest dose of the hottest ``percent`` % of the structure (Gy)."""
     if not 0 < percent <= 100:
-        raise ValueError(f"percent must lie in (0, 100]; got {percent}.")
+        raise BadInputError(f"percent must lie in (0, 100]; got {percent}.")
     values = np.sort(_values(dose_gy, mask))[::-1]
     k = max(1, math.ceil(percent * values.size / 100.0 - 1e-9))
     return float(values[k - 1])
@@ -109,12 +111,12 @@ def cumulative_dvh(
         Dose step and last dose (default: 1/200 of the maximum, up to the maximum).
     """
     if not voxel_ml > 0:
-        raise ValueError(f"voxel_ml must be > 0; got {voxel_ml}.")
+        raise BadInputError(f"voxel_ml must be > 0; got {voxel_ml}.")
     values = _values(dose_gy, mask)
     top = float(max_gy if max_gy is not None else values.max())
     step = float(bin_gy if bin_gy is not None else max(top, 1e-9) / 200.0)
     if not step > 0:
-        raise ValueError(f"bin_gy must be > 0; got {bin_gy}.")
+        raise BadInputError(f"bin_gy must be > 0; got {bin_gy}.")
     edges = np.arange(0.0, top + step, step)
     ordered = np.sort(values)
     at_least = ordered.size - np.searchsorted(ordered, edges, side="left")
@@ -138,7 +140,7 @@ def implant_indices(
     counted; the grid must hold the whole PD isodose for CI and EI to be right.
     """
     if not prescription_gy > 0:
-        raise ValueError(f"prescription_gy must be > 0; got {prescription_gy}.")
+        raise BadInputError(f"prescription_gy must be > 0; got {prescription_gy}.")
     dose = np.asarray(dose_gy, dtype=np.float64)
     tgt = np.asarray(target, dtype=bool)
     region = np.ones(dose.shape, dtype=bool) if body is None else np.asarray(body, dtype=bool)

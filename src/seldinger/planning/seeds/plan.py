@@ -12,7 +12,7 @@
    source, each seed along its needle; permanent implant: D = Ḋ0·τ).
 5. For each candidate strength (one thread each): a greedy loading meeting V100 and D90
    within the organ limits, then simulated annealing of the loading
-   (:mod:`seldinger.planning.seeds._loading`) against a cost in which the dose goals come
+   (:mod:`seldinger.planning.seeds.loading`) against a cost in which the dose goals come
    first (V100, D90, organ limits effectively hard; V150 above its limit next), then the
    numbers of seeds and needles, then homogeneity and conformity. The lowest cost wins.
 """
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from seldinger.errors import InfeasiblePlanError
+from seldinger.errors import BadInputError, InfeasiblePlanError
 from seldinger.imaging import Volume
 from seldinger.physics.tg43 import (
     SeedData,
@@ -47,8 +47,8 @@ from seldinger.plan import (
     SeedSection,
     TrajectoryRules,
 )
-from seldinger.planning.seeds._loading import anneal_loading, greedy_loading, loading_cost
 from seldinger.planning.seeds.dvh import implant_indices
+from seldinger.planning.seeds.loading import anneal_loading, greedy_loading, loading_cost
 from seldinger.planning.target import expand_target
 from seldinger.planning.trajectory import (
     NoSafePathError,
@@ -262,11 +262,11 @@ def plan_seeds(
     """
     goals = goals or SeedGoals()
     if template not in ("coplanar", "free"):
-        raise ValueError(f"template must be 'coplanar' or 'free'; got {template!r}.")
+        raise BadInputError(f"template must be 'coplanar' or 'free'; got {template!r}.")
     if not 0 <= margin_mm <= 20:
-        raise ValueError(f"margin_mm must lie in [0, 20] mm; got {margin_mm}.")
+        raise BadInputError(f"margin_mm must lie in [0, 20] mm; got {margin_mm}.")
     if not strengths_mci or any(not s > 0 for s in strengths_mci):
-        raise ValueError(f"strengths_mci must be positive mCi values; got {strengths_mci}.")
+        raise BadInputError(f"strengths_mci must be positive mCi values; got {strengths_mci}.")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     target = expand_target(lesion, margin_mm, pad_mm=_SHELL_MM[1] + 5.0)
@@ -439,7 +439,7 @@ def _organ_points(
     """LPS points of the limited organs near the PTV, the organ of each, and their names."""
     missing = [name for name in goals.oar_max_gy if name not in organs]
     if missing:
-        raise ValueError(
+        raise BadInputError(
             f"dose limits given for {', '.join(missing)} but no mask: pass them in organs= "
             "(CLI: the plan's structures)."
         )

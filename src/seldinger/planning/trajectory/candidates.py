@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 
 __all__ = ["SKIN_STEP_MM", "skin_candidates"]
@@ -36,7 +37,7 @@ def skin_candidates(body: Volume, step_mm: float = SKIN_STEP_MM) -> npt.NDArray[
         LPS positions of the samples (voxel centres of the isotropic grid).
     """
     if not step_mm > 0:
-        raise ValueError(f"step_mm must be > 0; got {step_mm}.")
+        raise BadInputError(f"step_mm must be > 0; got {step_mm}.")
     mask = np.asarray(body.array, dtype=np.float32)
     spacing = np.asarray(body.spacing_mm, dtype=np.float64)
     in_shape = np.asarray(mask.shape)

@@ -18,6 +18,7 @@ from scipy import ndimage as ndi
 
 from seldinger.anatomy import Anatomy
 from seldinger.anatomy.airway_graph import label_airway_voxels
+from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, reorient, require_same_geometry
 from seldinger.planning.trajectory.candidates import skin_candidates
 from seldinger.planning.trajectory.constraints import TrajectoryConstraints
@@ -153,7 +154,7 @@ class RiskMaps:
         notes: list[str] = []
         clock = time.perf_counter()
         if "body" not in anatomy:
-            raise ValueError(
+            raise BadInputError(
                 "anatomy has no 'body' mask; the planner needs the skin surface. Segment with "
                 "seldinger.anatomy.segment(ct) (it always includes the body)."
             )
@@ -164,7 +165,7 @@ class RiskMaps:
             require_same_geometry(body_full, lesion)
         for name in constraints.forbidden:
             if name not in anatomy:
-                raise ValueError(
+                raise BadInputError(
                     f"forbidden structure {name!r} is not in the anatomy (it has "
                     f"{', '.join(anatomy.masks)}); segment it or drop it from forbidden."
                 )
@@ -175,7 +176,7 @@ class RiskMaps:
         body_lps = lps(body_full)
         body_arr = np.asarray(body_lps.array, dtype=bool)
         if not body_arr.any():
-            raise ValueError("the body mask is empty; check the segmentation of this CT.")
+            raise BadInputError("the body mask is empty; check the segmentation of this CT.")
         nz = [
             np.flatnonzero(body_arr.any(axis=tuple(a for a in range(3) if a != ax)))
             for ax in range(3)
@@ -234,7 +235,7 @@ class RiskMaps:
         if lesion_arr is not None:
             where = np.argwhere(lesion_arr)
             if where.size == 0:
-                raise ValueError("the lesion mask is empty; segment the lesion first.")
+                raise BadInputError("the lesion mask is empty; segment the lesion first.")
             centroid = np.asarray(body.index_to_lps(where.mean(axis=0)), dtype=np.float64)
             labels[lesion_arr] |= BIT_LESION
             masks = {name: mask & ~lesion_arr for name, mask in masks.items()}

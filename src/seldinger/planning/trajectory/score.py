@@ -24,6 +24,8 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 __all__ = ["EVIDENCE_ODDS_RATIOS", "TIE_BREAKERS", "pareto_front", "risk_terms"]
 
 #: Pneumothorax odds ratios (Huo et al. 2020) by path factor.
@@ -130,9 +132,11 @@ def pareto_front(objectives: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     """
     values = np.asarray(objectives, dtype=np.float64)
     if values.ndim != 2:
-        raise ValueError(f"objectives must be 2-D (paths x objectives); got shape {values.shape}.")
+        raise BadInputError(
+            f"objectives must be 2-D (paths x objectives); got shape {values.shape}."
+        )
     if not np.all(np.isfinite(values)):
-        raise ValueError("objectives must be finite; replace NaN/inf (e.g. cap distances).")
+        raise BadInputError("objectives must be finite; replace NaN/inf (e.g. cap distances).")
     if values.shape[0] == 0:
         return np.zeros(0, dtype=bool)
     order = np.lexsort(values.T[::-1])

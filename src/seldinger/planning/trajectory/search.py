@@ -22,8 +22,8 @@ from seldinger.anatomy import Anatomy
 from seldinger.errors import BadInputError, InfeasiblePlanError
 from seldinger.imaging import Volume
 from seldinger.plan import TrajectoryRecord, TrajectorySection
-from seldinger.planning.trajectory._kernel import march_rays
 from seldinger.planning.trajectory.constraints import REASONS, TrajectoryConstraints
+from seldinger.planning.trajectory.kernel import march_rays
 from seldinger.planning.trajectory.maps import (
     BIT_BODY,
     BIT_BULLA,
@@ -74,6 +74,10 @@ class NoSafePathError(InfeasiblePlanError):
         self.blocked_by = dict(blocked_by)
         self.n_candidates = n_candidates
 
+    def details(self) -> dict[str, Any]:
+        """Candidates refused per reason, of how many."""
+        return {"blocked_by": dict(self.blocked_by), "n_candidates": self.n_candidates}
+
 
 class NeedleTooShortError(NoSafePathError):
     """The needle cannot reach the target from any point of the skin."""
@@ -81,6 +85,10 @@ class NeedleTooShortError(NoSafePathError):
     def __init__(self, message: str, shallowest_mm: float, n_candidates: int) -> None:
         super().__init__(message, {"too_long": n_candidates}, n_candidates)
         self.shallowest_mm = shallowest_mm
+
+    def details(self) -> dict[str, Any]:
+        """As :class:`NoSafePathError`, with the shallowest insertion depth (mm)."""
+        return {**super().details(), "shallowest_mm": round(self.shallowest_mm, 2)}
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ class TrajectorySearch:
         Pareto-optimal paths keep their flag; ranks are renumbered 1..n.
         """
         if n < 1:
-            raise ValueError(f"n must be >= 1; got {n}.")
+            raise BadInputError(f"n must be >= 1; got {n}.")
         ranked = self.ranked
         entries = ranked.rays.entry_lps_mm[ranked.rays_index]
         chosen: list[int] = []
@@ -271,7 +279,11 @@ class TrajectorySearch:
         """
         return TrajectorySection(
             target=target,
-            target_lps_mm=tuple(round(float(v), 2) for v in self.target_lps_mm),
+            target_lps_mm=(
+                round(float(self.target_lps_mm[0]), 2),
+                round(float(self.target_lps_mm[1]), 2),
+                round(float(self.target_lps_mm[2]), 2),
+            ),
             rules=self.constraints.to_rules(),
             n_candidates=self.n_candidates,
             n_safe=int(self.safe.sum()),
@@ -333,12 +345,12 @@ def plan_trajectories(
     if isinstance(anatomy, RiskMaps):
         maps = anatomy
         if lesion is not None and maps.lesion_centroid_lps_mm is None:
-            raise ValueError(
+            raise BadInputError(
                 "these RiskMaps were built without a lesion; build them with it "
                 "(RiskMaps.build(anatomy, constraints, lesion)) to plan to a lesion."
             )
         if constraints is not None and constraints != maps.constraints:
-            raise ValueError(
+            raise BadInputError(
                 "constraints differ from those the RiskMaps were built with; build the maps "
                 "with these constraints (RiskMaps.build(anatomy, constraints, lesion))."
             )
@@ -448,15 +460,15 @@ def evaluate_paths(
     entries = np.asarray(entries_lps_mm, dtype=np.float64)
     targets = np.asarray(targets_lps_mm, dtype=np.float64)
     if entries.ndim != 2 or entries.shape[1:] != (3,) or targets.shape != entries.shape:
-        raise ValueError(
+        raise BadInputError(
             "entries_lps_mm and targets_lps_mm must both have shape (n, 3) (LPS mm); got "
             f"{entries.shape} and {targets.shape}."
         )
     if not (np.all(np.isfinite(entries)) and np.all(np.isfinite(targets))):
-        raise ValueError("entries_lps_mm and targets_lps_mm must be finite LPS coordinates.")
+        raise BadInputError("entries_lps_mm and targets_lps_mm must be finite LPS coordinates.")
     length = np.linalg.norm(entries - targets, axis=1)
     if np.any(length < 1e-6):
-        raise ValueError(
+        raise BadInputError(
             f"path {int(np.argmin(length))}: entry and target are the same point; give two points."
         )
     rays = _march(maps, targets, entries, beyond_mm=0.0, gap_mm=0.0, stop_at_hard=False)
@@ -498,13 +510,13 @@ def paths_along(
     targets = np.asarray(targets_lps_mm, dtype=np.float64)
     units = np.asarray(directions_lps, dtype=np.float64)
     if targets.ndim != 2 or targets.shape[1:] != (3,) or units.shape != targets.shape:
-        raise ValueError(
+        raise BadInputError(
             "targets_lps_mm and directions_lps must both have shape (n, 3); got "
             f"{targets.shape} and {units.shape}."
         )
     norm = np.linalg.norm(units, axis=1)
     if not np.all(np.isfinite(norm)) or np.any(norm < 1e-12):
-        raise ValueError("directions_lps must be finite, non-zero LPS vectors.")
+        raise BadInputError("directions_lps must be finite, non-zero LPS vectors.")
     units = units / norm[:, None]
     reach = maps.constraints.needle_length_mm + 10.0
     far = targets - reach * units
@@ -549,7 +561,7 @@ def _verdicts(
 def _point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     p = np.asarray(value, dtype=np.float64)
     if p.shape != (3,) or not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} must be 3 finite LPS coordinates in mm; got {value!r}.")
+        raise BadInputError(f"{name} must be 3 finite LPS coordinates in mm; got {value!r}.")
     return p
 
 
@@ -680,7 +692,7 @@ def _march(
     if constraints.reachable is not None:
         ok = np.asarray(constraints.reachable(entry, np.array(target)), dtype=bool)
         if ok.shape != (len(points),):
-            raise ValueError(
+            raise BadInputError(
                 f"constraints.reachable must return one bool per path ({len(points)}); got "
                 f"shape {ok.shape}."
             )

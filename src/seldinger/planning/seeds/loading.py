@@ -35,6 +35,8 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from seldinger.errors import BadInputError
+
 __all__ = ["AnnealWeights", "anneal_loading", "greedy_loading", "loading_cost"]
 
 
@@ -482,7 +484,7 @@ def anneal_loading(
     """
     m = d_ptv.shape[0]
     if loaded.shape != (m,):
-        raise ValueError(f"loaded must have one flag per candidate ({m}); got {loaded.shape}.")
+        raise BadInputError(f"loaded must have one flag per candidate ({m}); got {loaded.shape}.")
     thr, need = _thresholds(d_ptv.shape[1], rx_gy, d90_fraction, v100_min_percent, v150_max_percent)
     ptr, idx = _neighbours(positions_mm, neighbour_mm)
     owner = np.ascontiguousarray(owner, dtype=np.int64)
