@@ -111,3 +111,19 @@ def test_console_script_installed():
     )
     assert result.returncode == ExitCode.IO  # a missing input file
     assert result.stderr.strip().startswith("error:")
+
+
+@requires_shared
+def test_no_progress_output_when_stderr_is_not_a_terminal(tmp_path):
+    """Progress bars are for terminals: piped or logged, stderr holds no blank lines."""
+    script = Path(sys.executable).parent / "seldinger"
+    out = tmp_path / "ct.nii.gz"
+    result = subprocess.run(
+        [str(script), "convert", str(LIDC / "dicom"), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "wrote" in result.stdout and "\n\n" not in result.stdout

@@ -156,7 +156,7 @@ def test_no_placement_says_what_to_change_and_writes_nothing(capsys, case: Path)
         case / "figures",
         "--json",
     )
-    assert code == ExitCode.INFEASIBLE and stdout == ""
+    assert code == ExitCode.INFEASIBLE and json.loads(stdout)["exit_code"] == 4
     assert "no set of up to 1" in err and "--max-probes" in err
     assert plan_path.read_text() == before
     assert not (case / "ablation_zone.nii.gz").exists() and not (case / "figures").exists()

@@ -177,7 +177,8 @@ def test_target_outside_the_body_is_refused(capsys, ribs: Path, tmp_path: Path) 
         capsys,
         *_plan(ribs, out, "--target-lps-mm", "-45,-45,0", "--figures", tmp_path / "f", "--json"),
     )
-    assert code == ExitCode.BAD_INPUT and "outside the body" in err and stdout == ""
+    assert code == ExitCode.BAD_INPUT and "outside the body" in err
+    assert json.loads(stdout) == {"error": err.removeprefix("error: "), "exit_code": 3}
     assert list(tmp_path.iterdir()) == []
 
 

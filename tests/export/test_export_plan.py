@@ -19,6 +19,7 @@ import pytest
 from seldinger.app.cli import main
 from seldinger.errors import ExitCode
 from seldinger.export.dicom import (
+    normalise_name,
     read_brachy_plan,
     read_registration,
     read_rtdose,
@@ -136,7 +137,11 @@ def test_round_trips(exports, source, request) -> None:  # type: ignore[no-untyp
     plan = Plan.load(plan_path)
     case = request.getfixturevalue(f"{source}_case")
     dicom = folder / "dicom"
-    series = case.series if source == "dicom" else read_source_series(dicom / "ct", None, case.ct)
+    if source == "dicom":
+        series = case.series
+    else:
+        uid = pydicom.dcmread(next((dicom / "ct").glob("*.dcm")), stop_before_pixels=True)
+        series = read_source_series(dicom / "ct", str(uid.SeriesInstanceUID), case.ct)
     study = series.datasets[0].StudyInstanceUID
     frame = series.datasets[0].FrameOfReferenceUID
     for name in ("seg", "rtstruct", "rtplan", "rtdose"):
@@ -144,17 +149,29 @@ def test_round_trips(exports, source, request) -> None:  # type: ignore[no-untyp
         assert ds.StudyInstanceUID == study, name
     # SEG and RTSTRUCT
     seg = hd.seg.segread(dicom / "seg.dcm")
-    labels = {d.SegmentLabel: d.SegmentNumber for d in seg.SegmentSequence}
-    contours = read_rtstruct(dicom / "rtstruct.dcm", series)
+    numbers = list(seg.segment_numbers)
+    stack = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=list(series.sop_instance_uids),
+        segment_numbers=numbers,
+        combine_segments=False,
+    )  # (k, rows = j, columns = i, segment)
+    segments = {
+        normalise_name(seg.get_segment_description(n).SegmentLabel): stack[..., m].transpose(
+            2, 1, 0
+        )
+        > 0
+        for m, n in enumerate(numbers)
+    }
+    contours = {
+        normalise_name(k): v for k, v in read_rtstruct(dicom / "rtstruct.dcm", series).items()
+    }
     for name, mask in case.masks.items():
         truth = np.asarray(mask.array, bool)
+        assert _dice(segments[name], truth) >= 0.99, name
         back = contours[name].array.astype(bool)
         assert _dice(back, truth) >= 0.97, name
         np.testing.assert_allclose(_centroid(contours[name]), _centroid(mask), atol=0.5)
-        assert name in labels
     nodule = case.masks["nodule"]
-    volume = seg.get_volume(segment_numbers=[labels["nodule"]], combine_segments=True)
-    assert volume is not None
     # RT Plan: seed positions as in the plan
     seeds = read_brachy_plan(dicom / "rtplan.dcm")
     positions = np.concatenate([np.asarray(n, float) for n in seeds.needles_lps_mm])

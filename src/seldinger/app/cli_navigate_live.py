@@ -24,9 +24,8 @@ from seldinger.app.common import (
     out_console,
     print_json,
     print_notes,
-    print_written,
 )
-from seldinger.app.guide_display import GuideDisplay, simulation_table
+from seldinger.app.guide_display import GuideDisplay, print_simulation_start
 
 __all__ = ["guide", "parse_tracker_address", "record", "replay_log", "simulate"]
 
@@ -303,47 +302,23 @@ def simulate(
     from seldinger.files import atomic_path, check_overwrite
     from seldinger.navigation.igtl import IgtlServer
     from seldinger.navigation.live import stream_simulation
-    from seldinger.workflow.simulation import CONVENTIONS, SimulationRequest, make_simulation
+    from seldinger.workflow.simulation import SimulationRequest, make_simulation
 
-    check_overwrite(truth_out, force) if truth_out is not None else None
-    sim, info = make_simulation(
-        SimulationRequest(
-            plan_path,
-            trajectory,
-            motion.value,
-            hz,
-            seed,
-            seconds,
-            noise_mm,
-            noise_deg,
-            breathing,
-            tip_offset_mm,
-            angle_error_deg,
-            lateral_error_mm,
-            tdata,
-        )
-    )
+    if truth_out is not None:
+        check_overwrite(truth_out, force)
+    options = (plan_path, trajectory, motion.value, hz, seed, seconds, noise_mm, noise_deg)
+    more = (breathing, tip_offset_mm, angle_error_deg, lateral_error_mm, tdata)
+    sim, info = make_simulation(SimulationRequest(*options, *more))
     with IgtlServer(host, port) as server:
         info |= {"host": host, "port": server.port}
         if truth_out is not None:
             with atomic_path(truth_out, force=force) as tmp:
                 tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        if as_json:
-            print_json(info, line=True)
-        else:
-            out_console.print(simulation_table(info))
-            out_console.print(CONVENTIONS, highlight=False)
-            print_written([truth_out])
-            out_console.print("streaming; Ctrl-C stops", highlight=False)
+        print_simulation_start(info, truth_out, as_json)
+        waiting = f"waiting for a client on port {server.port} …"
+        on_wait = None if as_json else lambda: err_console.print(waiting)
         summary = stream_simulation(
-            server,
-            sim,
-            seconds=seconds,
-            tdata=tdata,
-            wait_client=wait_client,
-            on_wait=None
-            if as_json
-            else lambda: err_console.print(f"waiting for a client on port {server.port} …"),
+            server, sim, seconds=seconds, tdata=tdata, wait_client=wait_client, on_wait=on_wait
         )
     if as_json:
         print_json({"type": "end", **summary.to_dict()}, line=True)
@@ -506,55 +481,26 @@ def guide(
     Example: `seldinger navigate guide --plan plan.json --tracker localhost:18944`.
     """
     from seldinger.navigation.guide_session import GuidanceSession
-    from seldinger.navigation.igtl import IgtlClient, LinkClosedError
-    from seldinger.navigation.live import POLL_S
+    from seldinger.navigation.igtl import IgtlClient
+    from seldinger.navigation.live import follow_guidance
     from seldinger.workflow.navigation import GuidanceRequest, setup_guidance
 
     host, port = parse_tracker_address(tracker)
-    names = (
-        ()
-        if critical.strip().lower() == "none"
-        else tuple(n.strip() for n in critical.split(",") if n.strip())
-    )
-    setup = setup_guidance(
-        GuidanceRequest(
-            plan_path,
-            trajectory,
-            registration,
-            tracker_to_ct,
-            reference_to_ct,
-            tip_offset_mm,
-            calibration,
-            tool,
-            reference,
-            names,
-            breach_mm,
-            stale_s,
-        )
-    )
-    info = {"type": "start", "tracker": f"{host}:{port}", **setup.info}
-    ref = reference if setup.frame == "reference" else None
-    display = GuideDisplay(info, setup.guide, as_json)
-    ended_by, started = "time", time.monotonic()
+    names = [] if critical.strip().lower() == "none" else critical.split(",")
+    request = GuidanceRequest(
+        plan_path, trajectory, registration, tracker_to_ct, reference_to_ct, tip_offset_mm,
+        calibration, tool, reference, tuple(n.strip() for n in names if n.strip()),
+        breach_mm, stale_s,
+    )  # fmt: skip
+    setup = setup_guidance(request)
+    display = GuideDisplay({"type": "start", "tracker": f"{host}:{port}", **setup.info},
+                           setup.guide, as_json)  # fmt: skip
+    started = time.monotonic()
     with IgtlClient(host, port, connect_timeout_s=connect_timeout_s) as client:
-        session = GuidanceSession(setup.guide, tool, ref, display)
+        session = GuidanceSession(
+            setup.guide, tool, reference if setup.frame == "reference" else None, display
+        )
         display.start(session)
-        try:
-            with display.live():
-                while (
-                    left := None if seconds is None else seconds - (time.monotonic() - started)
-                ) is None or left > 0:
-                    try:
-                        item = client.receive(POLL_S if left is None else min(POLL_S, left))
-                    except TimeoutError:
-                        session.idle()
-                        display.refresh()
-                        continue
-                    except LinkClosedError:
-                        ended_by = "tracker"
-                        break
-                    session.receive(item)
-                session.idle()
-        except KeyboardInterrupt:
-            ended_by = "interrupt"
+        with display.live():
+            ended_by = follow_guidance(client, session, seconds=seconds, on_idle=display.refresh)
     display.end(session, round(time.monotonic() - started, 3), ended_by)

@@ -337,31 +337,20 @@ def plan_trajectory(
             f"lesion mask); got {'both' if lesion is not None else 'neither'}.",
             param_hint="'--target-lps-mm' / '--lesion'",
         )
-    forbidden = dict.fromkeys(n.strip() for item in forbid or () for n in item.split(","))
-    request = TrajectoryRequest(
-        ct_path=ct,
-        anatomy_dir=anatomy_dir,
-        out=out,
-        target_lps_mm=None
-        if target_lps_mm is None
-        else parse_lps(target_lps_mm, "--target-lps-mm"),
-        lesion_path=lesion,
-        rules=TrajectoryRules(
-            needle_length_mm=needle_length_mm,
-            vessel_calibre_mm=vessel_calibre_mm,
-            vessel_distance_mm=vessel_distance_mm,
-            forbidden=[n for n in forbidden if n],
-            max_axial_angle_deg=max_axial_angle_deg,
-            table_side=None if table_side is None else table_side.value,
-            ablation_probe_length_mm=ablation_probe_length_mm,
-        ),
-        top=top,
-        figures_dir=figures,
-        series_uid=series,
-        resample=resample,
-        force=force,
-        command=command_line(),
+    rules = TrajectoryRules(
+        needle_length_mm=needle_length_mm,
+        vessel_calibre_mm=vessel_calibre_mm,
+        vessel_distance_mm=vessel_distance_mm,
+        forbidden=[n for n in dict.fromkeys(_names(forbid)) if n],
+        max_axial_angle_deg=max_axial_angle_deg,
+        table_side=None if table_side is None else table_side.value,
+        ablation_probe_length_mm=ablation_probe_length_mm,
     )
+    target = None if target_lps_mm is None else parse_lps(target_lps_mm, "--target-lps-mm")
+    request = TrajectoryRequest(
+        ct, anatomy_dir, out, target, lesion, rules, top, figures, series, resample, force,
+        command_line(),
+    )  # fmt: skip
     try:
         outcome = plan_trajectory_step(request, stages(not as_json))
     except NoSafePathError as err:
@@ -585,6 +574,11 @@ def plan_migrate(
         highlight=False,
     )
     print_written([new])
+
+
+def _names(items: list[str] | None) -> list[str]:
+    """Names given as repeated options and/or comma-separated."""
+    return [name.strip() for item in items or () for name in item.split(",")]
 
 
 def _name_paths(items: list[str], option: str) -> dict[str, Path]:

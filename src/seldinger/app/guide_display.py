@@ -5,18 +5,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from seldinger.app.common import out_console, print_json, print_notes
+from seldinger.app.common import out_console, print_json, print_notes, print_written
 
 if TYPE_CHECKING:
     from seldinger.navigation.guidance import GuidanceState, Guide, WatchdogStatus
     from seldinger.navigation.guide_session import GuidanceSession
     from seldinger.navigation.igtl import Received
 
-__all__ = ["DISPLAY_PERIOD_S", "GuideDisplay", "simulation_table"]
+__all__ = ["DISPLAY_PERIOD_S", "GuideDisplay", "print_simulation_start", "simulation_table"]
 
 #: The live table is redrawn at most 10 times a second.
 DISPLAY_PERIOD_S = 0.1
@@ -39,6 +40,19 @@ def simulation_table(info: dict[str, Any]) -> Table:
     for key in ("tracker_to_ct", "reference_to_ct"):
         table.add_row(key, _matrix_lines(info[key]))
     return table
+
+
+def print_simulation_start(info: dict[str, Any], truth_out: Path | None, as_json: bool) -> None:
+    """The simulated tracker's start: one JSON line, or the table and the conventions."""
+    if as_json:
+        print_json(info, line=True)
+        return
+    from seldinger.workflow.simulation import CONVENTIONS
+
+    out_console.print(simulation_table(info))
+    out_console.print(CONVENTIONS, highlight=False)
+    print_written([truth_out])
+    out_console.print("streaming; Ctrl-C stops", highlight=False)
 
 
 class GuideDisplay:

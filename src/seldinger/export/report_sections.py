@@ -275,7 +275,8 @@ def ablation_section(report: Report, section: AblationSection, figures: Figures)
         "ablation_zones.png",
         "Axial, coronal and sagittal slices through "
         "the lesion: the lesion, the predicted ablation zone (union of the applicators' "
-        "ellipsoids) and the vessels; applicator tips marked (a circle: off the slice).",
+        "ellipsoids) and the vessels; applicator tips marked (a circle: off the slice); lung or "
+        "soft-tissue window (HU) by the lesion's surroundings, scale bar in mm.",
     )
     for n in range(1, len(section.applicators) + 1):
         _image(
@@ -406,7 +407,7 @@ def seed_section(report: Report, section: SeedSection, figures: Figures) -> None
         "seed_needles.png",
         "The needles projected on the axial slice "
         "through the lesion, from the skin entry to the deepest seed; each labelled with its "
-        "number of seeds.",
+        "number of seeds; the 100 % isodose outlined, scale bar in mm.",
     )
     _image(
         report,

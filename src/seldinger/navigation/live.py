@@ -35,6 +35,7 @@ __all__ = [
     "POLL_S",
     "RecordSummary",
     "StreamSummary",
+    "follow_guidance",
     "record_session",
     "replay_session",
     "stream_simulation",
@@ -283,3 +284,35 @@ def replay_session(
     summary.clients = len(server.clients)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def follow_guidance(
+    client: IgtlClient,
+    session: Any,
+    *,
+    seconds: float | None = None,
+    on_idle: Callable[[], None] | None = None,
+) -> str:
+    """Feed a :class:`~seldinger.navigation.guide_session.GuidanceSession` from a tracker.
+
+    Runs until ``seconds`` have passed, the tracker hangs up, or Ctrl-C; calls ``on_idle``
+    whenever no message came for :data:`POLL_S`. Returns why it ended: ``"time"``,
+    ``"tracker"`` or ``"interrupt"``.
+    """
+    started = time.monotonic()
+    try:
+        while (left := _left(seconds, started)) is None or left > 0:
+            try:
+                item = client.receive(POLL_S if left is None else min(POLL_S, left))
+            except TimeoutError:
+                session.idle()
+                if on_idle is not None:
+                    on_idle()
+                continue
+            except LinkClosedError:
+                return "tracker"
+            session.receive(item)
+        session.idle()
+    except KeyboardInterrupt:
+        return "interrupt"
+    return "time"
