@@ -296,9 +296,10 @@ def navigation_section(report: Report, navigated: Navigated) -> None:
     for png, caption in zip(
         navigated.figures,
         (
-            "Marker 1 in the CT (bone window) with its true centre and its detection.",
+            "Marker 1 in the CT, 70 mm around it (window W 2000 / L 200 HU, scale bar in mm), with its "
+            "true centre and its detection.",
             "Tip-to-target distance and lateral deviation reported by the guidance (colour) "
-            "and true (dashed) during the insertion, with the breathing signal.",
+            "and true (dashed) during the insertion (mm against s), with the breathing signal.",
         ),
         strict=True,
     ):
