@@ -20,7 +20,7 @@ from seldinger.physics.ablation import Device, load_catalogue
 from seldinger.plan import AblationSection, Plan, TrajectoryRules
 from seldinger.planning.ablation import AblationPlan, plan_ablation
 from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
-from seldinger.workflow.case import PlanCase, Stages, load_plan_case, quiet_stages, read_mask
+from seldinger.workflow.case import PlanCase, Stages, open_target, quiet_stages, read_mask
 
 __all__ = [
     "ZONE_MASK_NAME",
@@ -148,18 +148,9 @@ def plan_ablation_step(
     check_outputs([zone_path], request.force or plan.ablation is not None)
     if request.figures_dir is not None:
         check_outputs((request.figures_dir / n for n in ablation_figure_names()), request.force)
-    target = plan.target(request.target, with_mask=True)
-    if case is None:
-        case = load_plan_case(
-            request.plan_path,
-            request.ct_path,
-            resample=request.resample,
-            stages=stages,
-            plan=plan,
-        )
-    with stages("reading the anatomy and lesion"):
-        anatomy = case.anatomy()
-        lesion = case.target_mask(target)
+    case, target, anatomy, lesion = open_target(
+        request.plan_path, plan, request.target, request.ct_path, request.resample, stages, case
+    )
     vessels = {
         name: read_mask(path, case.volume, f"--vessel {name}", "Use masks made on this CT.")
         for name, path in request.vessels.items()

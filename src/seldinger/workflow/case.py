@@ -27,6 +27,7 @@ __all__ = [
     "Stages",
     "load_plan_case",
     "on_grid",
+    "open_target",
     "quiet_stages",
     "read_mask",
     "relative_to_plan",
@@ -248,3 +249,26 @@ def load_plan_case(
             "made: pass the plan's CT with --ct PATH, or plan again on this CT."
         ) from err
     return PlanCase(loaded, path, ct, source)
+
+
+def open_target(
+    plan_path: Path,
+    plan: Plan,
+    target_name: str | None,
+    ct_path: Path | None,
+    resample: bool,
+    stages: Stages,
+    case: PlanCase | None = None,
+) -> tuple[PlanCase, Target, Anatomy, Volume]:
+    """What a treatment step works on: the plan's case, its target (by name, else the first
+    with a mask), the anatomy and the target's lesion mask on the CT's grid.
+
+    The target is checked before the CT is read, so a wrong name fails at once.
+    """
+    target = plan.target(target_name, with_mask=True)
+    if case is None:
+        case = load_plan_case(plan_path, ct_path, resample=resample, stages=stages, plan=plan)
+    with stages("reading the anatomy and lesion"):
+        anatomy = case.anatomy()
+        lesion = case.target_mask(target)
+    return case, target, anatomy, lesion

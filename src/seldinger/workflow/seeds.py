@@ -21,7 +21,7 @@ from seldinger.plan import Plan, SeedSection
 from seldinger.planning.seeds import STRENGTHS_MCI, SeedGoals, SeedPlan, SeedPlanError, plan_seeds
 from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 from seldinger.workflow.ablation import step_rules
-from seldinger.workflow.case import PlanCase, Stages, load_plan_case, quiet_stages
+from seldinger.workflow.case import PlanCase, Stages, open_target, quiet_stages
 
 __all__ = ["SeedOutcome", "SeedRequest", "plan_seeds_step"]
 
@@ -135,18 +135,9 @@ def plan_seeds_step(
         )
     figures = [] if request.figures_dir is None else [request.figures_dir / n for n in SEED_FIGURES]
     check_outputs([request.stl_path, *figures], request.force)
-    target = plan.target(request.target, with_mask=True)
-    if case is None:
-        case = load_plan_case(
-            request.plan_path,
-            request.ct_path,
-            resample=request.resample,
-            stages=stages,
-            plan=plan,
-        )
-    with stages("reading the anatomy and lesion"):
-        anatomy = case.anatomy()
-        lesion = case.target_mask(target)
+    case, target, anatomy, lesion = open_target(
+        request.plan_path, plan, request.target, request.ct_path, request.resample, stages, case
+    )
     rules = step_rules(case.plan)
     if maps is not None and maps.constraints != TrajectoryConstraints.from_rules(rules):
         maps = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class SimulationRequest:
 
     plan_path: Path | None = None
     trajectory: int = 1
-    motion: Literal["insertion", "pivot"] = "insertion"
+    motion: str = "insertion"  # or "pivot"
     hz: float = 40.0
     seed: int = 0
     seconds: float | None = None
@@ -44,6 +44,10 @@ class SimulationRequest:
     angle_error_deg: float = 0.0
     lateral_error_mm: float = 0.0
     tdata: bool = False
+
+    def __post_init__(self) -> None:
+        if self.motion not in ("insertion", "pivot"):
+            raise BadInputError(f"motion must be insertion or pivot; got {self.motion!r}.")
 
 
 def make_simulation(request: SimulationRequest) -> tuple[TrackerSimulator, dict[str, Any]]:
