@@ -237,3 +237,22 @@ def test_export_refuses_and_leaves_nothing(exports, tmp_path: Path, capsys) -> N
     gone.save(folder / "plan.json", force=True)
     assert main(["export", str(folder / "plan.json"), "--out", str(out)]) == ExitCode.IO
     assert "--ct" in capsys.readouterr().err and not out.exists()
+
+
+def test_every_export_of_a_nifti_ct_is_one_study(exports, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan_path, first = exports["nifti"]
+    again = tmp_path / "again"
+    assert main(["export", str(plan_path), "--out", str(again), "--format", "dicom"]) == 0
+    for name in ("ct/CT0001.dcm", "ct/CT0010.dcm"):
+        a, b = (
+            pydicom.dcmread(f / "dicom" / name, stop_before_pixels=True) for f in (first, again)
+        )
+        assert (a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID) == (
+            b.StudyInstanceUID, b.SeriesInstanceUID, b.SOPInstanceUID
+        )  # fmt: skip
+        assert a.FrameOfReferenceUID == b.FrameOfReferenceUID
+    seg_a, seg_b = (
+        pydicom.dcmread(f / "dicom" / "seg.dcm", stop_before_pixels=True) for f in (first, again)
+    )
+    assert seg_a.StudyInstanceUID == seg_b.StudyInstanceUID
+    assert seg_a.SOPInstanceUID != seg_b.SOPInstanceUID  # a new object each time

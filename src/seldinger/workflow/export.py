@@ -1,8 +1,9 @@
 """``seldinger export``: a saved plan in the files PACS, 3D Slicer and planning systems open.
 
-- ``dicom``: the CT series the objects reference (a NIfTI/NRRD/MHA CT is written as a new
-  CT series in one new study; a DICOM CT is referenced where it is, its headers read from
-  its folder), a SEG and an RTSTRUCT of the plan's structures, targets and ablation zone,
+- ``dicom``: the CT series the objects reference (a NIfTI/NRRD/MHA CT is written as a
+  DICOM CT series in a study of its own, whose UIDs derive from the CT's voxel hash so that
+  every export of the same CT lands in the same study; a DICOM CT is referenced where it
+  is, its headers read from its folder), a SEG and an RTSTRUCT of the plan's structures, targets and ablation zone,
   for a seed implant an RT Plan (I-125 LDR) and an RT Dose (the TG-43 grid), and a Spatial
   Registration for each stored tracker (or reference) to CT registration.
 - ``stl`` / ``ply``: a surface mesh (LPS mm) of each mask, and the seed template plate.
@@ -179,7 +180,13 @@ def _series(case: PlanCase, folder: Path, result: ExportResult, final: Path) -> 
                 "not recorded (case.series_uid); plan again on the DICOM folder."
             )
         return read_source_series(case.ct_path, uid, case.volume)
-    series = write_ct_series(case.volume, folder / "ct", study_description="Seldinger plan")
+    # UIDs from the voxel hash: every export of this CT is one study (objects join it in a PACS)
+    series = write_ct_series(
+        case.volume,
+        folder / "ct",
+        study_description="Seldinger plan",
+        uid_seed=f"seldinger CT {case.plan.case.voxel_sha256}",
+    )
     for n in range(len(series.datasets)):
         result._add("ct", final / "dicom" / "ct" / f"CT{n + 1:04d}.dcm")
     return series

@@ -323,6 +323,7 @@ def write_ct_series(
     study_description: str = "Seldinger plan",
     moment: datetime | None = None,
     force: bool = False,
+    uid_seed: str | None = None,
 ) -> SourceSeries:
     """Write a CT Volume as a new DICOM CT Image series, one file per k-plane, atomically.
 
@@ -343,6 +344,11 @@ def write_ct_series(
         Study, series and content date/time (default: now).
     force : bool
         Replace an existing ``folder``.
+    uid_seed : str, optional
+        Derive the Study, Series, Frame of Reference and SOP Instance UIDs from this text
+        (``2.25`` UIDs from its SHA-512, pydicom's ``generate_uid(entropy_srcs=…)``) instead
+        of drawing new ones: the same seed (e.g. the CT's voxel hash) gives the same study
+        every time, so objects exported later join it in a PACS.
 
     Returns
     -------
@@ -363,7 +369,7 @@ def write_ct_series(
     row × column: a left-handed Volume (e.g. orientation ``"LPI"``) is written with its
     k-planes reversed, and reads back as ``reorient(ct, "LPS")``; masks on the original grid
     are still accepted (:meth:`SourceSeries.mask_array`). New Study, Series and Frame of
-    Reference UIDs are generated on every call.
+    Reference UIDs are generated on every call unless ``uid_seed`` is given.
     """
     volume = _right_handed(ct)
     hu = _hu_int16(volume)
@@ -378,21 +384,30 @@ def write_ct_series(
     template.PatientSex = None
     template.PatientIdentityRemoved = "YES"
     template.DeidentificationMethod = "Seldinger placeholder patient (source without identity)"
-    template.StudyInstanceUID = generate_uid()
+
+    def uid(role: str) -> str:
+        return str(
+            generate_uid() if uid_seed is None else generate_uid(entropy_srcs=[uid_seed, role])
+        )
+
+    template.StudyInstanceUID = uid("study")
     template.StudyDate = date
     template.StudyTime = time
     template.ReferringPhysicianName = None
     template.StudyID = "1"
     template.AccessionNumber = None
     template.StudyDescription = study_description
-    frame_uid = generate_uid()
-    series_uid = generate_uid()
+    frame_uid = uid("frame of reference")
+    series_uid = uid("ct series")
     direction = geometry.direction
     sx, sy, sz = geometry.spacing_mm
     headers = []
     for k in range(geometry.shape[2]):
         ds = new_instance(template, CTImageStorage, "CT", series_description, 1, when)
         ds.SeriesInstanceUID = series_uid
+        if uid_seed is not None:
+            ds.SOPInstanceUID = uid(f"ct slice {k}")
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.InstanceNumber = k + 1
         ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
         ds.AcquisitionNumber = 1
