@@ -3,42 +3,80 @@
 One output: :func:`atomic_path` (a file) and :func:`atomic_dir` (a folder). Several outputs
 that belong together (a plan, the mask beside it, figures, an STL): :func:`staged_outputs`
 writes each aside and commits them all only when every one was written.
+
+Temporary files and folders live beside their target, named ``.<target>.<pid>.<random>.part``.
+A run that was killed (``kill -9``, a power cut) leaves them behind; the next run writing
+the same target removes those whose process is gone, and puts back an earlier folder that
+was being replaced (``.<target>.old``) if the new one never arrived.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from seldinger.errors import OutputExistsError
+from seldinger.errors import OutputExistsError, SeldingerError, SeldingerIOError
 
 __all__ = [
+    "OutputLocationError",
     "StagedOutputs",
     "atomic_dir",
     "atomic_path",
     "check_outputs",
     "check_overwrite",
+    "remove_leftovers",
     "staged_outputs",
 ]
 
+#: Errors of the disk (not of the program): reported as "could not write PATH: reason".
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+class OutputLocationError(SeldingerIOError):
+    """An output path that cannot be written: under a file, or in a folder not writable."""
+
+
+def _writable_location(path: Path) -> None:
+    """Refuse a path whose nearest existing ancestor is a file or not writable."""
+    probe = path.absolute().parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputLocationError(
+            f"{path} cannot be written: {probe} is a file, not a folder. Choose an output "
+            "path in a folder."
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputLocationError(
+            f"{path} cannot be written: no permission to write in {probe}. Choose a folder you "
+            "can write in."
+        )
+
 
 def check_overwrite(path: str | os.PathLike[str], force: bool) -> None:
-    """Refuse to replace an existing ``path`` unless ``force`` is set.
+    """Refuse to replace an existing ``path`` unless ``force`` is set, and refuse a path that
+    cannot be written (under a file, or in a folder without write permission).
 
     Raises
     ------
     OutputExistsError
         If ``path`` exists and ``force`` is False.
+    OutputLocationError
+        If ``path`` cannot be written where it is.
     """
-    if Path(path).exists() and not force:
+    target = Path(path)
+    if target.exists() and not force:
         raise OutputExistsError(
             f"{path} already exists; pass --force (force=True) to replace it, or choose "
             "another output path."
         )
+    _writable_location(target)
 
 
 def check_outputs(paths: Iterable[str | os.PathLike[str] | None], force: bool) -> None:
@@ -57,6 +95,66 @@ def _umask_mode(base: int) -> int:
     mask = os.umask(0)
     os.umask(mask)
     return base & ~mask
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove what killed runs left beside ``target``; returns what was removed.
+
+    Temporaries ``.<name>.<pid>.<random>.part…`` of processes that are gone (and of earlier
+    Seldinger versions, which had no pid) are deleted. A ``.<name>.old`` folder (the previous
+    output while it was being replaced) is put back when ``target`` is missing, else deleted.
+    """
+    path = Path(target)
+    folder = path.parent
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(
+        rf"^\.{re.escape(path.name)}\.(?:(\d+)\.)?[A-Za-z0-9_]{{8}}\.part(?:\..*)?$"
+    )
+    removed = []
+    for entry in folder.iterdir():
+        match = pattern.match(entry.name)
+        if match is None or (match.group(1) is not None and _alive(int(match.group(1)))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    old = folder / f".{path.name}.old"
+    if old.exists():
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, path)  # the replacement never arrived: the earlier output is back
+        removed.append(old)
+    return removed
+
+
+@contextlib.contextmanager
+def _disk_errors(target: Path) -> Iterator[None]:
+    """Report a full disk, a read-only file system or a refused permission as one line."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, SeldingerError) or err.errno not in _DISK_ERRNOS:
+            raise
+        raise SeldingerIOError(
+            f"could not write {target}: {err.strerror or err}. Free space or choose another "
+            "folder; nothing was written."
+        ) from err
 
 
 @contextlib.contextmanager
@@ -78,17 +176,20 @@ def atomic_path(path: str | os.PathLike[str], force: bool = True) -> Iterator[Pa
     """
     target = Path(path)
     check_overwrite(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(target.suffixes)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".part{suffix}", dir=target.parent
-    )
-    os.close(fd)
+    with _disk_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(target)
+        suffix = "".join(target.suffixes)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=f".part{suffix}", dir=target.parent
+        )
+        os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
-        os.chmod(tmp, _umask_mode(0o666))
-        os.replace(tmp, target)
+        with _disk_errors(target):
+            yield tmp
+            os.chmod(tmp, _umask_mode(0o666))
+            os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -103,19 +204,26 @@ def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Pa
     """
     target = Path(path)
     check_overwrite(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    with _disk_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(target)
+        tmp = Path(
+            tempfile.mkdtemp(
+                prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent
+            )
+        )
     try:
         yield tmp
-        os.chmod(tmp, _umask_mode(0o777))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        with _disk_errors(target):
+            os.chmod(tmp, _umask_mode(0o777))
+            if target.exists():
+                old = target.with_name(f".{target.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -149,8 +257,11 @@ class StagedOutputs:
         target = Path(final)
         check_overwrite(target, self.force if replace is None else replace)
         self._make_parent(target.parent)
+        remove_leftovers(target)
         fd, name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=f".part{''.join(target.suffixes)}", dir=target.parent
+            prefix=f".{target.name}.{os.getpid()}.",
+            suffix=f".part{''.join(target.suffixes)}",
+            dir=target.parent,
         )
         os.close(fd)
         staged = Path(name)
@@ -162,7 +273,10 @@ class StagedOutputs:
         own files; hand each file over with :meth:`adopt`. Removed at commit or discard."""
         folder = Path(near)
         self._make_parent(folder)
-        scratch = Path(tempfile.mkdtemp(prefix=".seldinger.", suffix=".part", dir=folder))
+        remove_leftovers(folder / "seldinger")
+        scratch = Path(
+            tempfile.mkdtemp(prefix=f".seldinger.{os.getpid()}.", suffix=".part", dir=folder)
+        )
         self._scratch.append(scratch)
         return scratch
 

@@ -423,14 +423,37 @@ def demo(
     out_console.print(f"plan:   {result['plan']}", highlight=False)
 
 
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """The command-line parser's own error type (Typer ≥ 0.29 vendors click as ``typer._click``,
+    earlier versions use click itself; neither re-exports it publicly)."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - Typer before 0.29
+        from click.exceptions import ClickException  # type: ignore[no-redef, import-not-found]
+    return (ClickException,)
+
+
+def _usage_line(error: Exception) -> str:
+    """One line for a usage error: the message and where to read more."""
+    message = " ".join(str(getattr(error, "format_message", lambda: error)()).split())
+    context = getattr(error, "ctx", None)
+    where = f" (see `{context.command_path} --help`)" if context is not None else ""
+    return f"{message}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (:class:`seldinger.errors.ExitCode`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     STATE.debug = "--debug" in args
     STATE.argv = args
     try:
-        # standalone mode: Typer prints usage errors and --help itself and raises SystemExit
-        app(args=args, prog_name="seldinger")
+        code = app(args=args, prog_name="seldinger", standalone_mode=False)
+    except _usage_error_types() as err:  # a bad option, value or argument: one line, status 2
+        if type(err).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            err_console.print(
+                f"[bold red]error:[/] {escape(_usage_line(err))}", highlight=False, soft_wrap=True
+            )
+        return int(getattr(err, "exit_code", ExitCode.USAGE))
     except SystemExit as done:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -445,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_json({"error": message, "exit_code": int(err.exit_code), **err.details()})
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return err.exit_code
-    return ExitCode.OK
+    return int(code) if isinstance(code, int) else ExitCode.OK
 
 
 if __name__ == "__main__":  # pragma: no cover
