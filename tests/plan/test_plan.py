@@ -332,3 +332,10 @@ def test_missing_plan_is_an_io_error(tmp_path: Path) -> None:
     with pytest.raises(SeldingerIOError, match=r"no plan at .*seldinger plan trajectory") as caught:
         Plan.load(tmp_path / "nowhere.json")
     assert caught.value.exit_code is ExitCode.IO
+
+
+def test_a_plan_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_bytes(b'{"schema_version": "2", "notes": ["\xff\xfe"]}')
+    with pytest.raises(PlanFileError, match=r"plan\.json is not UTF-8 text \(byte \d+\)"):
+        Plan.load(path)

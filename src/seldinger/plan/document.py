@@ -347,8 +347,15 @@ class Plan(PlanModel):
                 f"no plan at {source}; make one with `seldinger plan trajectory CT --anatomy "
                 f"DIR --lesion MASK --out {source}`."
             ) from err
-        except (OSError, UnicodeDecodeError) as err:
-            raise SeldingerIOError(f"cannot read the plan {source}: {err}.") from err
+        except UnicodeDecodeError as err:
+            raise PlanFileError(
+                f"{source} is not UTF-8 text (byte {err.start}); it is damaged or not a "
+                "Seldinger plan. Restore it or make a new plan."
+            ) from err
+        except OSError as err:
+            raise SeldingerIOError(
+                f"cannot read the plan {source}: {err.strerror or err}."
+            ) from err
         plan = cls.from_json(text, str(source))
         if volume is not None:
             plan.check_case(volume)
