@@ -20,7 +20,14 @@ from seldinger.anatomy.engines import (
 from seldinger.anatomy.errors import AnatomyError, EngineUnavailableError
 from seldinger.anatomy.lesion import Lesion, LesionError, lesion_measurements, segment_lesion
 from seldinger.anatomy.pipeline import ProgressCallback
-from seldinger.anatomy.result import ANATOMY_JSON, STRUCTURES, Anatomy, load_anatomy
+from seldinger.anatomy.result import (
+    ANATOMY_JSON,
+    STRUCTURES,
+    Anatomy,
+    LazyMasks,
+    load_anatomy,
+    map_masks,
+)
 from seldinger.imaging import Volume
 
 __all__ = [
@@ -34,12 +41,14 @@ __all__ = [
     "ClassicalEngine",
     "Engine",
     "EngineUnavailableError",
+    "LazyMasks",
     "Lesion",
     "LesionError",
     "TotalSegmentatorEngine",
     "get_engine",
     "lesion_measurements",
     "load_anatomy",
+    "map_masks",
     "segment",
     "segment_lesion",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from seldinger.anatomy.errors import AnatomyError
 from seldinger.files import atomic_dir
 from seldinger.imaging import Volume
 
-__all__ = ["ANATOMY_JSON", "STRUCTURES", "Anatomy", "load_anatomy"]
+__all__ = ["ANATOMY_JSON", "STRUCTURES", "Anatomy", "LazyMasks", "load_anatomy", "map_masks"]
 
 #: Every structure the anatomy step knows, in the order they are reported.
 STRUCTURES: tuple[str, ...] = (
@@ -34,6 +36,53 @@ STRUCTURES: tuple[str, ...] = (
 ANATOMY_JSON = "anatomy.json"
 _GRAPH_JSON = "airway_graph.json"
 _RADIUS_FILE = "vessel_radius_mm.nii.gz"
+
+
+class LazyMasks(Mapping[str, Volume]):
+    """Masks read from their files on first use, then kept.
+
+    :func:`load_anatomy` returns one: a planner that finds its maps cached reads only the
+    body mask, not the ten others (a second each on a chest CT).
+    """
+
+    def __init__(self, loaders: Mapping[str, Callable[[], Volume]]) -> None:
+        self._loaders = dict(loaders)
+        self._loaded: dict[str, Volume] = {}
+
+    def __getitem__(self, name: str) -> Volume:
+        if name not in self._loaded:
+            self._loaded[name] = self._loaders[name]()
+        return self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:  # without reading (Mapping's would)
+        return name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def is_loaded(self, name: str) -> bool:
+        """Whether ``name`` has been read."""
+        return name in self._loaded
+
+    def mapped(self, function: Callable[[str, Volume], Volume]) -> LazyMasks:
+        """Masks that are ``function(name, mask)``, each made on first use."""
+
+        def load(name: str) -> Volume:
+            return function(name, self[name])
+
+        return LazyMasks({name: partial(load, name) for name in self._loaders})
+
+
+def map_masks(
+    masks: Mapping[str, Volume], function: Callable[[str, Volume], Volume]
+) -> Mapping[str, Volume]:
+    """``function(name, mask)`` for every mask: lazily for :class:`LazyMasks`, else now."""
+    if isinstance(masks, LazyMasks):
+        return masks.mapped(function)
+    return {name: function(name, mask) for name, mask in masks.items()}
 
 
 @dataclass(frozen=True)
@@ -58,6 +107,16 @@ class Anatomy:
         Estimated pulmonary vessel radius per voxel (0 outside vessels).
     laa_percent : float, optional
         Emphysema index: percentage of lung below -950 HU.
+    fingerprints : mapping of str to str
+        A content digest per stored file (each mask, ``airway_graph``, ``vessel_radius``),
+        set by :func:`load_anatomy`; caches of what is computed from the anatomy (the
+        trajectory planner's distance maps) are keyed by them. Empty for an anatomy made in
+        memory.
+    folder : Path, optional
+        The anatomy folder it was read from (where such caches live).
+    voxel_counts : mapping of str to int
+        Voxels per mask as recorded in ``anatomy.json``, for the masks whose files still
+        have the recorded digest (:meth:`volume_ml` uses them without reading the mask).
     """
 
     masks: Mapping[str, Volume]
@@ -67,6 +126,9 @@ class Anatomy:
     airway_graph: AirwayGraph | None = None
     vessel_radius_mm: Volume | None = None
     laa_percent: float | None = None
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    folder: Path | None = None
+    voxel_counts: Mapping[str, int] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Volume:
         try:
@@ -81,6 +143,9 @@ class Anatomy:
 
     def volume_ml(self, name: str) -> float:
         """Volume of a structure in millilitres."""
+        if name in self.voxel_counts and "body" in self.masks:
+            voxel_ml = float(np.prod(self["body"].spacing_mm)) / 1000.0  # masks share one grid
+            return self.voxel_counts[name] * voxel_ml
         mask = self[name]
         return float(np.count_nonzero(mask.array)) * float(np.prod(mask.spacing_mm)) / 1000.0
 
@@ -120,9 +185,12 @@ class Anatomy:
         out_dir = Path(out_dir)
         summary = self.summary()
         with atomic_dir(out_dir, force=force) as tmp:
-            for name in summary["structures"]:
-                write_volume(self.masks[name], tmp / f"{name}.nii.gz")
-                summary["structures"][name]["file"] = f"{name}.nii.gz"
+            for name, info in summary["structures"].items():
+                mask = self.masks[name]
+                write_volume(mask, tmp / f"{name}.nii.gz")
+                info["file"] = f"{name}.nii.gz"
+                info["voxels"] = int(np.count_nonzero(mask.array))
+                info["blake2b"] = _digest(tmp / f"{name}.nii.gz")
             if self.airway_graph is not None:
                 (tmp / _GRAPH_JSON).write_text(json.dumps(self.airway_graph.to_dict()))
                 summary["airway_graph"] = _GRAPH_JSON
@@ -134,7 +202,16 @@ class Anatomy:
 
 
 def load_anatomy(folder: str | Path) -> Anatomy:
-    """Read an anatomy folder written by :meth:`Anatomy.save` (masks as bool Volumes)."""
+    """Read an anatomy folder written by :meth:`Anatomy.save` (masks as bool Volumes).
+
+    The masks are read on first use (:class:`LazyMasks`); each file's digest is taken now
+    (:attr:`Anatomy.fingerprints`), so a file changed later is not mistaken for the one read.
+
+    Raises
+    ------
+    AnatomyError
+        If the folder has no ``anatomy.json`` or a mask it lists is missing.
+    """
     from seldinger.io import read_volume
 
     folder = Path(folder)
@@ -145,18 +222,29 @@ def load_anatomy(folder: str | Path) -> Anatomy:
             "`seldinger segment CT --out DIR`."
         )
     summary = json.loads(path.read_text())
-    masks = {}
+    loaders = {}
+    fingerprints = {}
+    counts = {}
     for name, info in summary["structures"].items():
-        vol = read_volume(folder / info["file"])
-        masks[name] = vol.with_array(vol.array.astype(bool))
+        if not (folder / info["file"]).is_file():
+            raise AnatomyError(
+                f"{folder / info['file']} ({name}, listed in {path}) is missing; segment the CT "
+                "again: `seldinger segment CT --out DIR --force`."
+            )
+        loaders[name] = partial(_read_mask, folder / info["file"])
+        fingerprints[name] = _digest(folder / info["file"])
+        if info.get("blake2b") == fingerprints[name] and "voxels" in info:
+            counts[name] = int(info["voxels"])
     graph = None
     if "airway_graph" in summary:
         graph = AirwayGraph.from_dict(json.loads((folder / summary["airway_graph"]).read_text()))
+        fingerprints["airway_graph"] = _digest(folder / summary["airway_graph"])
     radius = None
     if "vessel_radius" in summary:
         radius = read_volume(folder / summary["vessel_radius"])
+        fingerprints["vessel_radius"] = _digest(folder / summary["vessel_radius"])
     return Anatomy(
-        masks=masks,
+        masks=LazyMasks(loaders),
         seconds={
             name: float(info.get("seconds", 0.0)) for name, info in summary["structures"].items()
         },
@@ -165,4 +253,23 @@ def load_anatomy(folder: str | Path) -> Anatomy:
         airway_graph=graph,
         vessel_radius_mm=radius,
         laa_percent=summary.get("laa_percent"),
+        fingerprints=fingerprints,
+        folder=folder,
+        voxel_counts=counts,
     )
+
+
+def _read_mask(path: Path) -> Volume:
+    from seldinger.io import read_volume
+
+    volume = read_volume(path)
+    return volume.with_array(volume.array.astype(bool))
+
+
+def _digest(path: Path) -> str:
+    """BLAKE2b of a file's bytes (a few MB of compressed mask: milliseconds)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seldinger.anatomy import ANATOMY_JSON, STRUCTURES, Anatomy, load_anatomy
+from seldinger.anatomy import ANATOMY_JSON, STRUCTURES, Anatomy, load_anatomy, map_masks
 from seldinger.errors import MissingFileError
 from seldinger.imaging import GeometryError, Volume, reorient
 from seldinger.io import Ct, read_ct, read_volume
@@ -163,16 +163,19 @@ class PlanCase:
             stored = load_anatomy(folder)
             radius = stored.vessel_radius_mm
             return Anatomy(
-                masks={
-                    name: on_grid(mask, ct, f"the anatomy mask {folder / name}", fix)
-                    for name, mask in stored.masks.items()
-                },
+                masks=map_masks(
+                    stored.masks,
+                    lambda name, mask: on_grid(mask, ct, f"the anatomy mask {folder / name}", fix),
+                ),
                 engine=stored.engine,
                 notes=stored.notes,
                 airway_graph=stored.airway_graph,
                 vessel_radius_mm=None
                 if radius is None
                 else on_grid(radius, ct, f"the vessel radius map in {folder}", fix),
+                fingerprints=stored.fingerprints,
+                folder=stored.folder,
+                voxel_counts=stored.voxel_counts,
             )
         if "body" not in names:
             raise PlanContentError(

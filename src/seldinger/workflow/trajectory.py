@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from seldinger.anatomy import Anatomy, lesion_measurements, load_anatomy
+from seldinger.anatomy import Anatomy, lesion_measurements, load_anatomy, map_masks
 from seldinger.errors import BadInputError
 from seldinger.export import NEEDLE_VIEWS, trajectory_figure_names, write_trajectory_figures
 from seldinger.files import check_outputs, staged_outputs
@@ -252,10 +252,12 @@ def _on_ct_grid(anatomy: Anatomy, volume: Volume, request: TrajectoryRequest) ->
     radius = anatomy.vessel_radius_mm
     return replace(
         anatomy,
-        masks={
-            name: on_grid(mask, volume, f"the anatomy in {request.anatomy_dir} ({name})", fix)
-            for name, mask in anatomy.masks.items()
-        },
+        masks=map_masks(
+            anatomy.masks,
+            lambda name, mask: on_grid(
+                mask, volume, f"the anatomy in {request.anatomy_dir} ({name})", fix
+            ),
+        ),
         vessel_radius_mm=None
         if radius is None
         else on_grid(radius, volume, f"the vessel radius map in {request.anatomy_dir}", fix),

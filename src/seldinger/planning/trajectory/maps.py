@@ -6,6 +6,7 @@ masks) and cropped to the body, so that index space and LPS differ by one diagon
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, reorient, require_same_geometry
 from seldinger.planning.trajectory.candidates import skin_candidates
 from seldinger.planning.trajectory.constraints import TrajectoryConstraints
+from seldinger.planning.trajectory.map_cache import MapCache
 
 __all__ = [
     "BIT_BODY",
@@ -129,6 +131,8 @@ class RiskMaps:
         anatomy: Anatomy,
         constraints: TrajectoryConstraints | None = None,
         lesion: Volume | None = None,
+        *,
+        cache: bool = True,
     ) -> RiskMaps:
         """Precompute labels and distance maps from segmented anatomy.
 
@@ -142,25 +146,28 @@ class RiskMaps:
             The target lesion's mask (same grid): it is taken out of every risk structure
             (the needle is meant to reach it) and its voxels count neither as lung nor as
             a pleural crossing.
+        cache : bool
+            For an anatomy read from a folder (:func:`seldinger.anatomy.load_anatomy`),
+            keep what does not depend on the lesion — the crop, labels, pleural field, skin
+            candidates and each structure's distance map — in ``<folder>/cache`` and reuse
+            it while the masks it came from are unchanged (:mod:`.map_cache`). The lesion is
+            applied afterwards: only the distance maps of structures it overlaps are made
+            again.
 
         Raises
         ------
-        ValueError
+        BadInputError
             If the anatomy has no body, a forbidden structure is missing, or masks differ in
             grid.
         """
         constraints = constraints or TrajectoryConstraints()
-        seconds: dict[str, float] = {}
-        notes: list[str] = []
-        clock = time.perf_counter()
+        store = MapCache.for_anatomy(anatomy) if cache else None
         if "body" not in anatomy:
             raise BadInputError(
                 "anatomy has no 'body' mask; the planner needs the skin surface. Segment with "
                 "seldinger.anatomy.segment(ct) (it always includes the body)."
             )
         body_full = anatomy["body"]
-        for volume in anatomy.masks.values():
-            require_same_geometry(body_full, volume)
         if lesion is not None:
             require_same_geometry(body_full, lesion)
         for name in constraints.forbidden:
@@ -169,11 +176,127 @@ class RiskMaps:
                     f"forbidden structure {name!r} is not in the anatomy (it has "
                     f"{', '.join(anatomy.masks)}); segment it or drop it from forbidden."
                 )
+        clock = time.perf_counter()
+        base = _Base.cached(anatomy, store)
+        seconds = dict(base.seconds)
+        notes = list(base.notes)
+        body = base.body
+        box = base.box
+        labels = base.labels  # the base is made for this call: its labels are ours to mark
 
         def lps(volume: Volume) -> Volume:
             return reorient(volume, "LPS")
 
-        body_lps = lps(body_full)
+        clock = time.perf_counter()
+        distances_by_name: dict[str, npt.NDArray[np.uint16]] = {}
+        hard_names: list[str] = []
+        for name in (*constraints.all_hard, *_REPORTED):
+            if name in distances_by_name:
+                continue
+            key = _structure_key(anatomy, name, constraints)
+            cached = None if store is None or key is None else store.load(f"dist-{name}", key)
+            if cached is not None:
+                notes.extend(_fallback_notes(anatomy, name))
+            else:
+                mask = _structure(anatomy, name, box, constraints, notes, lps)
+                if mask is None:
+                    continue
+                cached = _distance_cmm(mask, body.spacing_mm)
+                if store is not None and key is not None:
+                    store.save(f"dist-{name}", key, cached)
+            distances_by_name[name] = cached
+            if name in constraints.all_hard:
+                hard_names.append(name)
+        seconds["structures_and_distances"] = time.perf_counter() - clock
+        if "vessels" not in distances_by_name:
+            notes.append(
+                "no pulmonary vessel mask: the vessel safety distance is not applied "
+                "(mediastinum and great vessels still are, when segmented)."
+            )
+
+        centroid = None
+        if lesion is not None:
+            clock = time.perf_counter()
+            lesion_arr = np.asarray(lps(lesion).array[box], dtype=bool)
+            sub = _bounding_box(lesion_arr)
+            if sub is None:
+                raise BadInputError("the lesion mask is empty; segment the lesion first.")
+            inside = lesion_arr[sub]
+            where = np.argwhere(inside) + [s.start for s in sub]
+            centroid = np.asarray(body.index_to_lps(where.mean(axis=0)), dtype=np.float64)
+            labels[sub][inside] |= BIT_LESION
+            lesion_key = _lesion_digest(sub, inside)
+            for name, distance in distances_by_name.items():
+                if not (distance[sub][inside] == 0).any():
+                    continue  # the structure does not reach into the lesion
+                key = _structure_key(anatomy, name, constraints)
+                parts = None if key is None else [*key, lesion_key]
+                found = (
+                    None if store is None or parts is None else store.load(f"dist-{name}", parts)
+                )
+                if found is None:
+                    found = _distance_cmm((distance == 0) & ~lesion_arr, body.spacing_mm)
+                    if store is not None and parts is not None:
+                        store.save(f"dist-{name}", parts, found)
+                distances_by_name[name] = found
+            seconds["lesion"] = time.perf_counter() - clock
+        for n, name in enumerate(hard_names):
+            bit = np.uint32(1 << (HARD_SHIFT + n))
+            np.bitwise_or(labels, bit, out=labels, where=distances_by_name[name] == 0)
+
+        names = tuple(distances_by_name)
+        distances = np.empty((*labels.shape, len(names)), dtype=np.uint16)
+        for m, name in enumerate(names):
+            distances[..., m] = distances_by_name[name]
+        logger.debug("risk maps %s: %s", labels.shape, seconds)
+        return cls(
+            labels=labels,
+            distances_cmm=distances,
+            distance_names=names,
+            hard_names=tuple(hard_names),
+            body=body,
+            pleura_field=base.pleura_field,
+            candidates_lps_mm=base.candidates,
+            constraints=constraints,
+            lesion_centroid_lps_mm=centroid,
+            notes=tuple(notes),
+            seconds=seconds,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Base:
+    """What the maps share whatever the rules and the lesion: the crop to the body, the
+    body/lung/emphysema/bulla labels, the pleural field and the skin candidates."""
+
+    box: tuple[slice, slice, slice]
+    body: Volume
+    labels: npt.NDArray[np.uint32]
+    pleura_field: npt.NDArray[np.float32]
+    candidates: npt.NDArray[np.float64]
+    notes: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def cached(cls, anatomy: Anatomy, store: MapCache | None) -> _Base:
+        key = None if store is None else store.key(
+            "base", [anatomy.fingerprints.get(n) for n in _BASE_STRUCTURES]
+        )  # fmt: skip
+        if store is not None and key is not None:
+            found = store.load_base(key, anatomy["body"])
+            if found is not None:
+                box, body, labels, pleura, candidates = found
+                return cls(box, body, labels, pleura, candidates, seconds={"base_cached": 0.0})
+        base = cls.compute(anatomy)
+        if store is not None and key is not None:
+            store.save_base(key, base.box, base.labels, base.pleura_field, base.candidates)
+        return base
+
+    @classmethod
+    def compute(cls, anatomy: Anatomy) -> _Base:
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+        body_lps = reorient(anatomy["body"], "LPS")
         body_arr = np.asarray(body_lps.array, dtype=bool)
         if not body_arr.any():
             raise BadInputError("the body mask is empty; check the segmentation of this CT.")
@@ -181,18 +304,17 @@ class RiskMaps:
             np.flatnonzero(body_arr.any(axis=tuple(a for a in range(3) if a != ax)))
             for ax in range(3)
         ]
-        box = tuple(slice(max(int(n[0]) - 1, 0), int(n[-1]) + 2) for n in nz)
+        i, j, k = (slice(max(int(n[0]) - 1, 0), int(n[-1]) + 2) for n in nz)
+        box = (i, j, k)
         body = body_lps.crop_index(box)
         shape = body.shape
         spacing = body.spacing_mm
 
         def crop(name: str) -> npt.NDArray[np.bool_]:
-            return np.asarray(lps(anatomy[name]).array[box], dtype=bool)
+            return np.asarray(reorient(_mask(anatomy, name), "LPS").array[box], dtype=bool)
 
         labels = np.zeros(shape, dtype=np.uint32)
         labels[np.asarray(body.array, dtype=bool)] |= BIT_BODY
-        lesion_arr = np.asarray(lps(lesion).array[box], dtype=bool) if lesion is not None else None
-
         lungs = np.zeros(shape, dtype=bool)
         for name, bit in (("lung_left", BIT_LUNG_LEFT), ("lung_right", BIT_LUNG_RIGHT)):
             if name in anatomy:
@@ -211,66 +333,43 @@ class RiskMaps:
                 big[0] = False
                 labels[big[comp]] |= BIT_BULLA
         seconds["labels"] = time.perf_counter() - clock
-
-        # Structures: hard ones, then the reported extras.
-        masks: dict[str, npt.NDArray[np.bool_]] = {}
-        hard_names: list[str] = []
-        for name in constraints.all_hard:
-            mask = _structure(anatomy, name, box, constraints, notes, lps)
-            if mask is None:
-                continue
-            masks[name] = mask
-            hard_names.append(name)
-        for name in _REPORTED:
-            if name not in masks:
-                mask = _structure(anatomy, name, box, constraints, notes, lps)
-                if mask is not None:
-                    masks[name] = mask
-        if "vessels" not in masks:
-            notes.append(
-                "no pulmonary vessel mask: the vessel safety distance is not applied "
-                "(mediastinum and great vessels still are, when segmented)."
-            )
-        centroid = None
-        if lesion_arr is not None:
-            where = np.argwhere(lesion_arr)
-            if where.size == 0:
-                raise BadInputError("the lesion mask is empty; segment the lesion first.")
-            centroid = np.asarray(body.index_to_lps(where.mean(axis=0)), dtype=np.float64)
-            labels[lesion_arr] |= BIT_LESION
-            masks = {name: mask & ~lesion_arr for name, mask in masks.items()}
-        for n, name in enumerate(hard_names):
-            labels[masks[name]] |= np.uint32(1 << (HARD_SHIFT + n))
-        seconds["structures"] = time.perf_counter() - clock - seconds["labels"]
-
-        clock = time.perf_counter()
-        names = tuple(masks)
-        distances = np.empty((*shape, len(names)), dtype=np.uint16)
-        for m, name in enumerate(names):
-            distances[..., m] = _distance_cmm(masks[name], spacing)
-        seconds["distance_maps"] = time.perf_counter() - clock
-
         clock = time.perf_counter()
         sigma = [_PLEURA_SMOOTH_MM / s for s in spacing]
-        pleura_field = ndi.gaussian_filter(lungs.astype(np.float32), sigma)
+        # Rounded to float16 (3 significant digits, plenty for a normal's direction) so that
+        # the cached copy (:mod:`.map_cache`, half the bytes) gives the very same paths.
+        pleura_field = ndi.gaussian_filter(lungs.astype(np.float32), sigma).astype(np.float16)
         seconds["pleura_field"] = time.perf_counter() - clock
         clock = time.perf_counter()
         candidates = skin_candidates(body)
         seconds["skin_candidates"] = time.perf_counter() - clock
-        logger.debug("risk maps %s: %s", shape, seconds)
-        return cls(
-            labels=labels,
-            distances_cmm=distances,
-            distance_names=names,
-            hard_names=tuple(hard_names),
-            body=body,
-            pleura_field=pleura_field,
-            candidates_lps_mm=candidates,
-            constraints=constraints,
-            lesion_centroid_lps_mm=centroid,
-            notes=tuple(notes),
-            seconds=seconds,
-        )
+        pleura32 = pleura_field.astype(np.float32)
+        return cls(box, body, labels, pleura32, candidates, seconds=seconds)
+
+
+#: The structures the base labels are made of.
+_BASE_STRUCTURES = ("body", "lung_left", "lung_right", "emphysema")
+
+
+def _structure_key(
+    anatomy: Anatomy, name: str, constraints: TrajectoryConstraints
+) -> list[str | None] | None:
+    """What a structure's distance map depends on (None: not cacheable)."""
+    if not anatomy.fingerprints:
+        return None
+    body = anatomy.fingerprints.get("body")
+    if name == "central_airways":
+        parts = [anatomy.fingerprints.get("airways"), anatomy.fingerprints.get("airway_graph")]
+    elif name == "vessels":
+        parts = [
+            anatomy.fingerprints.get("vessels"),
+            anatomy.fingerprints.get("vessel_radius"),
+            f"calibre {constraints.vessel_calibre_mm!r}",
+        ]
+    else:
+        parts = [anatomy.fingerprints.get(name)]
+    if parts[0] is None:
+        return None
+    return [body, *parts]
 
 
 def _structure(
@@ -282,15 +381,12 @@ def _structure(
     to_lps: Callable[[Volume], Volume],
 ) -> npt.NDArray[np.bool_] | None:
     """One risk structure's mask on the crop (None, with a note, when the anatomy lacks it)."""
+    notes.extend(_fallback_notes(anatomy, name))
     if name == "central_airways":
         if "airways" not in anatomy:
-            notes.append("no airway mask: the trachea and main bronchi are not avoided.")
             return None
-        airways = to_lps(anatomy["airways"])
+        airways = to_lps(_mask(anatomy, "airways"))
         if anatomy.airway_graph is None:
-            notes.append(
-                "no airway graph: the whole airway tree is treated as trachea/main bronchi."
-            )
             return np.asarray(airways.array[box], dtype=bool)
         parts = label_airway_voxels(
             np.asarray(airways.array, dtype=bool), anatomy.airway_graph, airways
@@ -301,18 +397,57 @@ def _structure(
                 central |= parts[key]
         return np.asarray(central[box])
     if name not in anatomy:
-        notes.append(f"no {name!r} mask in the anatomy: it is not avoided.")
         return None
-    mask: npt.NDArray[np.bool_] = np.asarray(to_lps(anatomy[name]).array[box], dtype=np.bool_)
-    if name == "vessels":
-        if anatomy.vessel_radius_mm is None:
-            notes.append(
-                "no vessel radius map: every segmented vessel is kept at the safety distance."
-            )
-        else:
-            radius = np.asarray(to_lps(anatomy.vessel_radius_mm).array[box])
-            mask = mask & (2.0 * radius >= constraints.vessel_calibre_mm)
+    mask: npt.NDArray[np.bool_] = np.asarray(
+        to_lps(_mask(anatomy, name)).array[box], dtype=np.bool_
+    )
+    if name == "vessels" and anatomy.vessel_radius_mm is not None:
+        require_same_geometry(anatomy["body"], anatomy.vessel_radius_mm)
+        radius = np.asarray(to_lps(anatomy.vessel_radius_mm).array[box])
+        mask = mask & (2.0 * radius >= constraints.vessel_calibre_mm)
     return mask
+
+
+def _mask(anatomy: Anatomy, name: str) -> Volume:
+    """A mask of the anatomy, checked to lie on the body's grid (masks may be read lazily,
+    so each is checked when it is first used)."""
+    mask = anatomy[name]
+    require_same_geometry(anatomy["body"], mask)
+    return mask
+
+
+def _bounding_box(mask: npt.NDArray[np.bool_]) -> tuple[slice, slice, slice] | None:
+    """The smallest box holding a mask's voxels (None if empty), from its projections."""
+    spans = []
+    for axis in range(3):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        if hits.size == 0:
+            return None
+        spans.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return spans[0], spans[1], spans[2]
+
+
+def _lesion_digest(box: tuple[slice, slice, slice], inside: npt.NDArray[np.bool_]) -> str:
+    """A digest of a lesion mask on the crop (its box and voxels)."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(repr([(s.start, s.stop) for s in box]).encode())
+    digest.update(np.packbits(inside).tobytes())
+    return f"lesion {digest.hexdigest()}"
+
+
+def _fallback_notes(anatomy: Anatomy, name: str) -> list[str]:
+    """What the planner says when a structure is missing or only partly known."""
+    if name == "central_airways":
+        if "airways" not in anatomy:
+            return ["no airway mask: the trachea and main bronchi are not avoided."]
+        if anatomy.airway_graph is None:
+            return ["no airway graph: the whole airway tree is treated as trachea/main bronchi."]
+        return []
+    if name not in anatomy:
+        return [f"no {name!r} mask in the anatomy: it is not avoided."]
+    if name == "vessels" and anatomy.vessel_radius_mm is None:
+        return ["no vessel radius map: every segmented vessel is kept at the safety distance."]
+    return []
 
 
 def _distance_cmm(

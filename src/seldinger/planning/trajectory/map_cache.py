@@ -1,0 +1,176 @@
+"""A cache of the trajectory planner's precomputed maps beside the anatomy they come from.
+
+Building :class:`~seldinger.planning.trajectory.maps.RiskMaps` for a chest CT takes 10-20 s
+(one exact distance transform per structure); the search itself takes well under a second.
+A clinician replans many times on one anatomy (another lesion, another rule, a drawn path),
+so what depends only on the masks is kept in ``<anatomy folder>/cache``:
+
+- ``base-<key>``: the crop box, the body/lung/emphysema labels, the pleural field and the
+  skin entry candidates;
+- ``dist-<structure>-<key>``: each structure's distance map on the crop.
+
+The key is a BLAKE2b of the content digests of the files the array came from (set by
+:func:`seldinger.anatomy.load_anatomy`), the rules it depends on, and :data:`VERSION`.
+A changed mask changes its digest, so a stale entry is never read; it is simply left to be
+overwritten or deleted with the folder. Arrays are uncompressed ``.npy`` (reading a 100 MB
+map is ~30 ms; compressing would cost seconds) written atomically; a read that fails for
+any reason (a partial copy, another NumPy) is a miss, and a write that fails (read-only
+folder, full disk) leaves the planner working without a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from seldinger.anatomy import Anatomy
+from seldinger.files import atomic_path
+from seldinger.imaging import Volume, reorient
+
+__all__ = ["VERSION", "MapCache"]
+
+logger = logging.getLogger(__name__)
+
+#: Bumped whenever what the maps hold or how they are computed changes.
+VERSION = 1
+#: Folder of the cache inside the anatomy folder.
+CACHE_FOLDER = "cache"
+
+Box = tuple[slice, slice, slice]
+
+
+class MapCache:
+    """Arrays keyed by what they were computed from, in one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @classmethod
+    def for_anatomy(cls, anatomy: Anatomy) -> MapCache | None:
+        """The cache of an anatomy read from a folder; None for one made in memory."""
+        if anatomy.folder is None or not anatomy.fingerprints:
+            return None
+        return cls(Path(anatomy.folder) / CACHE_FOLDER)
+
+    @staticmethod
+    def key(kind: str, parts: Sequence[str | None]) -> str | None:
+        """Digest of what an entry depends on; None if any part is unknown."""
+        if any(p is None for p in parts):
+            return None
+        digest = hashlib.blake2b(digest_size=12)
+        digest.update(f"seldinger-maps v{VERSION} {kind}".encode())
+        for part in parts:
+            digest.update(b"\0" + str(part).encode())
+        return digest.hexdigest()
+
+    def _path(self, prefix: str, key: str, suffix: str = ".npy") -> Path:
+        return self.folder / f"{prefix}-{key}{suffix}"
+
+    def load(self, prefix: str, key_parts: Sequence[str | None]) -> npt.NDArray[Any] | None:
+        """The array saved under ``prefix`` and these key parts, or None."""
+        key = self.key(prefix, key_parts)
+        if key is None:
+            return None
+        return self._read(self._path(prefix, key), mmap=True)
+
+    def save(self, prefix: str, key_parts: Sequence[str | None], array: npt.NDArray[Any]) -> None:
+        """Keep ``array`` under ``prefix`` and these key parts (silently not, if unwritable)."""
+        key = self.key(prefix, key_parts)
+        if key is not None:
+            self._write(self._path(prefix, key), array)
+
+    def load_base(
+        self, key: str, body_full: Volume
+    ) -> (
+        tuple[
+            Box,
+            Volume,
+            npt.NDArray[np.uint32],
+            npt.NDArray[np.float32],
+            npt.NDArray[np.float64],
+        ]
+        | None
+    ):
+        """The base maps saved under ``key``: (box, body crop, labels, pleura, candidates).
+
+        ``body_full`` is the anatomy's body mask: the crop is remade from it and the box, so
+        the grid never comes from the cache.
+        """
+        manifest = self._path("base", key, ".json")
+        try:
+            box_list = json.loads(manifest.read_text())["box"]
+            box: Box = tuple(slice(int(a), int(b)) for a, b in box_list)  # type: ignore[assignment]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        arrays = [self._read(self._path(f"base-{n}", key)) for n in _BASE_ARRAYS]
+        if any(a is None for a in arrays):
+            return None
+        labels8, pleura16, candidates = arrays
+        assert labels8 is not None and pleura16 is not None and candidates is not None
+        body = reorient(body_full, "LPS").crop_index(box)
+        if labels8.shape != body.shape or pleura16.shape != body.shape or candidates.ndim != 2:
+            return None
+        return box, body, labels8.astype(np.uint32), pleura16.astype(np.float32), candidates
+
+    def save_base(
+        self,
+        key: str,
+        box: Box,
+        labels: npt.NDArray[np.uint32],
+        pleura: npt.NDArray[np.float32],
+        candidates: npt.NDArray[np.float64],
+    ) -> None:
+        """Keep the base maps under ``key`` (the manifest last: it marks the entry whole).
+
+        The labels are kept as uint8 (the base has only bits 0-5) and the pleural field as
+        float16 (the planner rounds it so: the copy is exact).
+        """
+        if labels.max(initial=0) > 0xFF or not np.array_equal(
+            pleura, pleura.astype(np.float16).astype(np.float32)
+        ):
+            raise ValueError("base maps not in the cache's compact form")  # a planner bug
+        arrays: tuple[npt.NDArray[Any], ...] = (
+            labels.astype(np.uint8),
+            pleura.astype(np.float16),
+            candidates,
+        )
+        for name, array in zip(_BASE_ARRAYS, arrays, strict=True):
+            if not self._write(self._path(f"base-{name}", key), array):
+                return
+        text = json.dumps({"version": VERSION, "box": [[s.start, s.stop] for s in box]})
+        try:
+            with atomic_path(self._path("base", key, ".json")) as tmp:
+                tmp.write_text(text)
+        except OSError as exc:
+            logger.info("map cache not written (%s): planning goes on without it", exc)
+
+    def _read(self, path: Path, mmap: bool = False) -> npt.NDArray[Any] | None:
+        """The array in ``path`` (read-only and memory-mapped with ``mmap``: the planner
+        copies it once, from the page cache), or None."""
+        try:
+            return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.info("map cache entry %s unreadable (%s): recomputed", path.name, exc)
+            return None
+
+    def _write(self, path: Path, array: npt.NDArray[Any]) -> bool:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp, tmp.open("wb") as handle:
+                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        except OSError as exc:
+            logger.info("map cache not written (%s): planning goes on without it", exc)
+            return False
+        return True
+
+
+_BASE_ARRAYS = ("labels", "pleura", "candidates")
