@@ -15,14 +15,27 @@ sequence number in the x translation. It streams twice, in the same run:
 For each it prints frames lost (goal: none), latency from the sender's timestamp to the
 end of receipt + decode (+ guidance step) — median, p99 (goal <= 2 ms) and max — and
 the receiving process's CPU use (process time / wall time, all its threads; the sender
-is another process). Run from the project root (never collected by pytest)::
+is another process).
+
+Then the attack scenario (``run_attack`` of ``tests/navigation/test_igtl_attacks.py``,
+here with the default ``LinkOptions``): the server streams TRANSFORM at 40 Hz to a good
+client, first unattacked, then while two clients announce 1 GiB IMAGE bodies and trickle
+them, one sends 30 messages of 20 MB of an unknown type, 50 connect and reset
+mid-message and a slowloris trickles a header and then a body (cut after
+``message_timeout_s``, 5 s, each). It prints frames/s, the largest gap between frames
+(goal <= 0.1 s), and the rise of the server's resident memory during (goal <= 100 MB) and
+after (goal <= 20 MB) the attack; then the attack again without freezing the objects made
+before it out of the garbage collector's reach (see ``_GcWatch`` there). Run from the
+project root (never collected by pytest)::
 
     .venv/bin/python benchmarks/bench_igtl.py [--seconds 10] [--rate-hz 1000]
+                                              [--scenario all|latency|attack]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import signal
@@ -39,6 +52,8 @@ from typing import Any
 import numpy as np
 
 GOAL_P99_MS = 2.0
+GOAL_GAP_S, GOAL_RSS_DURING_MB, GOAL_RSS_AFTER_MB = 0.1, 100.0, 20.0
+TESTS_NAVIGATION = Path(__file__).resolve().parents[1] / "tests" / "navigation"
 DEVICE = "NeedleToTracker"
 NEEDLE_TIP_TOOL = np.array([0.0, 0.0, 150.0, 1.0])  # a 15 cm needle along the tool's z axis
 
@@ -176,15 +191,85 @@ def run_pyigtl(seconds: float, rate_hz: float) -> Result:
     return Result(int(out), received, {"wait_for_message()": latency_ms}, cpu / wall, note)
 
 
+def run_attack_scenario(rate_hz: float) -> int:
+    """The unattacked 40 Hz stream and the attacked one, one after the other; prints both."""
+    sys.path.insert(0, str(TESTS_NAVIGATION))
+    from test_igtl_attacks import run_attack  # type: ignore[import-not-found]
+
+    from seldinger.navigation.igtl import LinkOptions
+
+    logging.getLogger("seldinger").setLevel(logging.ERROR)  # one WARNING per refused peer
+    attacked = run_attack(options=LinkOptions(), rate_hz=rate_hz)
+    baseline = run_attack(
+        attack=False, seconds=attacked.seconds, options=LinkOptions(), rate_hz=rate_hz
+    )
+    unfrozen = run_attack(options=LinkOptions(), rate_hz=rate_hz, freeze_gc=False)
+    print(
+        f"\nattack scenario: TRANSFORM at {rate_hz:g} Hz to a good client; 2 clients "
+        "announcing 1 GiB IMAGEs and trickling, 30 x 20 MB of an unknown type, 50 resets "
+        "mid-message, a slowloris (default LinkOptions)"
+    )
+    print(
+        f"{'':<22}{'seconds':>8}{'frames':>9}{'frames/s':>10}{'max gap ms':>12}"
+        f"{'latency ms':>12}{'GC ms':>7}{'RSS MB':>8}{'rise MB':>9}{'after MB':>10}"
+    )
+    failed = False
+    rows = (
+        ("unattacked", baseline),
+        ("attacked", attacked),
+        ("attacked, GC as is", unfrozen),
+    )
+    for name, result in rows:
+        ok = (
+            result.frames_received >= result.frames_sent - 1
+            and result.max_gap_s <= GOAL_GAP_S
+            and result.rss_peak_rise_mb <= GOAL_RSS_DURING_MB
+            and result.rss_after_rise_mb <= GOAL_RSS_AFTER_MB
+        )
+        failed |= not ok
+        print(
+            f"{name:<22}{result.seconds:>8.2f}{result.frames_received:>5}/{result.frames_sent:<3}"
+            f"{result.frames_per_s:>10.1f}{1e3 * result.max_gap_s:>12.1f}"
+            f"{1e3 * result.max_latency_s:>12.1f}{1e3 * result.max_gc_pause_s:>7.1f}"
+            f"{result.rss_baseline_mb:>8.0f}{result.rss_peak_rise_mb:>9.1f}"
+            f"{result.rss_after_rise_mb:>10.1f}  {'ok' if ok else 'MISSED'}"
+        )
+    stats = attacked.stats
+    print(
+        f"  (refused {stats.refused} connections: oversized {stats.oversized}, timeouts "
+        f"{stats.timeouts}, truncated {stats.truncated}, framing {stats.framing_errors}, over "
+        f"budget {stats.over_budget}; {stats.connections} connections; attackers: "
+        f"{dict(attacked.tally)}{'; errors ' + str(attacked.errors) if attacked.errors else ''})"
+    )
+    print(
+        f"goal: every frame, largest gap <= {GOAL_GAP_S * 1e3:.0f} ms, RSS rise <= "
+        f"{GOAL_RSS_DURING_MB:.0f} MB during and <= {GOAL_RSS_AFTER_MB:.0f} MB after. Latency: "
+        "frame stamped to received; GC: the longest garbage-collector pause (the first two "
+        "rows freeze the objects made before the attack, gc.freeze; the last does not)"
+    )
+    return int(failed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each stream (s)")
     parser.add_argument("--rate-hz", type=float, default=1000.0, help="frames per second")
     parser.add_argument("--send", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--skip-pyigtl", action="store_true", help="measure only seldinger")
+    parser.add_argument(
+        "--scenario",
+        choices=["all", "latency", "attack"],
+        default="all",
+        help="the 1 kHz latency stream, the 40 Hz stream under attack, or both",
+    )
+    parser.add_argument(
+        "--attack-rate-hz", type=float, default=40.0, help="frame rate of the attack scenario"
+    )
     args = parser.parse_args(argv)
     if args.send is not None:
         return send(args.send, args.seconds, args.rate_hz)
+    if args.scenario == "attack":
+        return run_attack_scenario(args.attack_rate_hz)
 
     import numba
 
@@ -214,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"goal: no frame lost, p99 <= {GOAL_P99_MS} ms (CPU: process time / wall time of the receiver)"
     )
+    if args.scenario == "all":
+        return run_attack_scenario(args.attack_rate_hz)
     return 0
 
 

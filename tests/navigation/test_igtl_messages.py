@@ -404,6 +404,10 @@ def message_bytes(type_name: str, content: bytes, version: int = 1) -> bytes:
             "needs 8 bytes",
         ),
         ("TRANSFORM", struct.pack(">12f", *[math.nan] * 12), "must be finite"),
+        # a signalling NaN (0x7f804000) raises the FPU's "invalid" flag when widened to
+        # float64: no RuntimeWarning (an error under pytest), a BodyError (found by fuzzing)
+        ("TRANSFORM", bytes.fromhex("7f804000") * 12, "must be finite"),
+        ("TDATA", b"Tool".ljust(20, b"\0") + b"\2\0" + bytes.fromhex("7f804000") * 12, "finite"),
     ],
 )
 def test_malformed_bodies_raise_body_error(type_name: str, content: bytes, match: str) -> None:

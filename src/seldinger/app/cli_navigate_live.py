@@ -300,7 +300,7 @@ def simulate(
     --tracker-to-ct truth.json --tip-offset-mm 5`).
     """
     from seldinger.files import atomic_path, check_overwrite
-    from seldinger.navigation.igtl import IgtlServer
+    from seldinger.navigation.igtl import IgtlServer, LinkOptions
     from seldinger.navigation.live import stream_simulation
     from seldinger.workflow.simulation import SimulationRequest, make_simulation
 
@@ -309,7 +309,9 @@ def simulate(
     options = (plan_path, trajectory, motion.value, hz, seed, seconds, noise_mm, noise_deg)
     more = (breathing, tip_offset_mm, angle_error_deg, lateral_error_mm, tdata)
     sim, info = make_simulation(SimulationRequest(*options, *more))
-    with IgtlServer(host, port) as server:
+    # A streaming server reads what clients send and keeps none of it (defence in depth:
+    # the loop empties the queue at every frame too).
+    with IgtlServer(host, port, options=LinkOptions(keep_incoming=False)) as server:
         info |= {"host": host, "port": server.port}
         if truth_out is not None:
             with atomic_path(truth_out, force=force) as tmp:
@@ -348,7 +350,7 @@ def replay_log(
 
     Example: `seldinger navigate replay session.jsonl --port 18944 --speed 1`.
     """
-    from seldinger.navigation.igtl import IgtlServer
+    from seldinger.navigation.igtl import IgtlServer, LinkOptions
     from seldinger.navigation.live import replay_session
     from seldinger.navigation.recording import SessionLogError, read_session_log
 
@@ -356,7 +358,7 @@ def replay_log(
         session = read_session_log(log)
     except SessionLogError as err:
         raise SessionLogError(f"cannot replay {log}: {err}") from err
-    with IgtlServer(host=host, port=port) as server:
+    with IgtlServer(host=host, port=port, options=LinkOptions(keep_incoming=False)) as server:
         info = {"log": str(log), "host": host, "port": server.port, "records": len(session.records)}
         if as_json:
             print_json({"type": "start", **info}, line=True)

@@ -3,6 +3,12 @@
 Each runs until its time is up, the peer hangs up or Ctrl-C (which ends it normally: the
 summary is still returned), and reports progress through an optional callback. The
 command line prints what they return.
+
+The two serving loops (:func:`stream_simulation`, :func:`replay_session`) only send. What
+clients send them is not kept: give the server ``LinkOptions(keep_incoming=False)`` and it
+is thrown away as it arrives; a server made without it is drained at every frame, so its
+queue never holds more than what arrives between two frames (and never more than its
+byte bound).
 """
 
 from __future__ import annotations
@@ -182,25 +188,41 @@ class StreamSummary:
     clients: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    ignored: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
+        """JSON-ready (``ignored``: messages clients sent, read and thrown away)."""
         return {
             "frames": self.frames,
             "messages": self.messages,
             "skipped": self.skipped,
+            "ignored": self.ignored,
             "clients": self.clients,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
         }
 
 
-def _wait_for_client(server: IgtlServer, on_wait: Callable[[], None] | None) -> None:
+def _wait_for_client(
+    server: IgtlServer, on_wait: Callable[[], None] | None, summary: StreamSummary
+) -> None:
     if on_wait is not None:
         on_wait()
     while not server.clients:
         with contextlib.suppress(TimeoutError):
             server.wait_for_clients(1, timeout_s=1.0)
+        _ignore_incoming(server, summary)
+
+
+def _ignore_incoming(server: IgtlServer, summary: StreamSummary) -> None:
+    """Throw away what clients sent to a server that only sends (bounds its memory)."""
+    if server.options.keep_incoming:
+        summary.ignored += len(server.drain())
+
+
+def _finish(server: IgtlServer, summary: StreamSummary) -> None:
+    _ignore_incoming(server, summary)
+    summary.ignored += server.stats().discarded
 
 
 def stream_simulation(
@@ -215,15 +237,17 @@ def stream_simulation(
     """Send the simulator's frames in real time; greet each new client with STATUS OK.
 
     Frames go out as TRANSFORM messages (one per tool) or one TDATA message per frame.
+    What clients send is not kept (see the module docstring; counted in ``ignored``).
     """
     summary = StreamSummary()
     greeted: set[str] = set()
     started = time.monotonic()
     try:
         if wait_client:
-            _wait_for_client(server, on_wait)
+            _wait_for_client(server, on_wait, summary)
         start_mono, start_unix = time.monotonic(), time.time()
         for frame in sim.frames(seconds):
+            _ignore_incoming(server, summary)
             delay = start_mono + frame.index / sim.config.rate_hz - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -249,6 +273,7 @@ def stream_simulation(
             summary.frames += 1
     except KeyboardInterrupt:
         summary.interrupted = True
+    _finish(server, summary)
     summary.clients = len(greeted)
     summary.seconds = time.monotonic() - started
     return summary
@@ -265,14 +290,16 @@ def replay_session(
     """Send a session log's messages at their logged time offsets (divided by ``speed``;
     None: as fast as possible), restamped now unless ``keep_timestamps``.
 
-    Message types the log keeps without their bodies are skipped (counted).
+    Message types the log keeps without their bodies are skipped (counted). What clients
+    send is not kept (see the module docstring; counted in ``ignored``).
     """
     summary = StreamSummary()
     started = time.monotonic()
     try:
         if wait_client:
-            _wait_for_client(server, None)
+            _wait_for_client(server, None, summary)
         for item in replay(list(records), speed=speed):
+            _ignore_incoming(server, summary)
             message = record_to_message(item.record, None if keep_timestamps else time.time())
             if message is None:
                 summary.skipped += 1
@@ -281,6 +308,7 @@ def replay_session(
             summary.messages += 1
     except KeyboardInterrupt:
         summary.interrupted = True
+    _finish(server, summary)
     summary.clients = len(server.clients)
     summary.seconds = time.monotonic() - started
     return summary

@@ -2,11 +2,12 @@
 
 from .client import IgtlClient
 from .codec import MESSAGE_TYPES, decode_message, unpack_message
-from .connection import DEFAULT_PORT, LinkOptions, LinkStats, MessageCallback
+from .connection import DEFAULT_PORT, MessageCallback
 from .crc import crc64
 from .header import (
     HEADER_SIZE,
     BodyError,
+    BodyTooLargeError,
     CrcMismatchError,
     Header,
     HeaderError,
@@ -16,6 +17,7 @@ from .header import (
 )
 from .image import CoordinateSystem, ImageMessage
 from .messages import Message, RawMessage, StatusCode, StatusMessage, StringMessage
+from .options import DEFAULT_BODY_LIMITS, LinkOptions, LinkStats
 from .poses import (
     InstrumentType,
     PointElement,
@@ -30,10 +32,12 @@ from .queue import FrameQueue, LinkClosedError, Received
 from .server import IgtlServer
 
 __all__ = [
+    "DEFAULT_BODY_LIMITS",
     "DEFAULT_PORT",
     "HEADER_SIZE",
     "MESSAGE_TYPES",
     "BodyError",
+    "BodyTooLargeError",
     "CoordinateSystem",
     "CrcMismatchError",
     "FrameQueue",

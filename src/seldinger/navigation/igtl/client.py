@@ -35,7 +35,8 @@ class IgtlClient(Endpoint):
     connect_timeout_s : float
         How long to try to connect.
     options : LinkOptions, optional
-        Queue size, body-size limit, CRC check, time-outs.
+        Queue bounds, limits on what the peer may send, CRC check, time-outs
+        (:mod:`.options`).
     on_message : callable, optional
         Called with each :class:`~.queue.Received` on the reader thread right after it
         is queued; exceptions are logged and counted, never propagated.
@@ -72,7 +73,11 @@ class IgtlClient(Endpoint):
             ) from err
         self._peer = f"{host}:{port}"
         self._count("connections")
-        self._connection = Connection(sock, self._peer, self, self._lost)
+        try:
+            self._connection = Connection(sock, self._peer, self, self._lost)
+        except OSError:
+            sock.close()
+            raise
         self._connection.start()
         logger.info("connected to %s", self._peer)
 

@@ -38,6 +38,7 @@ __all__ = [
     "IANA_LATIN1",
     "IANA_UTF8",
     "BodyError",
+    "BodyTooLargeError",
     "CrcMismatchError",
     "Header",
     "HeaderError",
@@ -68,6 +69,14 @@ class ProtocolError(PeerError, ValueError):
 
 class HeaderError(ProtocolError):
     """A header that cannot be trusted: the byte stream has lost its framing."""
+
+
+class BodyTooLargeError(HeaderError):
+    """A header announces a body larger than its type may carry (``LinkOptions.body_limits``).
+
+    Nothing of the body is read or allocated; the connection is dropped, since the peer
+    either does not speak OpenIGTLink or tries to make us hold more than we agreed to.
+    """
 
 
 class BodyError(ProtocolError):
@@ -200,9 +209,10 @@ class Header:
         Raises
         ------
         HeaderError
-            If the version is not 1 or 2, the type is not printable ASCII, or the body
-            size exceeds ``max_body_size``. The caller cannot find the next message
-            after this and should drop the connection.
+            If the version is not 1 or 2 or the type is not printable ASCII. The caller
+            cannot find the next message after this and should drop the connection.
+        BodyTooLargeError
+            If the body size exceeds ``max_body_size`` (a :class:`HeaderError` too).
         """
         if len(data) != HEADER_SIZE:
             raise HeaderError(f"header must be {HEADER_SIZE} bytes; got {len(data)}.")
@@ -217,7 +227,7 @@ class Header:
         if not type_name or not all(0x20 < ord(c) < 0x7F for c in type_name):
             raise HeaderError(f"header TYPE must be printable ASCII; got {raw_type!r}.")
         if body_size > max_body_size:
-            raise HeaderError(
+            raise BodyTooLargeError(
                 f"BODY_SIZE {body_size} of a {type_name} message exceeds the limit of "
                 f"{max_body_size} bytes; raise LinkOptions.max_body_size if this is a "
                 "genuine image."

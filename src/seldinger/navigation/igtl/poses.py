@@ -50,8 +50,12 @@ def _f32_words(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 def _matrix_from_words(words: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """The 4x4 matrix of 12 wire values (float32). A signalling NaN from the wire raises
+    the FPU's "invalid" flag when widened; it is let through here and refused, like any
+    non-finite value, by the message's constructor (a :class:`BodyError` for the peer)."""
     matrix = np.eye(4)
-    matrix[:3, :4] = np.asarray(words, np.float64).reshape(4, 3).T
+    with np.errstate(invalid="ignore"):
+        matrix[:3, :4] = np.asarray(words, np.float64).reshape(4, 3).T
     return matrix
 
 

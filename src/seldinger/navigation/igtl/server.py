@@ -1,9 +1,12 @@
 """OpenIGTLink server: accepts several clients, one reader thread each.
 
-A client that breaks the protocol (a header that cannot be trusted, a body that stops
-half-way) is logged and disconnected; the others keep being served. Messages from all
-clients go into one bounded queue, each tagged with its peer. Why threads and not
-asyncio: see :mod:`.connection`.
+A client that breaks the protocol or the limits (a header that cannot be trusted, a body
+larger than its type allows, a message that stops half-way or trickles, more unread
+bytes than its budget) is logged, counted and disconnected; the others keep being served.
+Messages from all clients go into one bounded queue, each tagged with its peer. What the
+server sends goes through a bounded queue per client (:mod:`.outbox`), so a client that
+reads slowly never delays another's frames. Why threads and not asyncio: see
+:mod:`.connection`; the limits and their defaults: :mod:`.options`.
 
 Examples
 --------
@@ -48,7 +51,8 @@ class IgtlServer(Endpoint):
     port : int
         TCP port; default 18944 (Slicer's and PLUS's); 0 picks a free one (see :attr:`port`).
     options : LinkOptions, optional
-        Queue size, body-size limit, CRC check, time-outs.
+        Queue bounds, limits on what the peer may send, CRC check, time-outs
+        (:mod:`.options`).
     on_message : callable, optional
         Called with each :class:`~.queue.Received` on the reader thread of its client,
         right after it is queued. Keep it short; with several clients it runs on several
@@ -111,10 +115,14 @@ class IgtlServer(Endpoint):
             return list(self._connections)
 
     def send(self, message: Message, peer: str | None = None) -> int:
-        """Send ``message`` to every client, or to ``peer`` only; returns how many got it.
+        """Send ``message`` to every client, or to ``peer`` only; returns how many it was
+        queued for.
 
-        A client whose socket fails (or blocks for ``io_timeout_s``) is disconnected,
-        logged and counted in ``send_failures``; the others still get the message.
+        Never waits for a client: the packed message is put in each client's outgoing
+        queue and its writer thread sends it, in order. A client whose queue is full skips
+        its oldest waiting messages (``send_skipped``); one whose socket fails, or takes
+        nothing for ``io_timeout_s``, is disconnected, logged and counted in
+        ``send_failures``. The others are not delayed by either.
 
         Raises
         ------
@@ -131,19 +139,11 @@ class IgtlServer(Endpoint):
                 raise KeyError(
                     f"no client {peer!r} is connected; clients: {list(self._connections)}."
                 )
-        sent = 0
-        for connection in targets:
-            try:
-                connection.send(data)
-            except ConnectionError as err:
-                self._count("send_failures")
-                logger.warning("%s", err)
-            else:
-                sent += 1
-        return sent
+        return sum(connection.post(data) for connection in targets)
 
     def close(self) -> None:
-        """Stop listening, disconnect every client and join all threads (idempotent)."""
+        """Stop listening, send what waits, disconnect every client and join all threads
+        (idempotent). Waits at most about ``io_timeout_s`` for a client that takes nothing."""
         with self._lock:
             if self._closed:
                 return
@@ -155,6 +155,8 @@ class IgtlServer(Endpoint):
         self._wake_receive.close()
         with self._lock:
             connections = list(self._connections.values())
+        for connection in connections:
+            connection.begin_close()  # all flush at once
         for connection in connections:
             connection.close()
         self._queue.close()
@@ -183,16 +185,28 @@ class IgtlServer(Endpoint):
             logger.debug("accept failed: %r", err)
             return
         peer = f"{address[0]}:{address[1]}"
-        connection = Connection(sock, peer, self, self._forget)
+        try:
+            connection = Connection(sock, peer, self, self._forget, outbox=True)
+        except OSError as err:  # out of descriptors
+            sock.close()
+            logger.warning("cannot serve %s (%r); disconnected it", peer, err)
+            return
         with self._lock:
             if self._closed:
-                sock.close()
+                connection.discard()
                 return
             self._connections[peer] = connection
             self._lock.notify_all()
+        # Started outside the lock, which IgtlServer.send needs: starting threads can take
+        # milliseconds under load. close() joins this thread before it closes connections.
         self._count("connections")
         logger.info("client %s connected", peer)
-        connection.start()
+        try:
+            connection.start()
+        except RuntimeError as err:  # out of threads
+            logger.warning("cannot serve %s (%r); disconnected it", peer, err)
+            connection.discard()
+            self._forget(connection)
 
     def _forget(self, connection: Connection) -> None:
         with self._lock:
