@@ -206,7 +206,7 @@ def test_no_safe_path_names_the_blockers_and_writes_nothing(
     result = json.loads(stdout)
     assert "no safe path" in result["error"]
     assert result["blocked_by"]["bones"] == result["n_candidates"] > 0
-    assert set(result["blocked_by"]) <= {"bones", "too_long"}
+    assert set(result["blocked_by"]) <= {"bones", "too_long", "table_side"}
     assert list(tmp_path.iterdir()) == []
     # Human output: the error and a table of the blockers, on stderr.
     code, stdout, err = _run(capsys, *args)
@@ -301,9 +301,14 @@ def test_constraint_options(capsys, ribs: Path, tmp_path: Path) -> None:  # type
     assert code == ExitCode.BAD_INPUT and "forbidden structure 'kidney'" in err
     code, _, err = _run(
         capsys,
-        *_plan(ribs, tmp_path / "p.json", "--target-lps-mm", "10,0,0", "--table-side", "left"),
+        *_plan(ribs, tmp_path / "p.json", "--target-lps-mm", "10,0,0", "--table-side", "below"),
     )
     assert code == 2 and "--table-side" in err
+    code, _, err = _run(
+        capsys,
+        *_plan(ribs, tmp_path / "p.json", "--target-lps-mm", "10,0,0", "--position", "upright"),
+    )
+    assert code == 2 and "--position" in err
     assert not (tmp_path / "p.json").exists()
 
 
@@ -404,3 +409,96 @@ def test_plan_to_the_lidc_nodule(capsys, lidc_anatomy, tmp_path: Path) -> None: 
     plan = Plan.load(out, volume=read_ct(LIDC / "ct.nii.gz").volume)
     assert len(plan.trajectories.paths) == 5 and plan.targets[0].name == "nodule_consensus"
     assert {"vessels", "bones", "airways"} <= set(plan.structures)
+
+
+def _unit(path: dict) -> np.ndarray:  # type: ignore[type-arg]
+    direction = np.subtract(path["entry_lps_mm"], path["target_lps_mm"])
+    return direction / np.linalg.norm(direction)
+
+
+def test_the_table_side_is_refused_by_default(capsys, ribs: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No position in a NIfTI file and no table in this phantom: supine is assumed and said,
+    and no path comes from the back; --position prone moves the refusal to the front."""
+    code, stdout, err = _run(
+        capsys, *_plan(ribs, tmp_path / "a.json", "--target-lps-mm", "10,0,0", "--json")
+    )
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["position"] == "supine" and result["position_source"] == "assumed"
+    assert result["table_side"] == "posterior" and result["blocked_by"]["table_side"] > 0
+    assert any("supine assumed" in note for note in result["notes"])
+    assert all(_unit(p)[1] < 0.5 for p in result["trajectories"])  # none within 60° of the back
+    rules = Plan.load(tmp_path / "a.json").trajectories.rules
+    assert (rules.position, rules.table_side) == ("supine", "posterior")
+
+    code, stdout, err = _run(
+        capsys,
+        *_plan(ribs, tmp_path / "b.json", "--target-lps-mm", "10,0,0", "--json"),
+        "--position",
+        "prone",
+    )
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["table_side"] == "anterior" and result["position_source"] == "--position"
+    assert all(_unit(p)[1] > -0.5 for p in result["trajectories"])
+
+    code, stdout, err = _run(
+        capsys,
+        *_plan(ribs, tmp_path / "c.json", "--target-lps-mm", "10,0,0", "--json"),
+        "--table-side",
+        "none",
+    )
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["table_side"] is None and "table_side" not in result["blocked_by"]
+
+
+def test_rib_margin_is_reported_and_scored(capsys, ribs: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """8 mm ribs with 4 mm spaces: a needle between two ribs passes within 2 mm of one
+    (voxel centres), and the rib term of the score says so."""
+    code, stdout, err = _run(
+        capsys, *_plan(ribs, tmp_path / "p.json", "--target-lps-mm", "10,0,0", "--json")
+    )
+    assert code == 0, err
+    for path in json.loads(stdout)["trajectories"]:
+        assert 0.9 <= path["rib_margin_mm"] <= 2.0 + 1e-6
+        assert path["rib_margin_mm"] >= path["min_distance_mm"]["bones"] - 1e-6  # a part of it
+        expected = 0.25 * (1.0 - path["rib_margin_mm"] / 5.0)
+        assert path["risk_terms"]["rib_margin"] == pytest.approx(expected, abs=2e-3)
+
+
+def test_a_drawn_path_is_scored_and_its_broken_rules_named(
+    capsys, ribs: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "plan.json"
+    # Between two ribs (bone at k % 12 < 8; z = 2-5 mm, k = 32-35, is a space), from the left.
+    code, stdout, err = _run(
+        capsys,
+        *_plan(ribs, out, "--target-lps-mm", "10,0,0", "--json", "--entry-lps-mm", "44,0,4"),
+    )
+    assert code == 0, err
+    result = json.loads(stdout)
+    drawn = result["drawn"]
+    assert drawn["broken_rules"] == [] and drawn["path"]["safe"] is True
+    assert drawn["path"]["entry_lps_mm"] == [44.0, 0.0, 4.0]
+    assert drawn["path"]["length_mm"] == pytest.approx(np.hypot(34.0, 4.0), abs=0.01)
+    assert drawn["rank_among_safe"] >= 1
+    paths = Plan.load(out).trajectories.paths
+    assert len(paths) == 1 and paths[0].entry_lps_mm == (44.0, 0.0, 4.0)
+    # Through a rib and from the back: both named, status 4, nothing written.
+    bad = tmp_path / "bad.json"
+    code, stdout, err = _run(
+        capsys,
+        *_plan(ribs, bad, "--target-lps-mm", "10,0,0", "--json", "--entry-lps-mm", "10,44,-4"),
+    )
+    assert code == ExitCode.INFEASIBLE
+    result = json.loads(stdout)
+    assert "crosses bones" in result["error"] and "table" in result["error"]
+    assert set(result["path"]["blocked_by"]) == {"bones", "table_side"}
+    assert result["path"]["safe"] is False
+    assert not bad.exists()
+    # Human output: the metrics and each broken rule, on stderr.
+    code, _, err = _run(
+        capsys, *_plan(ribs, bad, "--target-lps-mm", "10,0,0", "--entry-lps-mm", "10,44,-4")
+    )
+    assert code == ExitCode.INFEASIBLE and "BREAKS" in err and "crosses bones" in err

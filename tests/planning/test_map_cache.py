@@ -155,3 +155,39 @@ def test_a_missing_mask_file_is_named(saved: Path, tmp_path: Path) -> None:
     (copy / "vessels.nii.gz").unlink()
     with pytest.raises(AnatomyError, match=r"vessels\.nii\.gz.*missing"):
         load_anatomy(copy)
+
+
+def test_plan_trajectory_on_lidc_keeps_the_rules_users_expect(saved, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The user's step on the real CT: the position from the table in the image (a NIfTI file
+    has no PatientPosition), no top path from the table side, rib margins reported; a
+    second run reads its maps from the cache."""
+    from seldinger.workflow.trajectory import TrajectoryRequest, plan_trajectory_step
+    from shared_paths import LIDC
+
+    request = TrajectoryRequest(
+        ct_path=LIDC / "ct.nii.gz",
+        anatomy_dir=saved,
+        out=tmp_path / "plan.json",
+        lesion_path=LIDC / "nodule_consensus.nii.gz",
+    )
+    outcome = plan_trajectory_step(request)
+    assert outcome.setup is not None
+    assert (outcome.setup.position, outcome.setup.source) == ("supine", "CT table")
+    assert outcome.section.rules.table_side == "posterior"
+    assert outcome.search.blocked_by["table_side"] > 0
+    for path in outcome.section.paths:
+        direction = np.subtract(path.entry_lps_mm, path.target_lps_mm)
+        assert direction[1] / np.linalg.norm(direction) < 0.5  # not within 60° of posterior
+        assert path.rib_margin_mm is not None and path.rib_margin_mm > 0
+        assert "rib_margin" in path.risk_terms
+    again = plan_trajectory_step(replace_out(request, tmp_path / "again.json"))
+    assert "base_cached" in again.maps.seconds
+    assert [p.entry_lps_mm for p in again.section.paths] == [
+        p.entry_lps_mm for p in outcome.section.paths
+    ]
+
+
+def replace_out(request, out):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(request, out=out)

@@ -32,6 +32,7 @@ from seldinger.app.plan_tables import (
     applicators_table,
     blocked_table,
     devices_table,
+    drawn_table,
     heat_sink_lines,
     margin_lines,
     paths_table,
@@ -59,10 +60,22 @@ plan_app = typer.Typer(
 
 
 class TableSide(StrEnum):
-    """Side of the patient lying on the table."""
+    """Side of the patient lying on the table (none: refuse no side)."""
 
     posterior = "posterior"
     anterior = "anterior"
+    left = "left"
+    right = "right"
+    none = "none"
+
+
+class PatientPosition(StrEnum):
+    """How the patient lay on the table."""
+
+    supine = "supine"
+    prone = "prone"
+    decubitus_left = "decubitus-left"
+    decubitus_right = "decubitus-right"
 
 
 class SeedTemplate(StrEnum):
@@ -159,7 +172,22 @@ TableSideOption = Annotated[
     TableSide | None,
     _option(
         "--table-side",
-        help="Side the patient lies on: posterior (supine) or anterior (prone); entries from that side are refused.",
+        help="Refuse entries from this side instead of the table side of the position: posterior, anterior, left, right, or none (refuse no side).",
+    ),
+]
+PositionOption = Annotated[
+    PatientPosition | None,
+    _option(
+        "--position",
+        help="How the patient lay: supine, prone, decubitus-left (on the left side) or decubitus-right. Default: DICOM PatientPosition, else the table seen in the CT, else supine (said so). Entries from the table side are refused.",
+    ),
+]
+EntryOption = Annotated[
+    str | None,
+    _option(
+        "--entry-lps-mm",
+        metavar="X,Y,Z",
+        help="Score a path you drew instead of searching: the skin entry (LPS mm) to the target. Prints every metric and names each rule it breaks (status 4, nothing written); a safe one is written as the plan's path.",
     ),
 ]
 ProbeLengthOption = Annotated[
@@ -301,7 +329,9 @@ def plan_trajectory(
     vessel_calibre_mm: CalibreOption = 3.0,
     vessel_distance_mm: VesselDistanceOption = 3.0,
     forbid: ForbidOption = None,
+    position: PositionOption = None,
     table_side: TableSideOption = None,
+    entry_lps_mm: EntryOption = None,
     ablation_probe_length_mm: ProbeLengthOption = None,
     figures: TrajectoryFiguresOption = None,
     series: SeriesOption = None,
@@ -313,7 +343,9 @@ def plan_trajectory(
 
     Every skin point within the needle's reach is tried. Paths through bone, mediastinum,
     trachea or main bronchi (or a --forbid structure), near a large vessel, leaving and
-    re-entering the body, or breaking --max-axial-angle-deg or --table-side are refused.
+    re-entering the body, entering from the table side (from --position, DICOM
+    PatientPosition or the table in the image) or breaking --max-axial-angle-deg are
+    refused. With --entry-lps-mm only the path you drew is scored.
     The safe ones are ranked by a risk score: the log odds of pneumothorax from published
     odds ratios (bulla or emphysema crossed, more than one pleural puncture, depth >= 3 cm),
     with needle length, lung length, pleural angle and vessel margin as tie-breakers. The
@@ -329,6 +361,7 @@ def plan_trajectory(
     """
     from seldinger.plan import TrajectoryRules
     from seldinger.planning.trajectory import NoSafePathError
+    from seldinger.planning.trajectory.drawn import UnsafeDrawnPathError
     from seldinger.workflow.trajectory import TrajectoryRequest, plan_trajectory_step
 
     if (target_lps_mm is None) == (lesion is None):
@@ -343,13 +376,15 @@ def plan_trajectory(
         vessel_distance_mm=vessel_distance_mm,
         forbidden=[n for n in dict.fromkeys(_names(forbid)) if n],
         max_axial_angle_deg=max_axial_angle_deg,
-        table_side=None if table_side is None else table_side.value,
         ablation_probe_length_mm=ablation_probe_length_mm,
     )
     target = None if target_lps_mm is None else parse_lps(target_lps_mm, "--target-lps-mm")
     request = TrajectoryRequest(
         ct, anatomy_dir, out, target, lesion, rules, top, figures, series, resample, force,
         command_line(),
+        position=None if position is None else position.value,
+        table_side=None if table_side is None else table_side.value,
+        entry_lps_mm=None if entry_lps_mm is None else parse_lps(entry_lps_mm, "--entry-lps-mm"),
     )  # fmt: skip
     try:
         outcome = plan_trajectory_step(request, stages(not as_json))
@@ -357,13 +392,20 @@ def plan_trajectory(
         if not as_json:
             err_console.print(blocked_table(err.blocked_by, err.n_candidates))
         raise
+    except UnsafeDrawnPathError as err:
+        if not as_json:
+            err_console.print(drawn_table(err.drawn.to_dict()))
+        raise
     summary = {**outcome.summary(), "plan": str(out)}
     if as_json:
         print_json(summary)
         return
     print_notes(outcome.notes)
-    out_console.print(paths_table(summary))
-    out_console.print(blocked_table(summary["blocked_by"], summary["n_candidates"]))
+    if outcome.drawn is not None:
+        out_console.print(drawn_table(summary["drawn"]))
+    else:
+        out_console.print(paths_table(summary))
+        out_console.print(blocked_table(summary["blocked_by"], summary["n_candidates"]))
     print_written([out, *outcome.figures])
 
 

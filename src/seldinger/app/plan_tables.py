@@ -44,9 +44,9 @@ def paths_table(summary: Mapping[str, Any]) -> Table:
         "rank",
         "length\nmm",
         "lung\nmm",
-        "pleural\ncrossings",
+        "pleural/\nfissure\ncrossings",
         "vessel\nmm",
-        "bone\nmm",
+        "rib\nmm",
         "axial\nangle °",
         "risk",
         "pareto",
@@ -59,14 +59,50 @@ def paths_table(summary: Mapping[str, Any]) -> Table:
             str(path["rank"]),
             f"{path['length_mm']:.1f}",
             f"{path['lung_length_mm']:.1f}",
-            str(path["pleural_crossings"]),
+            f"{path['pleural_crossings']}/{_count(path.get('fissure_crossings'))}",
             _mm(distance["vessels"]) if "vessels" in distance else "—",
-            _mm(distance["bones"]) if "bones" in distance else "—",
+            _mm(path.get("rib_margin_mm")),
             f"{path['axial_angle_deg']:.1f}",
             f"{path['risk_score']:.3f}",
             "yes" if path["pareto"] else "",
         )
     return table
+
+
+def drawn_table(drawn: Mapping[str, Any]) -> Table:
+    """One drawn path's metrics, the rules it breaks and how it compares (``--entry-lps-mm``)."""
+    path = drawn["path"]
+    safe = "safe" if path["safe"] else "UNSAFE"
+    table = Table(title=f"Drawn path ({safe}) from ({lps(path['entry_lps_mm'])}) LPS mm")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("length mm", f"{path['length_mm']:.1f}"),
+        ("to the lesion's far side mm", f"{path['depth_to_far_side_mm']:.1f}"),
+        ("aerated lung mm", f"{path['lung_length_mm']:.1f}"),
+        ("pleural crossings", str(path["pleural_crossings"])),
+        ("fissure crossings", _count(path.get("fissure_crossings"))),
+        ("rib margin mm", _mm(path.get("rib_margin_mm"))),
+        ("axial angle °", f"{path['axial_angle_deg']:.1f}"),
+        ("angle to pleura °", _number(path["pleura_angle_deg"])),
+        ("risk score", f"{path['risk_score']:.3f}"),
+    ]
+    rows += [(f"closest {name} mm", _mm(v)) for name, v in path["min_distance_mm"].items()]
+    if drawn["rank_among_safe"] is not None:
+        rows.append(("would rank among the safe paths", str(drawn["rank_among_safe"])))
+    rows.append(("best planned path's risk", f"{drawn['best_risk_score']:.3f}"))
+    rows += [("BREAKS", rule) for rule in drawn["broken_rules"]]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
 
 
 def blocked_table(blocked_by: Mapping[str, int], n_candidates: int) -> Table:

@@ -25,8 +25,11 @@ class TrajectoryRules(PlanModel):
         Structures no path may cross, besides bones, mediastinum, trachea and main bronchi.
     max_axial_angle_deg : float or None
         Largest angle between needle and axial plane (None: no limit).
-    table_side : {"posterior", "anterior"} or None
-        Side the patient lies on; entries from it are refused.
+    position : {"supine", "prone", "decubitus-left", "decubitus-right"} or None
+        How the patient lay on the table (from DICOM PatientPosition, ``--position`` or the
+        table seen in the CT); None: not known.
+    table_side : {"posterior", "anterior", "left", "right"} or None
+        Side the patient lies on; entries from it are refused (None: none refused).
     ablation_probe_length_mm : float or None
         Usable length of an ablation probe meant to share the tract.
     """
@@ -36,7 +39,8 @@ class TrajectoryRules(PlanModel):
     vessel_distance_mm: NonNegativeFloat = 3.0
     forbidden: list[str] = Field(default_factory=list)
     max_axial_angle_deg: float | None = Field(default=None, ge=0.0, le=90.0)
-    table_side: Literal["posterior", "anterior"] | None = None
+    position: Literal["supine", "prone", "decubitus-left", "decubitus-right"] | None = None
+    table_side: Literal["posterior", "anterior", "left", "right"] | None = None
     ablation_probe_length_mm: float | None = Field(default=None, gt=0.0)
 
 
@@ -45,7 +49,9 @@ class TrajectoryRecord(PlanModel):
 
     Distances are mm, angles degrees, points LPS mm. ``min_distance_mm`` maps a structure
     to the path's closest approach (None: farther than the planner's 100 mm cap).
-    ``risk_score`` is a log odds of pneumothorax (``risk_terms``: its parts). ``rank`` is the
+    ``fissure_crossings`` counts interlobar fissures crossed (None: lobes not segmented);
+    ``rib_margin_mm`` is the closest bone where the path crosses the chest wall (None: no
+    bone within 100 mm, or no bone mask). ``risk_score`` is a log odds of pneumothorax (``risk_terms``: its parts). ``rank`` is the
     path's place among the ranked paths (1 = best; None for an applicator's own path).
     """
 
@@ -58,6 +64,7 @@ class TrajectoryRecord(PlanModel):
     lung_length_mm: NonNegativeFloat
     pleural_crossings: int = Field(ge=0)
     fissure_crossings: int | None = Field(default=None, ge=0)
+    rib_margin_mm: NonNegativeFloat | None = None
     emphysema_length_mm: NonNegativeFloat = 0.0
     crosses_bulla: bool = False
     min_distance_mm: dict[str, NonNegativeFloat | None] = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seldinger.anatomy import Anatomy, lesion_measurements, load_anatomy, map_masks
+from seldinger.anatomy.table import Position
 from seldinger.errors import BadInputError
 from seldinger.export import NEEDLE_VIEWS, trajectory_figure_names, write_trajectory_figures
 from seldinger.files import check_outputs, staged_outputs
@@ -33,7 +34,9 @@ from seldinger.planning.trajectory import (
     TrajectorySearch,
     plan_trajectories,
 )
+from seldinger.planning.trajectory.drawn import DrawnPath, score_drawn_path
 from seldinger.workflow.case import Stages, on_grid, quiet_stages, relative_to_plan
+from seldinger.workflow.position import PatientSetup, TableSideChoice, resolve_position
 
 __all__ = ["TrajectoryOutcome", "TrajectoryRequest", "lesion_target", "plan_trajectory_step"]
 
@@ -57,6 +60,9 @@ class TrajectoryRequest:
     resample: bool = False
     force: bool = False
     command: str | None = None
+    position: Position | None = None
+    table_side: TableSideChoice | None = None
+    entry_lps_mm: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if (self.target_lps_mm is None) == (self.lesion_path is None):
@@ -77,6 +83,9 @@ class TrajectoryRequest:
             "top": self.top,
             "figures": None if self.figures_dir is None else str(self.figures_dir.absolute()),
             **self.rules.model_dump(mode="json"),
+            "position_given": self.position,
+            "table_side_given": self.table_side,
+            "entry_lps_mm": None if self.entry_lps_mm is None else list(self.entry_lps_mm),
         }
 
 
@@ -90,6 +99,8 @@ class TrajectoryOutcome:
     maps: RiskMaps
     figures: list[Path]
     notes: list[str]
+    setup: PatientSetup | None = None
+    drawn: DrawnPath | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: the section, the search's counts and timings, files, notes."""
@@ -101,6 +112,10 @@ class TrajectoryOutcome:
                 **search["seconds"],
             },
             "trajectories": self.section.model_dump(mode="json")["paths"],
+            "position": None if self.setup is None else self.setup.position,
+            "position_source": None if self.setup is None else self.setup.source,
+            "table_side": self.section.rules.table_side,
+            "drawn": None if self.drawn is None else self.drawn.to_dict(),
             "figures": [str(p) for p in self.figures],
             "notes": self.notes,
         }
@@ -158,35 +173,20 @@ def plan_trajectory_step(
         [request.out, *(request.figures_dir / n for n in figure_names if request.figures_dir)],
         request.force,
     )
-    if ct is None:
-        with stages(f"reading {request.ct_path.name}") as callback:
-            ct = read_ct(
-                request.ct_path,
-                series_uid=request.series_uid,
-                resample=request.resample,
-                progress=callback,
-            )
+    ct, anatomy, lesion = _read_inputs(request, stages, ct, anatomy)
     volume = ct.volume
-    if anatomy is None:
-        with stages(f"reading the anatomy in {request.anatomy_dir}"):
-            anatomy = load_anatomy(request.anatomy_dir)
-    anatomy = _on_ct_grid(anatomy, volume, request)
-    lesion = None
-    if request.lesion_path is not None:
-        mask = on_grid(
-            read_volume(request.lesion_path),
-            volume,
-            f"the lesion mask {request.lesion_path}",
-            f"Segment the lesion on this CT: `seldinger lesion {request.ct_path} --seed-lps-mm "
-            "X,Y,Z --out MASK`.",
-        )
-        lesion = mask.with_array(mask.array > 0)
-
-    constraints = TrajectoryConstraints.from_rules(request.rules)
+    setup = resolve_position(ct, anatomy["body"], request.position, request.table_side)
+    rules = request.rules.model_copy(
+        update={"position": setup.position, "table_side": setup.table_side}
+    )
+    constraints = TrajectoryConstraints.from_rules(rules)
     with stages("building risk maps"):
         maps = RiskMaps.build(anatomy, constraints, lesion)
     with stages("searching paths"):
         search = plan_trajectories(maps, target_lps_mm=request.target_lps_mm, lesion=lesion)
+    drawn = None
+    if request.entry_lps_mm is not None:
+        drawn = score_drawn_path(maps, search, request.entry_lps_mm)
 
     plan, notes = _plan_for(request, ct)
     for name in anatomy.masks:
@@ -205,20 +205,23 @@ def plan_trajectory_step(
             target_name = _unique_name(plan, _target_name(request.lesion_path))
             plan.targets.append(lesion_target(target_name, lesion, mask_path))
     section = search.to_section(request.top, target_name)
+    section.rules = section.rules.model_copy(update={"position": setup.position})
+    if drawn is not None:
+        section.paths = [drawn.trajectory.to_record()]
     if plan.trajectories is not None:
         notes.append(f"replaced the {len(plan.trajectories.paths)} trajectories of {request.out}.")
     plan.trajectories = section
-    plan.provenance.record("trajectory", request.parameters(), request.command)
+    used = {"position": setup.position, "table_side": setup.table_side}
+    plan.provenance.record("trajectory", {**request.parameters(), **used}, request.command)
 
     figures: list[Path] = []
     with staged_outputs(request.force) as stage:
         if request.figures_dir is not None:
             scratch = stage.scratch(request.figures_dir)
             with stages("drawing figures"):
-                drawn = write_trajectory_figures(
-                    volume, search, search.top(request.top), scratch, anatomy, lesion
-                )
-            figures = [stage.adopt(path, request.figures_dir / path.name) for path in drawn]
+                shown = [drawn.trajectory] if drawn is not None else search.top(request.top)
+                written = write_trajectory_figures(volume, search, shown, scratch, anatomy, lesion)
+            figures = [stage.adopt(path, request.figures_dir / path.name) for path in written]
             for n in range(len(section.paths) + 1, NEEDLE_VIEWS + 1):  # an earlier run's
                 stage.remove(request.figures_dir / f"needle_{n}.png")
         plan.save(stage.path(request.out), force=True)
@@ -228,8 +231,39 @@ def plan_trajectory_step(
         search=search,
         maps=maps,
         figures=figures,
-        notes=[*ct.meta.notes, *search.notes, *notes],
+        notes=[*ct.meta.notes, *setup.notes, *search.notes, *notes],
+        setup=setup,
+        drawn=drawn,
     )
+
+
+def _read_inputs(
+    request: TrajectoryRequest, stages: Stages, ct: Ct | None, anatomy: Anatomy | None
+) -> tuple[Ct, Anatomy, Volume | None]:
+    """The CT, the anatomy on its grid and the lesion mask (bool), read unless given."""
+    if ct is None:
+        with stages(f"reading {request.ct_path.name}") as callback:
+            ct = read_ct(
+                request.ct_path,
+                series_uid=request.series_uid,
+                resample=request.resample,
+                progress=callback,
+            )
+    if anatomy is None:
+        with stages(f"reading the anatomy in {request.anatomy_dir}"):
+            anatomy = load_anatomy(request.anatomy_dir)
+    anatomy = _on_ct_grid(anatomy, ct.volume, request)
+    lesion = None
+    if request.lesion_path is not None:
+        mask = on_grid(
+            read_volume(request.lesion_path),
+            ct.volume,
+            f"the lesion mask {request.lesion_path}",
+            f"Segment the lesion on this CT: `seldinger lesion {request.ct_path} --seed-lps-mm "
+            "X,Y,Z --out MASK`.",
+        )
+        lesion = mask.with_array(mask.array > 0)
+    return ct, anatomy, lesion
 
 
 def _unique_name(plan: Plan, name: str) -> str:

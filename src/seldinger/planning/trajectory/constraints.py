@@ -36,10 +36,13 @@ REASONS: tuple[str, ...] = (
 )
 
 #: Direction from the patient towards the table (LPS) for each side a patient can lie on:
-#: supine lies on the back (posterior), prone on the front (anterior).
+#: supine lies on the back (posterior), prone on the front (anterior), left lateral
+#: decubitus on the left side.
 TABLE_DIRECTION_LPS: dict[str, tuple[float, float, float]] = {
     "posterior": (0.0, 1.0, 0.0),
     "anterior": (0.0, -1.0, 0.0),
+    "left": (1.0, 0.0, 0.0),
+    "right": (-1.0, 0.0, 0.0),
 }
 
 #: ``reachable(entries_lps_mm (n, 3), targets_lps_mm (n, 3)) -> bool array (n,)``: whether a
@@ -165,8 +168,9 @@ class TrajectoryConstraints:
                     side = name
             if side is None:
                 raise BadInputError(
-                    f"table_direction_lps {self.table_direction_lps} is neither posterior "
-                    "(0, 1, 0) nor anterior (0, -1, 0); a plan records only those table sides."
+                    f"table_direction_lps {self.table_direction_lps} is none of posterior "
+                    "(0, 1, 0), anterior (0, -1, 0), left (1, 0, 0) or right (-1, 0, 0); a plan "
+                    "records only those table sides."
                 )
         return TrajectoryRules(
             needle_length_mm=self.needle_length_mm,
@@ -184,5 +188,5 @@ class TrajectoryConstraints:
         return tuple(dict.fromkeys(self.hard + self.forbidden))
 
 
-#: Label bits free for hard structures in the planner's 32-bit voxel labels.
+#: Label bits free for hard structures in the planner's 32-bit voxel labels (12 to 31).
 _MAX_HARD = 20

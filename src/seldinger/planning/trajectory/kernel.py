@@ -97,6 +97,8 @@ def march_rays(
     emphysema_bit: np.uint32,
     bulla_bit: np.uint32,
     stop_at_hard: bool,
+    lobe_shift: int,
+    wall_channel: int,
 ) -> tuple[
     npt.NDArray[np.uint32],
     npt.NDArray[np.float64],
@@ -109,6 +111,8 @@ def march_rays(
     npt.NDArray[np.float64],
     npt.NDArray[np.uint16],
     npt.NDArray[np.float64],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.uint16],
 ]:
     """March each ray from its start (the target, voxel index space) outwards to its end.
 
@@ -141,6 +145,14 @@ def march_rays(
         Smallest distance map value met inside the body (1/100 mm).
     t_far : float (n,)
         How far (in t, backwards from the start) the lesion continues behind the target.
+    fissures : int32 (n,)
+        Fissure crossings: the lobe (label bits ``lobe_shift`` .. +2, 0 unknown) changes
+        between lung voxels of one lung without leaving it.
+    wall_min : uint16 (n,)
+        Smallest value of distance channel ``wall_channel`` (the bones) met outside the
+        lungs after the ray's last lung voxel: the margin to the ribs where the needle
+        crosses the chest wall (the whole path when it meets no lung; 65535 without the
+        channel).
     """
     n = starts.shape[0]
     m = distances.shape[3]
@@ -156,6 +168,9 @@ def march_rays(
     t_lesion = np.zeros(n, dtype=np.float64)
     min_distance = np.full((n, m), 65535, dtype=np.uint16)
     t_far = np.zeros(n, dtype=np.float64)
+    fissures = np.zeros(n, dtype=np.int32)
+    wall_min = np.full(n, 65535, dtype=np.uint16)
+    lobe_mask = np.uint32(7) << np.uint32(lobe_shift)
     for r in nb.prange(n):
         p0 = starts[r]
         d = ends[r] - p0
@@ -171,6 +186,7 @@ def march_rays(
         sk, tk, dk = _first_step(p0[2], d[2], vk)
         t_in = 0.0
         state = -1  # lung side of the previous non-lesion voxel: 0 none, 1 left, 2 right
+        lobe = 0  # lobe of the previous lung voxel of this run in one lung (0: none yet)
         in_lesion_run = True
         exited = False
         limit = t_candidate[r] - gap_tolerance_t[r]
@@ -204,9 +220,21 @@ def march_rays(
                         crossings[r] += 1 if (side == 0 or state == 0) else 2
                         if state != 0:
                             t_pleura[r] = t_in
+                    if side != state:
+                        lobe = 0
                     state = side
                     if side != 0:
                         lung_mm[r] += seg
+                        code = int((lab & lobe_mask) >> np.uint32(lobe_shift))
+                        if code != 0:
+                            if lobe != 0 and code != lobe:
+                                fissures[r] += 1
+                            lobe = code
+                        wall_min[r] = 65535  # the chest wall begins after the last lung voxel
+                    elif wall_channel >= 0:
+                        value = distances[vi, vj, vk, wall_channel]
+                        if value < wall_min[r]:
+                            wall_min[r] = value
                     if lab & emphysema_bit:
                         emphysema_mm[r] += seg
                     if lab & bulla_bit:
@@ -231,4 +259,6 @@ def march_rays(
         t_lesion,
         min_distance,
         t_far,
+        fissures,
+        wall_min,
     )

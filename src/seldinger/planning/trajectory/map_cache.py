@@ -7,7 +7,11 @@ so what depends only on the masks is kept in ``<anatomy folder>/cache``:
 
 - ``base-<key>``: the crop box, the body/lung/emphysema labels, the pleural field and the
   skin entry candidates;
-- ``dist-<structure>-<key>``: each structure's distance map on the crop.
+- ``dist-<structure>-<key>``: each structure's distance map on the crop;
+- ``lesion-<structure>-<key>``: that map with the last lesion planned to taken out of the
+  structure (only for structures reaching into the lesion).
+
+One entry per map is kept: writing a new one deletes the one it replaces.
 
 The key is a BLAKE2b of the content digests of the files the array came from (set by
 :func:`seldinger.anatomy.load_anatomy`), the rules it depends on, and :data:`VERSION`.
@@ -39,7 +43,7 @@ __all__ = ["VERSION", "MapCache"]
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever what the maps hold or how they are computed changes.
-VERSION = 1
+VERSION = 2
 #: Folder of the cache inside the anatomy folder.
 CACHE_FOLDER = "cache"
 
@@ -112,12 +116,12 @@ class MapCache:
         arrays = [self._read(self._path(f"base-{n}", key)) for n in _BASE_ARRAYS]
         if any(a is None for a in arrays):
             return None
-        labels8, pleura16, candidates = arrays
-        assert labels8 is not None and pleura16 is not None and candidates is not None
+        labels16, pleura16, candidates = arrays
+        assert labels16 is not None and pleura16 is not None and candidates is not None
         body = reorient(body_full, "LPS").crop_index(box)
-        if labels8.shape != body.shape or pleura16.shape != body.shape or candidates.ndim != 2:
+        if labels16.shape != body.shape or pleura16.shape != body.shape or candidates.ndim != 2:
             return None
-        return box, body, labels8.astype(np.uint32), pleura16.astype(np.float32), candidates
+        return box, body, labels16.astype(np.uint32), pleura16.astype(np.float32), candidates
 
     def save_base(
         self,
@@ -129,15 +133,15 @@ class MapCache:
     ) -> None:
         """Keep the base maps under ``key`` (the manifest last: it marks the entry whole).
 
-        The labels are kept as uint8 (the base has only bits 0-5) and the pleural field as
+        The labels are kept as uint16 (the base has only bits 0-8) and the pleural field as
         float16 (the planner rounds it so: the copy is exact).
         """
-        if labels.max(initial=0) > 0xFF or not np.array_equal(
+        if labels.max(initial=0) > 0xFFFF or not np.array_equal(
             pleura, pleura.astype(np.float16).astype(np.float32)
         ):
             raise ValueError("base maps not in the cache's compact form")  # a planner bug
         arrays: tuple[npt.NDArray[Any], ...] = (
-            labels.astype(np.uint8),
+            labels.astype(np.uint16),
             pleura.astype(np.float16),
             candidates,
         )
@@ -150,6 +154,8 @@ class MapCache:
                 tmp.write_text(text)
         except OSError as exc:
             logger.info("map cache not written (%s): planning goes on without it", exc)
+            return
+        self._drop_older(self._path("base", key, ".json"))
 
     def _read(self, path: Path, mmap: bool = False) -> npt.NDArray[Any] | None:
         """The array in ``path`` (read-only and memory-mapped with ``mmap``: the planner
@@ -170,7 +176,16 @@ class MapCache:
         except OSError as exc:
             logger.info("map cache not written (%s): planning goes on without it", exc)
             return False
+        self._drop_older(path)
         return True
+
+    def _drop_older(self, path: Path) -> None:
+        """Delete the entries ``path`` replaces (same prefix, another key): one entry per
+        map is kept, so the cache does not grow with every edit of a mask."""
+        prefix = path.name[: -len(path.suffix)].rsplit("-", 1)[0]
+        for other in self.folder.glob(f"{prefix}-*{path.suffix}"):
+            if other != path and other.name[len(prefix) + 1 :].count("-") == 0:
+                other.unlink(missing_ok=True)
 
 
 _BASE_ARRAYS = ("labels", "pleura", "candidates")

@@ -35,6 +35,8 @@ __all__ = [
     "BULLA_MIN_DIAMETER_MM",
     "DISTANCE_CAP_MM",
     "HARD_SHIFT",
+    "LOBES",
+    "LOBE_SHIFT",
     "RiskMaps",
 ]
 
@@ -46,8 +48,18 @@ BIT_LUNG_RIGHT = np.uint32(1 << 2)
 BIT_LESION = np.uint32(1 << 3)
 BIT_EMPHYSEMA = np.uint32(1 << 4)
 BIT_BULLA = np.uint32(1 << 5)
+#: The lobe of a lung voxel (1-5: :data:`LOBES`; 0 unknown) in label bits 6-8.
+LOBE_SHIFT = 6
+#: Lobe masks (TotalSegmentator's names), coded 1-5 in this order.
+LOBES: tuple[str, ...] = (
+    "lung_upper_lobe_left",
+    "lung_lower_lobe_left",
+    "lung_upper_lobe_right",
+    "lung_middle_lobe_right",
+    "lung_lower_lobe_right",
+)
 #: Hard structure number n has label bit ``1 << (HARD_SHIFT + n)``.
-HARD_SHIFT = 8
+HARD_SHIFT = 12
 
 #: Distances are stored in hundredths of a millimetre up to this cap: beyond it a structure
 #: is "far" for every rule and score here (the vessel rule works at a few mm).
@@ -69,8 +81,8 @@ class RiskMaps:
     Attributes
     ----------
     labels : ndarray of uint32, (I, J, K)
-        Bit set per voxel: body, lungs, lesion, emphysema, bulla and one bit per hard
-        structure (:data:`HARD_SHIFT`).
+        Bit set per voxel: body, lungs, lesion, emphysema, bulla, the lobe
+        (:data:`LOBE_SHIFT`) and one bit per hard structure (:data:`HARD_SHIFT`).
     distances_cmm : ndarray of uint16, (I, J, K, M)
         Distance from each voxel centre to the nearest voxel of each of
         :attr:`distance_names`, in 1/100 mm, capped at :data:`DISTANCE_CAP_MM`.
@@ -94,6 +106,9 @@ class RiskMaps:
         Fallbacks taken (missing structures, no vessel radii …).
     seconds : dict of str to float
         Time per precomputation step.
+    lobes : tuple of str
+        The lobes (:data:`LOBES`) whose masks coded the labels; fissure crossings are
+        counted only with all five.
     """
 
     labels: npt.NDArray[np.uint32]
@@ -107,6 +122,7 @@ class RiskMaps:
     lesion_centroid_lps_mm: npt.NDArray[np.float64] | None = None
     notes: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
+    lobes: tuple[str, ...] = ()
 
     @property
     def spacing_mm(self) -> npt.NDArray[np.float64]:
@@ -232,12 +248,12 @@ class RiskMaps:
                 key = _structure_key(anatomy, name, constraints)
                 parts = None if key is None else [*key, lesion_key]
                 found = (
-                    None if store is None or parts is None else store.load(f"dist-{name}", parts)
+                    None if store is None or parts is None else store.load(f"lesion-{name}", parts)
                 )
                 if found is None:
                     found = _distance_cmm((distance == 0) & ~lesion_arr, body.spacing_mm)
                     if store is not None and parts is not None:
-                        store.save(f"dist-{name}", parts, found)
+                        store.save(f"lesion-{name}", parts, found)
                 distances_by_name[name] = found
             seconds["lesion"] = time.perf_counter() - clock
         for n, name in enumerate(hard_names):
@@ -261,6 +277,7 @@ class RiskMaps:
             lesion_centroid_lps_mm=centroid,
             notes=tuple(notes),
             seconds=seconds,
+            lobes=tuple(name for name in LOBES if name in anatomy),
         )
 
 
@@ -280,7 +297,8 @@ class _Base:
     @classmethod
     def cached(cls, anatomy: Anatomy, store: MapCache | None) -> _Base:
         key = None if store is None else store.key(
-            "base", [anatomy.fingerprints.get(n) for n in _BASE_STRUCTURES]
+            "base",
+            [anatomy.fingerprints.get(n) if n in anatomy else "absent" for n in _BASE_STRUCTURES],
         )  # fmt: skip
         if store is not None and key is not None:
             found = store.load_base(key, anatomy["body"])
@@ -322,6 +340,9 @@ class _Base:
                 lung = ndi.binary_fill_holes(crop(name))
                 labels[lung] |= bit
                 lungs |= lung
+        for code, name in enumerate(LOBES, start=1):
+            if name in anatomy:
+                labels[crop(name) & lungs] |= np.uint32(code << LOBE_SHIFT)
         if "emphysema" in anatomy:
             emph = crop("emphysema")
             labels[emph] |= BIT_EMPHYSEMA
@@ -347,7 +368,7 @@ class _Base:
 
 
 #: The structures the base labels are made of.
-_BASE_STRUCTURES = ("body", "lung_left", "lung_right", "emphysema")
+_BASE_STRUCTURES = ("body", "lung_left", "lung_right", "emphysema", *LOBES)
 
 
 def _structure_key(

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from seldinger.errors import BadInputError
 
-__all__ = ["EVIDENCE_ODDS_RATIOS", "TIE_BREAKERS", "pareto_front", "risk_terms"]
+__all__ = ["EVIDENCE_ODDS_RATIOS", "RIB_MARGIN_MM", "TIE_BREAKERS", "pareto_front", "risk_terms"]
 
 #: Pneumothorax odds ratios (Huo et al. 2020) by path factor.
 EVIDENCE_ODDS_RATIOS: Mapping[str, float] = {
@@ -40,15 +40,20 @@ EVIDENCE_ODDS_RATIOS: Mapping[str, float] = {
 #: centred on the 3 cm cut-off, so that 29 and 31 mm do not rank as different classes.
 DEPTH_RAMP_MM = (20.0, 40.0)
 #: Tie-breaker weights (score units): per mm of needle, per mm of aerated lung, for a
-#: needle tangent to the pleura (0 when perpendicular), and for a vessel at the safety
-#: distance (falling to 0 at 10 mm beyond it).
+#: needle tangent to the pleura (0 when perpendicular), for a vessel at the safety
+#: distance (falling to 0 at 10 mm beyond it), and for a needle touching a rib where it
+#: crosses the chest wall (falling to 0 at :data:`RIB_MARGIN_MM`: the intercostal vessels
+#: and nerve run along the ribs, and a needle grazing a rib deflects).
 TIE_BREAKERS: Mapping[str, float] = {
     "per_mm_length": 0.001,
     "per_mm_lung": 0.004,
     "pleura_tangent": 0.25,
     "vessel_near": 0.25,
+    "rib_near": 0.25,
 }
 _VESSEL_FADE_MM = 10.0
+#: A path this far from the nearest rib at the chest wall has no rib term.
+RIB_MARGIN_MM = 5.0
 
 
 def risk_terms(
@@ -62,11 +67,14 @@ def risk_terms(
     vessel_mm: npt.NDArray[np.float64],
     vessel_safety_mm: float,
     fissure_crossings: npt.NDArray[np.int32] | None = None,
+    rib_margin_mm: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Score terms per path (arrays of the same length); their sum is the risk score.
 
     ``depth_mm`` and ``pleura_angle_deg`` are NaN for paths that do not cross the pleura;
-    ``vessel_mm`` is the closest distance to a vessel above the calibre (inf: none).
+    ``vessel_mm`` is the closest distance to a vessel above the calibre (inf: none);
+    ``fissure_crossings`` (None: lobes unknown) adds ln(3.75) to a path crossing a fissure;
+    ``rib_margin_mm`` is the closest bone where the path crosses the chest wall.
     """
     log = {k: math.log(v) for k, v in EVIDENCE_ODDS_RATIOS.items()}
     lo, hi = DEPTH_RAMP_MM
@@ -87,6 +95,9 @@ def risk_terms(
     }
     if fissure_crossings is not None:
         terms["fissure_crossed"] = np.where(fissure_crossings > 0, log["fissure_crossed"], 0.0)
+    if rib_margin_mm is not None:
+        near = np.clip(1.0 - rib_margin_mm / RIB_MARGIN_MM, 0.0, 1.0)
+        terms["rib_margin"] = TIE_BREAKERS["rib_near"] * near
     return {k: np.asarray(v, dtype=np.float64) for k, v in terms.items()}
 
 

@@ -32,6 +32,8 @@ from seldinger.planning.trajectory.maps import (
     BIT_LUNG_LEFT,
     BIT_LUNG_RIGHT,
     DISTANCE_CAP_MM,
+    LOBE_SHIFT,
+    LOBES,
     RiskMaps,
 )
 from seldinger.planning.trajectory.score import pareto_front, risk_terms
@@ -116,6 +118,7 @@ class Trajectory:
     dual_use: bool | None = None
     rank: int | None = None
     fissure_crossings: int | None = None
+    rib_margin_mm: float | None = None
 
     def to_record(self) -> TrajectoryRecord:
         """The plan's record of this path (mm to 0.01, risk to 1e-4)."""
@@ -136,6 +139,9 @@ class Trajectory:
             lung_length_mm=r(self.lung_length_mm),
             pleural_crossings=int(self.pleural_crossings),
             fissure_crossings=self.fissure_crossings,
+            rib_margin_mm=None
+            if self.rib_margin_mm is None or math.isinf(self.rib_margin_mm)
+            else r(self.rib_margin_mm),
             emphysema_length_mm=r(self.emphysema_length_mm),
             crosses_bulla=bool(self.crosses_bulla),
             min_distance_mm={
@@ -174,6 +180,8 @@ class _Rays:
     pleura_deg: npt.NDArray[np.float64]
     depth_mm: npt.NDArray[np.float64]
     reasons: npt.NDArray[np.uint32]  # bit r: reason_names[r]
+    fissures: npt.NDArray[np.int32] | None  # None: the lobes are not all known
+    rib_margin_mm: npt.NDArray[np.float64]  # inf: no bone map
 
 
 @dataclass(frozen=True)
@@ -641,6 +649,8 @@ def _march(
         t_lesion,
         min_cmm,
         t_far,
+        fissures,
+        wall_cmm,
     ) = march_rays(
         maps.labels,
         maps.distances_cmm,
@@ -657,6 +667,8 @@ def _march(
         BIT_EMPHYSEMA,
         BIT_BULLA,
         stop_at_hard,
+        LOBE_SHIFT,
+        maps.distance_names.index("bones") if "bones" in maps.distance_names else -1,
     )
     length = t_exit * total
     entry = target + unit * length[:, None]
@@ -664,6 +676,8 @@ def _march(
     far_lps = target - unit * far_mm[:, None]
     min_mm = min_cmm.astype(np.float64) / 100.0
     min_mm[min_mm >= DISTANCE_CAP_MM] = np.inf
+    wall_mm = wall_cmm.astype(np.float64) / 100.0
+    wall_mm[wall_mm >= DISTANCE_CAP_MM] = np.inf
     axial = np.degrees(np.arcsin(np.clip(np.abs(unit[:, 2]), 0.0, 1.0)))
     has_pleura = t_pleura >= 0
     depth = np.where(has_pleura, (t_pleura - t_lesion) * total, np.nan)
@@ -722,6 +736,8 @@ def _march(
         pleura_deg=pleura,
         depth_mm=depth,
         reasons=reasons,
+        fissures=fissures if len(maps.lobes) == len(LOBES) else None,
+        rib_margin_mm=wall_mm,
     )
 
 
@@ -774,6 +790,8 @@ class _Ranked:
                 for m, name in enumerate(self.distance_names)
             },
             axial_angle_deg=float(rays.axial_deg[r]),
+            fissure_crossings=None if rays.fissures is None else int(rays.fissures[r]),
+            rib_margin_mm=float(rays.rib_margin_mm[r]),
             pleura_angle_deg=None if math.isnan(pleura) else pleura,
             target_depth_mm=None if math.isnan(depth) else depth,
             far_side_lps_mm=_tuple(rays.far_lps_mm[r]) if self.has_lesion else None,
@@ -813,6 +831,8 @@ def _rank(
         rays.pleura_deg[idx],
         vessel,
         constraints.vessel_distance_mm,
+        fissure_crossings=None if rays.fissures is None else rays.fissures[idx],
+        rib_margin_mm=rays.rib_margin_mm[idx],
     )
     score = np.sum(np.stack(list(terms.values())), axis=0)
     if skip_pareto:
@@ -827,6 +847,8 @@ def _rank(
                 rays.bulla[idx],
                 -np.minimum(vessel, _PARETO_VESSEL_CAP_MM),
                 90.0 - np.nan_to_num(rays.pleura_deg[idx], nan=90.0),
+                np.zeros(idx.size) if rays.fissures is None else rays.fissures[idx],
+                -np.minimum(rays.rib_margin_mm[idx], _PARETO_VESSEL_CAP_MM),
             ]
         )
         pareto = pareto_front(objectives)
