@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from seldinger.anatomy.errors import AnatomyError, EngineUnavailableError
+from seldinger.anatomy.lobes import LOBE_NAMES
 from seldinger.anatomy.morphology import BoolArray
 from seldinger.anatomy.pipeline import ProgressCallback, run_pipeline
 from seldinger.anatomy.result import Anatomy
@@ -107,6 +108,7 @@ TOTALSEGMENTATOR_MAP: Mapping[str, tuple[str, ...]] = {
         "subclavian_artery_",
     ),
     "liver": ("liver",),
+    **{lobe: (lobe,) for lobe in LOBE_NAMES},
 }
 
 

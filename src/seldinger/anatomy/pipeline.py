@@ -17,7 +17,9 @@ from seldinger.anatomy.bones import segment_bones
 from seldinger.anatomy.checks import CANONICAL, require_canonical, require_hu
 from seldinger.anatomy.emphysema import segment_emphysema
 from seldinger.anatomy.errors import AnatomyError
+from seldinger.anatomy.fissures import FISSURE_NAMES, fissure_masks
 from seldinger.anatomy.liver import segment_liver
+from seldinger.anatomy.lobes import LOBE_NAMES, lobe_labels, segment_lobes
 from seldinger.anatomy.lungs import segment_lungs
 from seldinger.anatomy.mediastinum import segment_mediastinum
 from seldinger.anatomy.morphology import BoolArray, bounding_slices
@@ -41,6 +43,9 @@ DEPENDS_ON: Mapping[str, tuple[str, ...]] = {
     "mediastinum": ("lung_left", "lung_right", "bones", "liver"),
     "vessels": ("lung_left", "lung_right"),
     "emphysema": ("lung_left", "lung_right", "airways"),
+    # The five lobes and three fissures come from one step (as both lungs do).
+    "lung_upper_lobe_left": ("lung_left", "lung_right", "airways", "vessels"),
+    **{name: ("lung_upper_lobe_left",) for name in (*LOBE_NAMES[1:], *FISSURE_NAMES)},
 }
 #: Order of the steps (each after what it depends on).
 PIPELINE_ORDER: tuple[str, ...] = (
@@ -52,6 +57,8 @@ PIPELINE_ORDER: tuple[str, ...] = (
     "liver",
     "mediastinum",
     "vessels",
+    *LOBE_NAMES,
+    *FISSURE_NAMES,
     "emphysema",
 )
 # Volume of the body bounding box margin kept around the crop (voxels).
@@ -111,8 +118,10 @@ class _Run:
 
 def _step(run: _Run, name: str) -> None:
     ct, m = run.ct, run.masks
-    if name in run.given:
+    if name in run.given and name not in LOBE_NAMES:  # a model's lobes: see _lobes
         m[name] = run.given[name]
+        if name == "airways" and run.graph is None and m[name].any():
+            run.graph = _graph_or_note(run)  # the lobes need the lobar bronchi
         return
     if name == "airways":
         try:
@@ -153,11 +162,42 @@ def _step(run: _Run, name: str) -> None:
     elif name == "vessels":
         vessels = segment_pulmonary_vessels(ct, run.lungs())
         m["vessels"], run.radius_mm = vessels.mask, vessels.radius_mm
+    elif name == "lung_upper_lobe_left":
+        _lobes(run)
+    elif name in LOBE_NAMES or name in FISSURE_NAMES:
+        pass  # made with lung_upper_lobe_left (absent when the lungs are not in view)
     elif name == "emphysema":
         emphysema = segment_emphysema(ct, run.lungs(), m["airways"])
         m["emphysema"], run.laa_percent = emphysema.mask, emphysema.laa_percent
     elif name == "body":
         raise AssertionError("body is segmented before the crop")
+
+
+def _graph_or_note(run: _Run) -> AirwayGraph | None:
+    try:
+        return airway_graph(run.ct, run.masks["airways"])
+    except AnatomyError as err:
+        run.notes.append(f"airway graph: not built from the given airways ({err})")
+        return None
+
+
+def _lobes(run: _Run) -> None:
+    """The five lobes and three fissures, from a model when it gave all five lobes."""
+    m = run.masks
+    if all(name in run.given for name in LOBE_NAMES):
+        for name in LOBE_NAMES:
+            m[name] = run.given[name]
+        m.update(fissure_masks(lobe_labels({n: m[n] for n in LOBE_NAMES})))
+        return
+    if not run.lungs().any():
+        run.notes.append("lobes: no lung in view")
+        return
+    lobes = segment_lobes(
+        run.ct, m["lung_left"], m["lung_right"], m["airways"], run.graph, m.get("vessels")
+    )
+    m.update(lobes.masks)
+    m.update(lobes.fissures)
+    run.notes.extend(f"lobes: {note}" for note in lobes.notes)
 
 
 def run_pipeline(

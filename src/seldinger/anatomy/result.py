@@ -31,6 +31,15 @@ STRUCTURES: tuple[str, ...] = (
     "vessels",
     "emphysema",
     "liver",
+    # Named as TotalSegmentator names them, so that either engine fills the same files.
+    "lung_upper_lobe_left",
+    "lung_lower_lobe_left",
+    "lung_upper_lobe_right",
+    "lung_middle_lobe_right",
+    "lung_lower_lobe_right",
+    "fissure_left_oblique",
+    "fissure_right_oblique",
+    "fissure_right_horizontal",
 )
 #: Name of the summary file in an anatomy folder.
 ANATOMY_JSON = "anatomy.json"
