@@ -74,10 +74,18 @@ def test_cached_maps_equal_uncached_ones(lidc_anatomy, saved, lesion) -> None:  
     assert any(p.name.startswith("dist-vessels") for p in (saved / CACHE_FOLDER).iterdir())
     again = load_anatomy(saved)
     second = RiskMaps.build(again, CONSTRAINTS, lesion)
-    assert "base_cached" in second.seconds
+    assert "maps_cached" in second.seconds  # the finished maps, mapped from the cache
     loaded = [n for n in again.masks if again.masks.is_loaded(n)]
     assert loaded == ["body"], loaded  # every structure's map came from the cache
     _same(first, second)
+    # Other rules (a finer vessel calibre): the base and the other structures' maps are
+    # reused, the vessels' is made again for the new calibre.
+    finer = TrajectoryConstraints(ablation_probe_length_mm=150.0, vessel_calibre_mm=2.0)
+    third = RiskMaps.build(load_anatomy(saved), finer, lesion)
+    assert "base_cached" in third.seconds and "maps_cached" not in third.seconds
+    for m, name in enumerate(first.distance_names):
+        same = np.array_equal(third.distances_cmm[..., m], first.distances_cmm[..., m])
+        assert same == (name != "vessels"), name
     reference = first
     # The lesion is taken out of the vessels: no vessel voxel inside it, and the vessel map
     # is the distance to the rest (checked against SciPy's transform, not the planner's).
@@ -181,7 +189,7 @@ def test_plan_trajectory_on_lidc_keeps_the_rules_users_expect(saved, tmp_path) -
         assert path.rib_margin_mm is not None and path.rib_margin_mm > 0
         assert "rib_margin" in path.risk_terms
     again = plan_trajectory_step(replace_out(request, tmp_path / "again.json"))
-    assert "base_cached" in again.maps.seconds
+    assert "maps_cached" in again.maps.seconds
     assert [p.entry_lps_mm for p in again.section.paths] == [
         p.entry_lps_mm for p in outcome.section.paths
     ]

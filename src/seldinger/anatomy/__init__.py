@@ -7,19 +7,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from seldinger.anatomy.airway_tree import AirwayBranch, AirwayGraph
-from seldinger.anatomy.engines import (
-    ENGINES,
-    ClassicalEngine,
-    Engine,
-    TotalSegmentatorEngine,
-    get_engine,
-)
 from seldinger.anatomy.errors import AnatomyError, EngineUnavailableError
-from seldinger.anatomy.lesion import Lesion, LesionError, lesion_measurements, segment_lesion
-from seldinger.anatomy.pipeline import ProgressCallback
 from seldinger.anatomy.result import (
     ANATOMY_JSON,
     STRUCTURES,
@@ -29,6 +22,42 @@ from seldinger.anatomy.result import (
     map_masks,
 )
 from seldinger.imaging import Volume
+
+if TYPE_CHECKING:
+    from seldinger.anatomy.engines import (
+        ENGINES,
+        ClassicalEngine,
+        Engine,
+        TotalSegmentatorEngine,
+        get_engine,
+    )
+    from seldinger.anatomy.lesion import Lesion, LesionError, lesion_measurements, segment_lesion
+    from seldinger.anatomy.pipeline import ProgressCallback
+
+#: Names read from their module on first use: reading a saved anatomy (``load_anatomy``)
+#: must not import every segmentation method (a second of imports for a planner that
+#: only reads masks).
+_LAZY = {
+    "ENGINES": "engines",
+    "ClassicalEngine": "engines",
+    "Engine": "engines",
+    "TotalSegmentatorEngine": "engines",
+    "get_engine": "engines",
+    "Lesion": "lesion",
+    "LesionError": "lesion",
+    "lesion_measurements": "lesion",
+    "segment_lesion": "lesion",
+    "ProgressCallback": "pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"seldinger.anatomy.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seldinger.anatomy' has no attribute {name!r}")
+
 
 __all__ = [
     "ANATOMY_JSON",
@@ -84,6 +113,8 @@ def segment(
     Anatomy
         Masks, timings, notes, airway graph and vessel radii; ``.save(folder)`` writes them.
     """
+    from seldinger.anatomy.engines import get_engine
+
     chosen = get_engine(engine)
     chosen.check_available()
     return chosen.segment(ct, structures, modality=modality, progress=progress)

@@ -360,9 +360,7 @@ def plan_trajectory(
     --out plan.json --figures figures`.
     """
     from seldinger.plan import TrajectoryRules
-    from seldinger.planning.trajectory import NoSafePathError
-    from seldinger.planning.trajectory.drawn import UnsafeDrawnPathError
-    from seldinger.workflow.trajectory import TrajectoryRequest, plan_trajectory_step
+    from seldinger.workflow.trajectory import TrajectoryRequest
 
     if (target_lps_mm is None) == (lesion is None):
         raise typer.BadParameter(
@@ -386,6 +384,15 @@ def plan_trajectory(
         table_side=None if table_side is None else table_side.value,
         entry_lps_mm=None if entry_lps_mm is None else parse_lps(entry_lps_mm, "--entry-lps-mm"),
     )  # fmt: skip
+    _run_trajectory(request, as_json)
+
+
+def _run_trajectory(request: Any, as_json: bool) -> None:
+    """Run the step and print its paths (or why none is safe) for ``plan trajectory``."""
+    from seldinger.planning.trajectory import NoSafePathError
+    from seldinger.planning.trajectory.drawn import UnsafeDrawnPathError
+    from seldinger.workflow.trajectory import plan_trajectory_step
+
     try:
         outcome = plan_trajectory_step(request, stages(not as_json))
     except NoSafePathError as err:
@@ -396,7 +403,7 @@ def plan_trajectory(
         if not as_json:
             err_console.print(drawn_table(err.drawn.to_dict()))
         raise
-    summary = {**outcome.summary(), "plan": str(out)}
+    summary = {**outcome.summary(), "plan": str(request.out)}
     if as_json:
         print_json(summary)
         return
@@ -406,7 +413,7 @@ def plan_trajectory(
     else:
         out_console.print(paths_table(summary))
         out_console.print(blocked_table(summary["blocked_by"], summary["n_candidates"]))
-    print_written([out, *outcome.figures])
+    print_written([request.out, *outcome.figures])
 
 
 @plan_app.command("ablation")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from seldinger.export.report_sections import seed_metric_rows
-from seldinger.plan import AblationSection, SeedSection
-from seldinger.planning import MarginReport
+if TYPE_CHECKING:  # the CLI starts without the figure and planning stacks (imported on use)
+    from seldinger.plan import AblationSection, SeedSection
+    from seldinger.planning import MarginReport
 
 __all__ = [
     "applicators_table",
@@ -222,6 +222,8 @@ def seed_tables(section: SeedSection) -> tuple[Table, Table]:
     metrics = Table(title="PTV dose metrics")
     metrics.add_column("metric")
     metrics.add_column("value", justify="right")
+    from seldinger.export.report_sections import seed_metric_rows
+
     for name, value in seed_metric_rows(section).items():
         metrics.add_row(name, f"{value:.2f}")
     return needles, metrics

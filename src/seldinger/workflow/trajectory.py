@@ -15,7 +15,6 @@ from typing import Any
 from seldinger.anatomy import Anatomy, lesion_measurements, load_anatomy, map_masks
 from seldinger.anatomy.table import Position
 from seldinger.errors import BadInputError
-from seldinger.export import NEEDLE_VIEWS, trajectory_figure_names, write_trajectory_figures
 from seldinger.files import check_outputs, staged_outputs
 from seldinger.imaging import Volume
 from seldinger.io import Ct, read_ct, read_volume
@@ -168,6 +167,12 @@ def plan_trajectory_step(
     OutputExistsError, SeldingerIOError, GeometryError, TargetError, PlanFileError
         Bad outputs or inputs; nothing is written.
     """
+    from seldinger.export.trajectory_figures import (  # matplotlib: imported when drawing
+        NEEDLE_VIEWS,
+        trajectory_figure_names,
+        write_trajectory_figures,
+    )
+
     figure_names = [] if request.figures_dir is None else trajectory_figure_names(request.top)
     check_outputs(
         [request.out, *(request.figures_dir / n for n in figure_names if request.figures_dir)],

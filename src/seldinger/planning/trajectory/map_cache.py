@@ -9,7 +9,11 @@ so what depends only on the masks is kept in ``<anatomy folder>/cache``:
   skin entry candidates;
 - ``dist-<structure>-<key>``: each structure's distance map on the crop;
 - ``lesion-<structure>-<key>``: that map with the last lesion planned to taken out of the
-  structure (only for structures reaching into the lesion).
+  structure (only for structures reaching into the lesion);
+- ``final-<key>``: the finished labels and stacked distance maps of the last run (key: the
+  base, the lesion, the rules that change the maps and every structure's key). Run again
+  on the same lesion and rules — another drawn path, another output — the planner maps
+  them read-only and does no work at all.
 
 One entry per map is kept: writing a new one deletes the one it replaces.
 
@@ -43,7 +47,7 @@ __all__ = ["VERSION", "MapCache"]
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever what the maps hold or how they are computed changes.
-VERSION = 2
+VERSION = 3
 #: Folder of the cache inside the anatomy folder.
 CACHE_FOLDER = "cache"
 
@@ -90,6 +94,14 @@ class MapCache:
         if key is not None:
             self._write(self._path(prefix, key), array)
 
+    def load_box(self, key: str) -> Box | None:
+        """The crop box of the base maps saved under ``key`` (their manifest), or None."""
+        try:
+            box_list = json.loads(self._path("base", key, ".json").read_text())["box"]
+            return tuple(slice(int(a), int(b)) for a, b in box_list)  # type: ignore[return-value]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def load_base(
         self, key: str, body_full: Volume
     ) -> (
@@ -105,23 +117,21 @@ class MapCache:
         """The base maps saved under ``key``: (box, body crop, labels, pleura, candidates).
 
         ``body_full`` is the anatomy's body mask: the crop is remade from it and the box, so
-        the grid never comes from the cache.
+        the grid never comes from the cache. The labels are a fresh array (the planner marks
+        them); the pleural field is mapped read-only.
         """
-        manifest = self._path("base", key, ".json")
-        try:
-            box_list = json.loads(manifest.read_text())["box"]
-            box: Box = tuple(slice(int(a), int(b)) for a, b in box_list)  # type: ignore[assignment]
-        except (OSError, ValueError, KeyError, TypeError):
+        box = self.load_box(key)
+        if box is None:
             return None
-        arrays = [self._read(self._path(f"base-{n}", key)) for n in _BASE_ARRAYS]
-        if any(a is None for a in arrays):
+        labels16 = self._read(self._path("base-labels", key), mmap=True)
+        pleura = self._read(self._path("base-pleura", key), mmap=True)
+        candidates = self._read(self._path("base-candidates", key))
+        if labels16 is None or pleura is None or candidates is None:
             return None
-        labels16, pleura16, candidates = arrays
-        assert labels16 is not None and pleura16 is not None and candidates is not None
         body = reorient(body_full, "LPS").crop_index(box)
-        if labels16.shape != body.shape or pleura16.shape != body.shape or candidates.ndim != 2:
+        if labels16.shape != body.shape or pleura.shape != body.shape or candidates.ndim != 2:
             return None
-        return box, body, labels16.astype(np.uint32), pleura16.astype(np.float32), candidates
+        return box, body, labels16.astype(np.uint32), pleura, candidates
 
     def save_base(
         self,
@@ -133,29 +143,76 @@ class MapCache:
     ) -> None:
         """Keep the base maps under ``key`` (the manifest last: it marks the entry whole).
 
-        The labels are kept as uint16 (the base has only bits 0-8) and the pleural field as
-        float16 (the planner rounds it so: the copy is exact).
+        The labels are kept as uint16 (the base has only bits 0-8).
         """
-        if labels.max(initial=0) > 0xFFFF or not np.array_equal(
-            pleura, pleura.astype(np.float16).astype(np.float32)
-        ):
-            raise ValueError("base maps not in the cache's compact form")  # a planner bug
-        arrays: tuple[npt.NDArray[Any], ...] = (
-            labels.astype(np.uint16),
-            pleura.astype(np.float16),
-            candidates,
-        )
+        if labels.max(initial=0) > 0xFFFF:
+            raise ValueError("base labels beyond bit 15")  # a planner bug
+        arrays: tuple[npt.NDArray[Any], ...] = (labels.astype(np.uint16), pleura, candidates)
         for name, array in zip(_BASE_ARRAYS, arrays, strict=True):
             if not self._write(self._path(f"base-{name}", key), array):
                 return
         text = json.dumps({"version": VERSION, "box": [[s.start, s.stop] for s in box]})
+        self._write_text(self._path("base", key, ".json"), text)
+
+    def load_final(
+        self, key_parts: Sequence[str]
+    ) -> (
+        tuple[
+            npt.NDArray[np.uint32],
+            npt.NDArray[np.uint16],
+            npt.NDArray[np.float32],
+            npt.NDArray[np.float64],
+            dict[str, Any],
+        ]
+        | None
+    ):
+        """Finished maps saved by :meth:`save_final` (labels and distances mapped read-only,
+        with the base's pleural field and candidates), or None."""
+        key = self.key("final", key_parts)
+        if key is None:
+            return None
         try:
-            with atomic_path(self._path("base", key, ".json")) as tmp:
+            manifest = json.loads(self._path("final", key, ".json").read_text())
+            base_key = str(manifest["base"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        labels = self._read(self._path("final-labels", key), mmap=True)
+        distances = self._read(self._path("final-distances", key), mmap=True)
+        pleura = self._read(self._path("base-pleura", base_key), mmap=True)
+        candidates = self._read(self._path("base-candidates", base_key))
+        if labels is None or distances is None or pleura is None or candidates is None:
+            return None
+        if distances.shape[:3] != labels.shape or pleura.shape != labels.shape:
+            return None
+        return labels, distances, pleura, candidates, manifest
+
+    def save_final(
+        self,
+        key_parts: Sequence[str],
+        labels: npt.NDArray[np.uint32],
+        distances: npt.NDArray[np.uint16],
+        manifest: dict[str, Any],
+    ) -> None:
+        """Keep finished maps (one entry: each replaces the last). ``key_parts[0]`` is the
+        base maps' key (their pleural field and candidates are shared)."""
+        key = self.key("final", key_parts)
+        if key is None:
+            return
+        if not self._write(self._path("final-labels", key), labels):
+            return
+        if not self._write(self._path("final-distances", key), distances):
+            return
+        text = json.dumps({"version": VERSION, "base": key_parts[0], **manifest})
+        self._write_text(self._path("final", key, ".json"), text)
+
+    def _write_text(self, path: Path, text: str) -> None:
+        try:
+            with atomic_path(path) as tmp:
                 tmp.write_text(text)
         except OSError as exc:
             logger.info("map cache not written (%s): planning goes on without it", exc)
             return
-        self._drop_older(self._path("base", key, ".json"))
+        self._drop_older(path)
 
     def _read(self, path: Path, mmap: bool = False) -> npt.NDArray[Any] | None:
         """The array in ``path`` (read-only and memory-mapped with ``mmap``: the planner

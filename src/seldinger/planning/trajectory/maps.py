@@ -177,100 +177,41 @@ class RiskMaps:
             grid.
         """
         constraints = constraints or TrajectoryConstraints()
+        _check_inputs(anatomy, constraints, lesion)
         store = MapCache.for_anatomy(anatomy) if cache else None
-        if "body" not in anatomy:
-            raise BadInputError(
-                "anatomy has no 'body' mask; the planner needs the skin surface. Segment with "
-                "seldinger.anatomy.segment(ct) (it always includes the body)."
-            )
-        body_full = anatomy["body"]
-        if lesion is not None:
-            require_same_geometry(body_full, lesion)
-        for name in constraints.forbidden:
-            if name not in anatomy:
-                raise BadInputError(
-                    f"forbidden structure {name!r} is not in the anatomy (it has "
-                    f"{', '.join(anatomy.masks)}); segment it or drop it from forbidden."
-                )
+        base_key = _base_key(anatomy, store)
+        final = _FinalEntry.find(anatomy, constraints, lesion, store, base_key)
+        if final is not None:
+            found = final.load(cls, anatomy, constraints)
+            if found is not None:
+                return found
+        base = _Base.cached(anatomy, store, base_key)
+        seconds, notes = dict(base.seconds), list(base.notes)
         clock = time.perf_counter()
-        base = _Base.cached(anatomy, store)
-        seconds = dict(base.seconds)
-        notes = list(base.notes)
-        body = base.body
-        box = base.box
-        labels = base.labels  # the base is made for this call: its labels are ours to mark
-
-        def lps(volume: Volume) -> Volume:
-            return reorient(volume, "LPS")
-
-        clock = time.perf_counter()
-        distances_by_name: dict[str, npt.NDArray[np.uint16]] = {}
-        hard_names: list[str] = []
-        for name in (*constraints.all_hard, *_REPORTED):
-            if name in distances_by_name:
-                continue
-            key = _structure_key(anatomy, name, constraints)
-            cached = None if store is None or key is None else store.load(f"dist-{name}", key)
-            if cached is not None:
-                notes.extend(_fallback_notes(anatomy, name))
-            else:
-                mask = _structure(anatomy, name, box, constraints, notes, lps)
-                if mask is None:
-                    continue
-                cached = _distance_cmm(mask, body.spacing_mm)
-                if store is not None and key is not None:
-                    store.save(f"dist-{name}", key, cached)
-            distances_by_name[name] = cached
-            if name in constraints.all_hard:
-                hard_names.append(name)
+        distances_by_name, hard_names = _structure_distances(
+            anatomy, constraints, base, store, notes
+        )
         seconds["structures_and_distances"] = time.perf_counter() - clock
-        if "vessels" not in distances_by_name:
-            notes.append(
-                "no pulmonary vessel mask: the vessel safety distance is not applied "
-                "(mediastinum and great vessels still are, when segmented)."
-            )
-
         centroid = None
         if lesion is not None:
             clock = time.perf_counter()
-            lesion_arr = np.asarray(lps(lesion).array[box], dtype=bool)
-            sub = _bounding_box(lesion_arr)
-            if sub is None:
-                raise BadInputError("the lesion mask is empty; segment the lesion first.")
-            inside = lesion_arr[sub]
-            where = np.argwhere(inside) + [s.start for s in sub]
-            centroid = np.asarray(body.index_to_lps(where.mean(axis=0)), dtype=np.float64)
-            labels[sub][inside] |= BIT_LESION
-            lesion_key = _lesion_digest(sub, inside)
-            for name, distance in distances_by_name.items():
-                if not (distance[sub][inside] == 0).any():
-                    continue  # the structure does not reach into the lesion
-                key = _structure_key(anatomy, name, constraints)
-                parts = None if key is None else [*key, lesion_key]
-                found = (
-                    None if store is None or parts is None else store.load(f"lesion-{name}", parts)
-                )
-                if found is None:
-                    found = _distance_cmm((distance == 0) & ~lesion_arr, body.spacing_mm)
-                    if store is not None and parts is not None:
-                        store.save(f"lesion-{name}", parts, found)
-                distances_by_name[name] = found
+            centroid = _apply_lesion(anatomy, constraints, lesion, base, distances_by_name, store)
             seconds["lesion"] = time.perf_counter() - clock
+        labels = base.labels  # the base is made for this call: its labels are ours to mark
         for n, name in enumerate(hard_names):
             bit = np.uint32(1 << (HARD_SHIFT + n))
             np.bitwise_or(labels, bit, out=labels, where=distances_by_name[name] == 0)
-
         names = tuple(distances_by_name)
         distances = np.empty((*labels.shape, len(names)), dtype=np.uint16)
         for m, name in enumerate(names):
             distances[..., m] = distances_by_name[name]
         logger.debug("risk maps %s: %s", labels.shape, seconds)
-        return cls(
+        maps = cls(
             labels=labels,
             distances_cmm=distances,
             distance_names=names,
             hard_names=tuple(hard_names),
-            body=body,
+            body=base.body,
             pleura_field=base.pleura_field,
             candidates_lps_mm=base.candidates,
             constraints=constraints,
@@ -279,6 +220,193 @@ class RiskMaps:
             seconds=seconds,
             lobes=tuple(name for name in LOBES if name in anatomy),
         )
+        if final is None:  # the base was made just now: its box is in the cache from here on
+            final = _FinalEntry.find(anatomy, constraints, lesion, store, base_key)
+        if final is not None:
+            final.save(maps)
+        return maps
+
+
+def _check_inputs(
+    anatomy: Anatomy, constraints: TrajectoryConstraints, lesion: Volume | None
+) -> None:
+    if "body" not in anatomy:
+        raise BadInputError(
+            "anatomy has no 'body' mask; the planner needs the skin surface. Segment with "
+            "seldinger.anatomy.segment(ct) (it always includes the body)."
+        )
+    if lesion is not None:
+        require_same_geometry(anatomy["body"], lesion)
+    for name in constraints.forbidden:
+        if name not in anatomy:
+            raise BadInputError(
+                f"forbidden structure {name!r} is not in the anatomy (it has "
+                f"{', '.join(anatomy.masks)}); segment it or drop it from forbidden."
+            )
+
+
+def _structure_distances(
+    anatomy: Anatomy,
+    constraints: TrajectoryConstraints,
+    base: _Base,
+    store: MapCache | None,
+    notes: list[str],
+) -> tuple[dict[str, npt.NDArray[np.uint16]], list[str]]:
+    """Each hard and reported structure's distance map (cached or made), and the hard ones
+    present, in order."""
+    distances: dict[str, npt.NDArray[np.uint16]] = {}
+    hard_names: list[str] = []
+    for name in (*constraints.all_hard, *_REPORTED):
+        if name in distances:
+            continue
+        key = _structure_key(anatomy, name, constraints)
+        found = None if store is None or key is None else store.load(f"dist-{name}", key)
+        if found is not None:
+            notes.extend(_fallback_notes(anatomy, name))
+        else:
+            mask = _structure(anatomy, name, base.box, constraints, notes, _lps)
+            if mask is None:
+                continue
+            found = _distance_cmm(mask, base.body.spacing_mm)
+            if store is not None and key is not None:
+                store.save(f"dist-{name}", key, found)
+        distances[name] = found
+        if name in constraints.all_hard:
+            hard_names.append(name)
+    if "vessels" not in distances:
+        notes.append(
+            "no pulmonary vessel mask: the vessel safety distance is not applied "
+            "(mediastinum and great vessels still are, when segmented)."
+        )
+    return distances, hard_names
+
+
+def _apply_lesion(
+    anatomy: Anatomy,
+    constraints: TrajectoryConstraints,
+    lesion: Volume,
+    base: _Base,
+    distances: dict[str, npt.NDArray[np.uint16]],
+    store: MapCache | None,
+) -> npt.NDArray[np.float64]:
+    """Mark the lesion in the labels, take it out of every structure reaching into it (their
+    maps made again, or read from the cache), and return its centroid (LPS mm)."""
+    lesion_arr, sub, inside = _lesion_crop(lesion, base.box)
+    where = np.argwhere(inside) + [s.start for s in sub]
+    centroid = np.asarray(base.body.index_to_lps(where.mean(axis=0)), dtype=np.float64)
+    base.labels[sub][inside] |= BIT_LESION
+    lesion_key = _lesion_digest(sub, inside)
+    for name, distance in distances.items():
+        if not (distance[sub][inside] == 0).any():
+            continue  # the structure does not reach into the lesion
+        key = _structure_key(anatomy, name, constraints)
+        parts = None if key is None else [*key, lesion_key]
+        found = None if store is None or parts is None else store.load(f"lesion-{name}", parts)
+        if found is None:
+            found = _distance_cmm((distance == 0) & ~lesion_arr, base.body.spacing_mm)
+            if store is not None and parts is not None:
+                store.save(f"lesion-{name}", parts, found)
+        distances[name] = found
+    return centroid
+
+
+def _lps(volume: Volume) -> Volume:
+    return reorient(volume, "LPS")
+
+
+def _lesion_crop(
+    lesion: Volume, box: tuple[slice, slice, slice]
+) -> tuple[npt.NDArray[np.bool_], tuple[slice, slice, slice], npt.NDArray[np.bool_]]:
+    """The lesion on the crop, its bounding box there and its voxels in that box."""
+    lesion_arr = np.asarray(_lps(lesion).array[box], dtype=bool)
+    sub = _bounding_box(lesion_arr)
+    if sub is None:
+        raise BadInputError("the lesion mask is empty; segment the lesion first.")
+    return lesion_arr, sub, lesion_arr[sub]
+
+
+def _base_key(anatomy: Anatomy, store: MapCache | None) -> str | None:
+    """Cache key of the base maps (None: no cache)."""
+    if store is None:
+        return None
+    parts = [anatomy.fingerprints.get(n) if n in anatomy else "absent" for n in _BASE_STRUCTURES]
+    return store.key("base", parts)
+
+
+@dataclass(frozen=True)
+class _FinalEntry:
+    """The finished maps of one anatomy, rule set and lesion in the cache: a planner run
+    again on them (another drawn path, another output, a figure) maps them and is done."""
+
+    store: MapCache
+    parts: list[str]
+    box: tuple[slice, slice, slice]
+
+    @classmethod
+    def find(
+        cls,
+        anatomy: Anatomy,
+        constraints: TrajectoryConstraints,
+        lesion: Volume | None,
+        store: MapCache | None,
+        base_key: str | None,
+    ) -> _FinalEntry | None:
+        if store is None or base_key is None:
+            return None
+        box = store.load_box(base_key)
+        if box is None:
+            return None
+        lesion_part = "no lesion"
+        if lesion is not None:
+            _, sub, inside = _lesion_crop(lesion, box)
+            lesion_part = _lesion_digest(sub, inside)
+        names = (*constraints.all_hard, *_REPORTED)
+        parts = [
+            base_key,
+            lesion_part,
+            repr(constraints.all_hard),
+            repr(constraints.vessel_calibre_mm),
+            *(repr(_structure_key(anatomy, name, constraints)) for name in names),
+        ]
+        return cls(store, parts, box)
+
+    def load(
+        self, maps_type: type[RiskMaps], anatomy: Anatomy, constraints: TrajectoryConstraints
+    ) -> RiskMaps | None:
+        clock = time.perf_counter()
+        found = self.store.load_final(self.parts)
+        if found is None:
+            return None
+        labels, distances, pleura, candidates, manifest = found
+        body = _lps(anatomy["body"]).crop_index(self.box)
+        if labels.shape != body.shape:
+            return None
+        centroid = manifest.get("lesion_centroid_lps_mm")
+        return maps_type(
+            labels=labels,
+            distances_cmm=distances,
+            distance_names=tuple(manifest["distance_names"]),
+            hard_names=tuple(manifest["hard_names"]),
+            body=body,
+            pleura_field=pleura,
+            candidates_lps_mm=candidates,
+            constraints=constraints,
+            lesion_centroid_lps_mm=None if centroid is None else np.asarray(centroid, float),
+            notes=tuple(manifest["notes"]),
+            seconds={"maps_cached": time.perf_counter() - clock},
+            lobes=tuple(manifest["lobes"]),
+        )
+
+    def save(self, maps: RiskMaps) -> None:
+        centroid = maps.lesion_centroid_lps_mm
+        manifest = {
+            "distance_names": list(maps.distance_names),
+            "hard_names": list(maps.hard_names),
+            "notes": list(maps.notes),
+            "lobes": list(maps.lobes),
+            "lesion_centroid_lps_mm": None if centroid is None else centroid.tolist(),
+        }
+        self.store.save_final(self.parts, maps.labels, maps.distances_cmm, manifest)
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,11 +423,7 @@ class _Base:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def cached(cls, anatomy: Anatomy, store: MapCache | None) -> _Base:
-        key = None if store is None else store.key(
-            "base",
-            [anatomy.fingerprints.get(n) if n in anatomy else "absent" for n in _BASE_STRUCTURES],
-        )  # fmt: skip
+    def cached(cls, anatomy: Anatomy, store: MapCache | None, key: str | None) -> _Base:
         if store is not None and key is not None:
             found = store.load_base(key, anatomy["body"])
             if found is not None:
@@ -356,15 +480,12 @@ class _Base:
         seconds["labels"] = time.perf_counter() - clock
         clock = time.perf_counter()
         sigma = [_PLEURA_SMOOTH_MM / s for s in spacing]
-        # Rounded to float16 (3 significant digits, plenty for a normal's direction) so that
-        # the cached copy (:mod:`.map_cache`, half the bytes) gives the very same paths.
-        pleura_field = ndi.gaussian_filter(lungs.astype(np.float32), sigma).astype(np.float16)
+        pleura_field = ndi.gaussian_filter(lungs.astype(np.float32), sigma)
         seconds["pleura_field"] = time.perf_counter() - clock
         clock = time.perf_counter()
         candidates = skin_candidates(body)
         seconds["skin_candidates"] = time.perf_counter() - clock
-        pleura32 = pleura_field.astype(np.float32)
-        return cls(box, body, labels, pleura32, candidates, seconds=seconds)
+        return cls(box, body, labels, pleura_field, candidates, seconds=seconds)
 
 
 #: The structures the base labels are made of.
