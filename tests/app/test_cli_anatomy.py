@@ -96,6 +96,34 @@ def test_lesion_json_contract(capsys, tmp_path) -> None:
     assert np.count_nonzero(mask.array) * voxel_ml == pytest.approx(result["volume_ml"], rel=1e-3)
 
 
+def test_lesion_refinement_options_and_figure(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seed = ",".join(str(v) for v in NODULE_CENTROID_LPS_MM)
+    out, figure = tmp_path / "nodule.nii.gz", tmp_path / "nodule.png"
+    code, stdout, err = _run(
+        capsys,
+        "lesion", LIDC / "ct.nii.gz", "--seed-lps-mm", seed, "--out", out, "--json",
+        "--figure", figure, "--max-diameter-mm", "60",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert out.is_file() and figure.is_file() and result["figure"] == str(figure)
+    assert result["boundary_contrast_hu"] > 100 and 0 < result["edge_fraction"] <= 1
+    # A box one slice thin (zero depth in z) holds no lesion: one line, nothing written.
+    flat = tmp_path / "flat.nii.gz"
+    code, _, err = _run(
+        capsys,
+        "lesion", LIDC / "ct.nii.gz", "--seed-lps-mm", seed, "--out", flat,
+        "--box-lps-mm", "40,70,-116,75,105,-116",
+    )  # fmt: skip
+    assert code == 3 and "box" in err and not flat.exists()
+    code, _, err = _run(
+        capsys,
+        "lesion", LIDC / "ct.nii.gz", "--seed-lps-mm", seed, "--out", flat,
+        "--box-lps-mm", "40,70,-116",
+    )  # fmt: skip
+    assert code == 2 and "--box-lps-mm" in err
+
+
 @pytest.mark.parametrize(
     ("seed", "message"),
     [

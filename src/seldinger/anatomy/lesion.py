@@ -1,29 +1,37 @@
-"""Lesions: a lung nodule or a soft-tissue (e.g. liver) lesion segmented from one seed point.
+"""Lesions: a lung nodule or mass, or a soft-tissue (e.g. liver) lesion, from one seed point.
 
-The method is classical and local: it works in a box of ``±max_radius_mm`` around the
-seed, in whatever orientation the CT is stored (spacing and affine are used, never
-assumed), on anisotropic grids (all morphology is Euclidean in millimetres through
-distance transforms with ``sampling=spacing_mm``).
+The method is classical and local, for solid lesions up to :data:`DEFAULT_MAX_DIAMETER_MM`
+(10 cm) across, in whatever orientation the CT is stored (spacing and affine are used,
+never assumed), on anisotropic grids (distances in millimetres). The full account, with
+the accuracy measured, is ``docs/anatomy_lesion.md``.
 
 1. **Seed checks.** The seed must lie in the image, inside the body (``body``, or: not in
-   air connected to the border of its axial slice), not in air or aerated lung (a seed
-   on a lesion's edge moves to the nearest soft tissue within 3 mm), not in bone.
-2. **Lung nodule?** The *lung envelope* is the aerated lung (``lungs``, or HU below
-   -500 inside the body) closed with a ball. The closing fills nodules, juxta-pleural
-   ones included, but not the chest wall; its radius is 1.5 × the nodule's inscribed
-   radius, so it does not fill folds of the chest wall either. A seed inside the envelope
-   whose grown blob is bordered mostly by aerated lung is a lung nodule.
-3. **Growing.** Lung: voxels inside the envelope (this cuts a juxta-pleural nodule from
-   the chest wall along the pleura) above a threshold 30 % of the way from the lung
-   parenchyma (median of the aerated voxels) to the lesion (median of the nodule's core).
-   Soft tissue (e.g. a liver lesion): the surroundings' value is the median of a shell
-   around a tight first grow; the lesion is the band of HU from its own value to halfway
-   towards the surroundings, i.e. the halfway threshold; re-estimated twice.
-4. **Separation.** A Euclidean opening with a radius of 35 % of the lesion's inscribed
-   radius (1-5 mm) cuts vessels and bridges; the component holding the lesion's core is
-   grown back inside the grown region (a geodesic reconstruction limited to the radius).
-5. **Clean-up.** Holes are filled; a result that reaches the box (``max_radius_mm``) is a
-   leak and raises :class:`LesionError` rather than return a wrong volume.
+   air connected to the border of its axial slice), not in air or aerated lung (a seed on
+   a lesion's edge moves to the nearest soft tissue within 3 mm), not in bone (``bones``,
+   or denser than 300 HU) nor contrast-filled blood.
+2. **Core.** The voxels near the seed's value (a band of HU on a smoothed CT) give the
+   lesion's core: their largest inscribed ball near the seed. Rays start at its centre;
+   its radius sets the first search radius, grown while the outline reaches it, up to
+   ``max_diameter_mm`` minus the core's radius (no fixed cap).
+3. **Model** (:mod:`.lesion_regions`, :mod:`.lesion_outline`). Lesion-like voxels: the
+   lung model (above 30 % of the way from parenchyma to lesion, below contrast-filled
+   blood, not fat) when at least a quarter of the rays from the core end in aerated lung;
+   else the soft-tissue model (the halfway band against the surroundings, re-estimated).
+4. **Outline** (:mod:`.lesion_rays`). Rays from the core stop at the first voxel that is
+   not lesion-like. The lesion's own edges are those joined to the nearest edge without a
+   jump over the sphere of directions (aerated lung for a lung lesion, any edge for a
+   soft-tissue one, the user's box); a ray that meets no edge (a contact with the
+   mediastinum, chest wall, diaphragm) or jumps far out (a leak: the region would grow
+   suddenly through it) is bridged by the convex hull of the accepted edges. The lesion
+   is the lesion-like voxels inside that hull, connected to the core.
+5. **Refinement and clean-up.** Include points add rays and edges of their own; the
+   tissue of exclude points is split off at its narrowest joint (a watershed); an opening
+   of 35 % of the lesion's inscribed radius (1-5 mm) cuts vessels off; holes are filled.
+6. **Checks and confidence** (:mod:`.lesion_quality`). An outline with edges in fewer than
+   :data:`MIN_EDGE_RAYS_FRACTION` of the directions has no boundary; one much longer than
+   wide and elongated along one axis is a piece of vessel; one larger than
+   ``max_diameter_mm`` has leaked: each raises :class:`LesionError` naming the refinement
+   that helps. The HU step across the outline is returned as the confidence figure.
 
 Conventions (``docs/conventions.md``): positions are LPS mm, arrays are indexed
 ``(i, j, k)``. RECIST diameters are measured in the axial plane, i.e. in slices of the
@@ -34,9 +42,14 @@ References
 ----------
 .. [1] Kostis WJ, Reeves AP, Yankelevitz DF, Henschke CI. Three-dimensional segmentation
    and growth-rate estimation of small pulmonary nodules in helical CT images. IEEE Trans
-   Med Imaging 22(10):1259-1274, 2003 (threshold, opening adapted to nodule size,
-   pleural separation).
-.. [2] Eisenhauer EA et al. New response evaluation criteria in solid tumours: revised
+   Med Imaging 22(10):1259-1274, 2003 (threshold, opening adapted to nodule size).
+.. [2] Kuhnigk JM et al. Morphological segmentation and partial volume analysis for
+   volumetry of solid pulmonary lesions in thoracic CT scans. IEEE Trans Med Imaging
+   25(4):417-434, 2006 (large lesions interconnected with the chest wall and vessels).
+.. [3] Pu J et al. Adaptive border marching algorithm: automatic lung segmentation on chest
+   CT images. Comput Med Imaging Graph 32(6), 2008, doi:10.1016/j.compmedimag.2008.04.005
+   (closing a lesion's contact with the pleura geometrically, not by density).
+.. [4] Eisenhauer EA et al. New response evaluation criteria in solid tumours: revised
    RECIST guideline (version 1.1). Eur J Cancer 45:228-247, 2009 (a lesion's longest
    diameter in the plane of measurement, axial for CT).
 """
@@ -44,6 +57,7 @@ References
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,64 +66,80 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 
 from seldinger.anatomy.errors import LesionError
+from seldinger.anatomy.lesion_inputs import (
+    SOFT_TISSUE_HU,
+    OutsideAir,
+    Refinement,
+    WorkBox,
+    checked_seed,
+)
+from seldinger.anatomy.lesion_outline import (
+    MIN_CONTRAST_HU,
+    Outline,
+    lesion_model,
+    outline,
+)
+from seldinger.anatomy.lesion_quality import CLEAR_EDGE_HU, boundary_contrast, looks_like_tube
+from seldinger.anatomy.lesion_regions import (
+    SEED_BALL_MM,
+    SEED_SEARCH_MM,
+    ball,
+    bounding_box,
+    distance_mm,
+    inscribed_ball,
+    nearest_component,
+)
 from seldinger.anatomy.measure import axial_axis, lesion_measurements
-from seldinger.anatomy.morphology import close_mm, dilate_mm
 from seldinger.imaging import Volume
 
-__all__ = ["Lesion", "LesionError", "axial_axis", "lesion_measurements", "segment_lesion"]
+__all__ = [
+    "DEFAULT_MAX_DIAMETER_MM",
+    "Lesion",
+    "LesionError",
+    "axial_axis",
+    "lesion_measurements",
+    "segment_lesion",
+]
 
 logger = logging.getLogger(__name__)
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
+Index = tuple[int, int, int]
 
-#: Aerated lung parenchyma reads about -950 to -700 HU; below this a voxel counts as air
-#: or aerated lung (outside air, lung, airways, bowel gas).
-AERATED_HU = -500.0
-#: Soft tissue, fat and solid lesions read above this; the seed needs some within
-#: :data:`SEED_SEARCH_MM`.
-SOFT_TISSUE_HU = -300.0
-#: Above this the seed sits in cortical bone (or a dense calcification). Cancellous bone
-#: (about 150-300 HU) overlaps enhancing soft tissue and cannot be told apart by HU.
-BONE_HU = 300.0
-#: A seed on the very edge of a lesion is moved to the nearest soft-tissue voxel within
-#: this distance (mm); farther means the seed is in air or lung.
-SEED_SEARCH_MM = 3.0
-#: Radius (mm) of the ball around the seed whose median HU is the lesion's value.
-SEED_BALL_MM = 3.0
-#: Lung-nodule threshold: this fraction of the way from the lung parenchyma's HU to the
-#: lesion's. Readers outline the outer edge of the partial-volume rim: on the
-#: LIDC-IDRI-0001 consensus (7.8 mL) the halfway point (0.5, about -390 HU) gave 5.5 mL and
-#: Dice 0.83, 0.4 gave 6.3 mL / 0.89, 0.3 (about -580 HU) 7.25 mL / 0.92.
-LUNG_THRESHOLD_FRACTION = 0.3
-#: Gaussian pre-smoothing (sigma, mm) before thresholding. In lung the contrast is ~900 HU
-#: and 1 mm only removes single noisy voxels; in soft tissue contrasts of 30-50 HU sit
-#: within 3-4 noise sigmas, and the noise must go down to keep the lesion from leaking.
-LUNG_SMOOTHING_MM = 1.0
-SOFT_TISSUE_SMOOTHING_MM = 2.0
-#: The opening radius is this fraction of the lesion's inscribed radius, within
-#: :data:`OPENING_MM_RANGE`: large enough to cut vessels (1-3 mm radius) off a nodule,
-#: small enough to keep the nodule's lobulations.
-OPENING_FRACTION = 0.35
-OPENING_MM_RANGE = (1.0, 5.0)
-#: The lung envelope is the aerated lung closed with a ball of this many times the nodule's
-#: inscribed radius (at least MIN_ENVELOPE_MM): enough to fill the nodule and the pleural
-#: corner it sits in, not the folds of the chest wall. On LIDC-IDRI-0001 (inscribed radius
-#: 9 mm) factors 1.2-2 gave the same nodule; 2.5 and more (a 20 mm ball) added a pleural
-#: thickening beside it, and a fixed 30 mm ball let it leak into the chest wall.
-ENVELOPE_FACTOR = 1.5
-MIN_ENVELOPE_MM = 10.0
-#: A lung nodule's blob must have at least this fraction of its outer shell in aerated lung.
-MIN_LUNG_BORDER_FRACTION = 0.3
-#: The HU difference between lesion and surroundings below which no edge can be found.
-MIN_CONTRAST_HU = 15.0
-
-_MAX_BALL_STEPS = 20
+#: The largest lesion accepted by default (mm, longest 3-D diameter): the largest masses a
+#: percutaneous procedure is planned on. Larger ones need ``max_diameter_mm``.
+DEFAULT_MAX_DIAMETER_MM = 100.0
+#: The core is the voxels within this many robust sigmas of the seed's tissue value
+#: (smoothed CT), and at least MIN_CORE_BAND_HU: lesions are textured (±10-20 HU) beyond
+#: the noise. The value and sigma come from the solid voxels within CORE_NEIGHBOURHOOD_MM.
+CORE_BAND_SIGMAS = 2.5
+MIN_CORE_BAND_HU = 15.0
+CORE_NEIGHBOURHOOD_MM = 5.0
+#: In-plane grid (mm) on which the core is found.
+CORE_GRID_MM = 1.4
+#: The lesion's value is the median of the core's inner ball of this fraction of its radius.
+CORE_VALUE_FRACTION = 0.6
+#: The core is looked for in a box of this half-size (mm) around the seed, grown while the
+#: core's ball reaches it.
+PROBE_MM = 30.0
+#: The first search box: this many core radii around the core (lobulated masses reach
+#: about 2.1), at least MIN_SEARCH_MM ...
+SEARCH_FACTOR = 2.8
+MIN_SEARCH_MM = 35.0
+#: ... grown by GROWTH_FACTOR while an accepted edge lies beyond ENLARGE_FRACTION of it,
+#: or more than MAX_OPEN_FRACTION of the rays find no edge in it.
+ENLARGE_FRACTION = 0.8
+MAX_OPEN_FRACTION = 0.5
+GROWTH_FACTOR = 1.6
+#: An outline needs edges of its own in at least this fraction of the directions; below,
+#: there is no boundary (a click in an organ or a large vessel).
+MIN_EDGE_RAYS_FRACTION = 0.2
 
 
 @dataclass(frozen=True, eq=False)
 class Lesion:
-    """A segmented lesion and its measurements.
+    """A segmented lesion, its measurements and how clear its outline is.
 
     Parameters
     ----------
@@ -126,7 +156,14 @@ class Lesion:
     max_diameter_mm : float
         Longest 3-D distance between voxel centres of the lesion.
     tissue : {"lung", "soft_tissue"}
-        The growing model used: a nodule in aerated lung, or a lesion in soft tissue.
+        The model used: a lesion bordered by aerated lung, or one in soft tissue.
+    boundary_contrast_hu : float
+        Median HU step across the outline (smoothed CT, 2.5 mm inside vs outside): about
+        900 for a nodule in aerated lung, the lesion's contrast for a liver lesion.
+    edge_fraction : float
+        Fraction of the outline with a clear edge (step ≥ 30 HU); the rest is where the
+        lesion lies against tissue of its own density and the outline is the method's
+        closure. Print it with the result: 1.0 is an outline seen all round.
     """
 
     mask: Volume
@@ -136,6 +173,8 @@ class Lesion:
     recist_diameter_mm: float
     max_diameter_mm: float
     tissue: str
+    boundary_contrast_hu: float = float("nan")
+    edge_fraction: float = float("nan")
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready measurements (plain floats, lists and str)."""
@@ -147,91 +186,16 @@ class Lesion:
             "seed_lps_mm": list(self.seed_lps_mm),
             "tissue": self.tissue,
             "voxels": int(np.count_nonzero(self.mask.array)),
+            "boundary_contrast_hu": self.boundary_contrast_hu,
+            "edge_fraction": self.edge_fraction,
         }
 
-
-# --- morphology in millimetres ------------------------------------------------------------
-
-
-def _distance_mm(mask: BoolArray, spacing_mm: tuple[float, float, float]) -> FloatArray:
-    """Distance (mm) from each voxel of ``mask`` to the nearest voxel outside it."""
-    return np.asarray(ndi.distance_transform_edt(mask, sampling=spacing_mm), dtype=np.float64)
-
-
-def _smooth(
-    hu: npt.NDArray[np.float32], sigma_mm: float, spacing_mm: tuple[float, float, float]
-) -> npt.NDArray[np.float32]:
-    return np.asarray(
-        ndi.gaussian_filter(hu, sigma=[sigma_mm / s for s in spacing_mm], mode="nearest")
-    )
-
-
-def _component_at(mask: BoolArray, index: tuple[int, ...]) -> BoolArray:
-    """The 26-connected component of ``mask`` holding ``index`` (empty if it is not in it)."""
-    if not mask[index]:
-        return np.zeros_like(mask)
-    labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-    return np.asarray(labels == labels[index])
-
-
-def _ball(
-    shape: tuple[int, ...], centre: tuple[int, ...], radius_mm: float, spacing_mm: tuple[float, ...]
-) -> BoolArray:
-    grids = np.ogrid[tuple(slice(-c, n - c) for c, n in zip(centre, shape, strict=True))]
-    d2 = sum((g * s) ** 2 for g, s in zip(grids, spacing_mm, strict=True))
-    return np.asarray(d2 <= radius_mm**2 + 1e-9)
-
-
-def _inscribed_ball(
-    distance_mm: FloatArray, seed: tuple[int, ...], spacing_mm: tuple[float, float, float]
-) -> tuple[tuple[int, ...], float]:
-    """Centre and radius (mm) of the lesion's core: the largest inscribed ball near ``seed``.
-
-    ``distance_mm`` is the region's distance map; a voxel v is the centre of an inscribed
-    ball of radius ``distance_mm[v]``. Starting from the seed, take the largest inscribed
-    ball that covers the current point and move to its centre, until the ball stops
-    growing. From a seed in a nodule's lobulation or rim this walks into the nodule's
-    core, not along a vessel. Returns radius 0 when no ball covers the seed.
-    """
-    centre, radius_mm = seed, -1.0
-    for _ in range(_MAX_BALL_STEPS):
-        grids = np.ogrid[
-            tuple(slice(-c, n - c) for c, n in zip(centre, distance_mm.shape, strict=True))
-        ]
-        to_centre2 = sum((g * s) ** 2 for g, s in zip(grids, spacing_mm, strict=True))
-        reach = np.where(distance_mm**2 >= to_centre2, distance_mm, 0.0)
-        best = tuple(int(v) for v in np.unravel_index(int(np.argmax(reach)), reach.shape))
-        if float(reach[best]) <= radius_mm:
-            break
-        centre, radius_mm = best, float(reach[best])
-    return centre, max(radius_mm, 0.0)
-
-
-def _separate(
-    region: BoolArray, seed: tuple[int, ...], spacing_mm: tuple[float, float, float]
-) -> BoolArray:
-    """Cut thin attachments (vessels, bridges) off the blob at ``seed`` by an adapted opening."""
-    distance = _distance_mm(region, spacing_mm)
-    centre, radius_mm = _inscribed_ball(distance, seed, spacing_mm)
-    opening_mm = float(np.clip(OPENING_FRACTION * radius_mm, *OPENING_MM_RANGE))
-    if radius_mm <= opening_mm:  # thinner than the opening everywhere: nothing to cut
-        return region
-    core = _component_at(distance > opening_mm, centre)
-    return np.asarray(dilate_mm(core, opening_mm, spacing_mm) & region)
-
-
-# --- the segmentation ---------------------------------------------------------------------
-
-
-def _outside_air(slab_hu: npt.NDArray[Any], axis: int) -> BoolArray:
-    """Air connected to the border of its own slice across ``axis`` (outside the body)."""
-    air = slab_hu < AERATED_HU
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[tuple(slice(None) if a != axis else 1 for a in range(3))] = True
-    labels, _ = ndi.label(air, structure=in_plane)
-    border = [labels.take(end, axis=a).ravel() for a in range(3) if a != axis for end in (0, -1)]
-    touching = np.unique(np.concatenate(border))
-    return np.asarray(np.isin(labels, touching[touching > 0]))
+    def confidence(self) -> str:
+        """One line for the user: how clear the outline is, e.g. for the CLI."""
+        return (
+            f"boundary contrast {self.boundary_contrast_hu:.0f} HU (median step across the "
+            f"outline); clear edge on {100 * self.edge_fraction:.0f} % of it"
+        )
 
 
 def _check_mask(name: str, mask: npt.ArrayLike | None, shape: tuple[int, ...]) -> BoolArray | None:
@@ -252,304 +216,264 @@ def segment_lesion(
     *,
     lungs: npt.NDArray[Any] | None = None,
     body: npt.NDArray[Any] | None = None,
-    max_radius_mm: float = 40.0,
+    bones: npt.NDArray[Any] | None = None,
+    max_diameter_mm: float = DEFAULT_MAX_DIAMETER_MM,
+    include_lps_mm: npt.ArrayLike = (),
+    exclude_lps_mm: npt.ArrayLike = (),
+    box_lps_mm: npt.ArrayLike | None = None,
+    max_radius_mm: float | None = None,
 ) -> Lesion:
-    """Segment the lung nodule or soft-tissue lesion that contains a seed point.
+    """Segment the lung nodule or mass, or soft-tissue lesion, that contains a seed point.
 
-    See the module docstring for the method.
+    See the module docstring for the method and ``docs/anatomy_lesion.md`` for its
+    accuracy.
 
     Parameters
     ----------
     ct : Volume
         CT in HU, any orientation with an axial axis (see :func:`axial_axis`).
     seed_lps_mm : array_like, shape (3,)
-        A point inside the lesion, LPS mm (the centre works best; any point at least a
-        couple of millimetres inside works).
+        A point inside the lesion, LPS mm (any point a few millimetres inside works).
     lungs : ndarray of bool, the CT's shape, optional
-        Lung mask. When given it defines the aerated lung (else: HU below
-        :data:`AERATED_HU` inside the body).
+        Lung mask. When given, aerated lung is taken inside it only.
     body : ndarray of bool, the CT's shape, optional
         Body mask. When given the lesion stays inside it (else: air connected to the
         border of each axial slice is outside).
-    max_radius_mm : float
-        Half-size of the search box around the seed, mm. A lesion that reaches it has
-        leaked into its surroundings (or is larger) and raises :class:`LesionError`.
+    bones : ndarray of bool, the CT's shape, optional
+        Bone mask. When given, a seed in it is refused and the lesion stops at it (else
+        bone is told by density: cortex, and marrow denser than the lesion).
+    max_diameter_mm : float
+        The largest lesion accepted (longest 3-D diameter, mm); it also bounds the search
+        around the seed. Raise it for a larger lesion.
+    include_lps_mm : array_like, shape (3,) or (n, 3)
+        Points on the lesion that the outline must contain (a lobe cut off, a part that
+        bulges into the mediastinum): rays are cast from each too, and the hull spans
+        their edges and the points.
+    exclude_lps_mm : array_like, shape (3,) or (n, 3)
+        Points in tissue joined to the lesion that is not the lesion (a neighbouring
+        lesion, the organ it leaked into): that tissue is split off at the narrowest
+        joint (a watershed of the distance map between the core and these points).
+    box_lps_mm : array_like, shape (6,), optional
+        ``(x0, y0, z0, x1, y1, z1)``: two opposite corners, in any order, of a box in LPS
+        mm that holds the lesion; it is cut at the box's faces.
+    max_radius_mm : float, optional
+        Round-1 name: the same as ``max_diameter_mm = 2 * max_radius_mm``.
 
     Returns
     -------
     Lesion
-        The mask on the CT's grid and its measurements (:func:`lesion_measurements`).
+        The mask on the CT's grid, its measurements (:func:`lesion_measurements`) and the
+        boundary contrast (the confidence figure to print with it).
 
     Raises
     ------
     LesionError
-        If the seed is outside the image or the body, in air or aerated lung, or in bone;
-        if the lesion has no contrast with its surroundings, cannot be separated from
-        them within ``max_radius_mm``, or comes out empty; if a mask has the wrong shape
-        or the grid is oblique.
+        If the seed is outside the image or the body, in air or aerated lung, in bone or
+        contrast-filled blood, or in a vessel; if the lesion has no contrast with its
+        surroundings or no boundary, or is larger than ``max_diameter_mm``; if a
+        refinement is invalid (a flat box, a box without the seed, an exclude point at
+        the seed, a point outside the image), a mask has the wrong shape or the grid is
+        oblique. Each message names the refinement that helps.
 
     Notes
     -----
-    Made for solid lesions. A lung nodule's outline follows the readers' convention of the
-    outer partial-volume rim (:data:`LUNG_THRESHOLD_FRACTION`); ground-glass components
-    fainter than about -580 HU are left out. A broad-based pleural mass loses a thin lens
-    along the pleura (the closing does not quite reach a flat wall). Calcified lesions and
-    seeds in dense bone are refused; cancellous bone (below :data:`BONE_HU`) is not
-    recognised as bone. Without ``body``, lung that touches the image border (a phantom,
-    a tight field of view) counts as outside air: pass ``body`` then.
+    Made for solid lesions. A lung lesion's outline follows the readers' convention of the
+    outer partial-volume rim; ground-glass components fainter than about -580 HU are left
+    out. Where a lesion lies against tissue of its own density, the outline is the flat
+    face spanning the rim of its free surface: a lesion that bulges into the mediastinum
+    or wraps around a structure loses that part (add include points). Without ``body``,
+    lung that touches the image border counts as outside air: pass ``body`` then.
 
-    On LIDC-IDRI-0001 (512 × 512 × 133) a call takes about 0.5 s, most of it distance
-    transforms of the ±40 mm box and labelling the outside air of its slices.
+    On LIDC-IDRI-0001 (512 × 512 × 133) a 2.5 cm nodule takes about 0.4 s of CPU, a 7 cm
+    mass about 1.5 s, a 10 cm mass about 3 s (``docs/anatomy_lesion.md``).
     """
-    if not np.isfinite(max_radius_mm) or max_radius_mm <= 0:
-        raise LesionError(f"max_radius_mm must be a positive number of mm; got {max_radius_mm!r}.")
-    seed = np.asarray(seed_lps_mm, dtype=np.float64)
-    if seed.shape != (3,) or not np.all(np.isfinite(seed)):
-        raise LesionError(
-            f"seed_lps_mm must be 3 finite LPS coordinates in mm; got {seed_lps_mm!r}."
+    if max_radius_mm is not None:
+        if not np.isfinite(max_radius_mm) or max_radius_mm <= 0:
+            raise LesionError(
+                f"max_radius_mm must be a positive number of mm; got {max_radius_mm!r}."
+            )
+        max_diameter_mm = 2.0 * float(max_radius_mm)
+    refinement = Refinement.from_arguments(
+        ct,
+        seed_lps_mm,
+        max_diameter_mm=max_diameter_mm,
+        include_lps_mm=include_lps_mm,
+        exclude_lps_mm=exclude_lps_mm,
+        box_lps_mm=box_lps_mm,
+    )
+    axial_axis(ct.affine)  # refuse an oblique grid before any work
+    lungs_mask = _check_mask("lungs", lungs, ct.shape)
+    body_mask = _check_mask("body", body, ct.shape)
+    bones_mask = _check_mask("bones", bones, ct.shape)
+
+    outside_air = OutsideAir(ct)
+
+    def box(centre_index: Index, half_mm: float) -> WorkBox:
+        return WorkBox(
+            ct, centre_index, half_mm, lungs_mask, body_mask, bones_mask, refinement, outside_air
         )
-    seed_tuple = (float(seed[0]), float(seed[1]), float(seed[2]))
-    shape = ct.shape
-    axis = axial_axis(ct.affine)
-    lungs_mask = _check_mask("lungs", lungs, shape)
-    body_mask = _check_mask("body", body, shape)
 
-    seed_index = np.rint(ct.lps_to_index(seed)).astype(int)
-    if np.any(seed_index < 0) or np.any(seed_index >= np.array(shape)):
-        lo, hi = ct.geometry.bounds_lps_mm()
-        raise LesionError(
-            f"seed_lps_mm {np.round(seed, 1).tolist()} lies outside the image (LPS extent "
-            f"{np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm). Pick a point "
-            "inside the lesion on this CT."
-        )
+    core_index, core_mm, lesion_hu = _find_core(box, refinement)
+    # Every point of a lesion no wider than max_diameter_mm lies within max_diameter_mm
+    # minus the core's radius of the core's centre (the core is inside the lesion).
+    limit_mm = max(refinement.max_diameter_mm - core_mm, core_mm + SEED_SEARCH_MM)
+    core_lps_mm = ct.index_to_lps(np.asarray(core_index, dtype=np.float64))
+    include_mm = [float(np.linalg.norm(core_lps_mm - p)) for p in refinement.include_lps_mm]
+    half_mm = min(
+        limit_mm, max([MIN_SEARCH_MM, SEARCH_FACTOR * core_mm, *(d + 5.0 for d in include_mm)])
+    )
+    while True:
+        work = box(core_index, half_mm)
+        model = lesion_model(work, work.local(core_index), lesion_hu)
+        near_edge = model.reach_mm > ENLARGE_FRACTION * half_mm
+        if not (near_edge or model.open_fraction > MAX_OPEN_FRACTION) or half_mm >= limit_mm:
+            break
+        half_mm = min(limit_mm, GROWTH_FACTOR * half_mm)
+        logger.debug("edges reach %.0f mm: search box grown to %.0f mm", model.reach_mm, half_mm)
+    found = outline(work, model, work.local(core_index), core_mm)
+    return _finish(ct, work, found, refinement, capped=half_mm >= limit_mm)
 
-    spacing = ct.spacing_mm
-    half = np.ceil(max_radius_mm / np.asarray(spacing)).astype(int)
-    lo = np.maximum(seed_index - half, 0)
-    hi = np.minimum(seed_index + half + 1, shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    hu = np.asarray(ct.array[box], dtype=np.float32)
-    if body_mask is not None:
-        outside = ~body_mask[box]
-    else:  # label whole slices: the body's outline only shows there
-        slab = tuple(box[a] if a == axis else slice(None) for a in range(3))
-        in_plane_box = tuple(slice(None) if a == axis else box[a] for a in range(3))
-        outside = _outside_air(np.asarray(ct.array[slab]), axis)[in_plane_box]
-    local_seed = _checked_seed(hu, outside, tuple(int(v) for v in seed_index - lo), spacing, seed)
 
-    aerated = lungs_mask[box] if lungs_mask is not None else (hu < AERATED_HU) & ~outside
-    region: BoolArray | None = None
-    tissue = "lung"
-    if aerated.any():
-        grown = _grow_lung(hu, aerated, ~outside, local_seed, spacing, max_radius_mm)
-        if grown is not None:
-            region = _separate(grown, local_seed, spacing)
-            if _border_fraction(region, aerated, spacing) < MIN_LUNG_BORDER_FRACTION:
-                region = None  # soft tissue that happens to lie in a fold of the lung
-    if region is None:
-        tissue = "soft_tissue"
-        grown = _grow_soft_tissue(hu, ~outside, local_seed, spacing, max_radius_mm)
-        region = _separate(grown, local_seed, spacing)
-    region = np.asarray(ndi.binary_fill_holes(region))
+# --- step 2: the core ----------------------------------------------------------------------
+
+
+def _find_core(
+    box: Callable[[Index, float], WorkBox], refinement: Refinement
+) -> tuple[Index, float, float]:
+    """Centre (CT index), radius (mm) and value (HU) of the lesion's core."""
+    half_mm = min(PROBE_MM, refinement.max_diameter_mm)
+    work = box(refinement.seed_index, half_mm)
+    moved = work.global_index(checked_seed(work, work.local(refinement.seed_index)))
+    seed_index = (int(moved[0]), int(moved[1]), int(moved[2]))
+    while True:
+        seed = work.local(seed_index)
+        centre, radius_mm = _core_ball(work, seed)
+        offset_mm = np.abs(np.subtract(centre, seed)) * np.asarray(work.spacing)
+        room_mm = half_mm - float(offset_mm.max())
+        if radius_mm < 0.8 * room_mm or half_mm >= refinement.max_diameter_mm:
+            break
+        # The ball reaches the box: a larger core; room for a ball half as large again.
+        needed_mm = float(offset_mm.max()) + 1.5 * radius_mm / 0.8
+        half_mm = min(refinement.max_diameter_mm, max(needed_mm, 1.5 * half_mm))
+        work = box(seed_index, half_mm)
+    # The lesion's value: the inner part of the core (a solid lesion's rim is darker).
+    core = ball(
+        work.shape, centre, max(CORE_VALUE_FRACTION * radius_mm, SEED_BALL_MM), work.spacing
+    )
+    core &= (work.smooth_lung >= SOFT_TISSUE_HU) & ~work.cut
+    lesion_hu = float(np.median(work.smooth_lung[core])) if core.any() else float(work.hu[seed])
+    index = work.global_index(centre)
+    logger.debug("core: radius %.1f mm, %.0f HU", radius_mm, lesion_hu)
+    return (int(index[0]), int(index[1]), int(index[2])), max(radius_mm, SEED_BALL_MM), lesion_hu
+
+
+def _core_ball(work: WorkBox, seed: Index) -> tuple[Index, float]:
+    """Largest inscribed ball, near the seed, of the voxels in the band of the seed's tissue.
+
+    The tissue's value is the median of the solid voxels within
+    :data:`CORE_NEIGHBOURHOOD_MM` of the seed; the band is :data:`CORE_BAND_SIGMAS`
+    robust sigmas of them wide (a seed in a nodule's partial-volume rim sees a wide
+    spread, so its band reaches the core), at least :data:`MIN_CORE_BAND_HU`. Fat and
+    contrast-filled blood beside a mass fall outside it, so the core does not wander into
+    the mediastinum. Found on a grid of about :data:`CORE_GRID_MM` in-plane (a quarter of
+    the voxels of a 0.7 mm CT; the ball's radius is good to that).
+    """
+    step = tuple(max(1, int(CORE_GRID_MM // s)) for s in work.spacing)
+    grid = tuple(slice(None, None, n) for n in step)
+    spacing = (work.spacing[0] * step[0], work.spacing[1] * step[1], work.spacing[2] * step[2])
+    smooth_hu = work.smooth_soft[grid]
+    solid = work.smooth_lung[grid] >= SOFT_TISSUE_HU
+    at = (seed[0] // step[0], seed[1] // step[1], seed[2] // step[2])
+    near = ball(smooth_hu.shape, at, CORE_NEIGHBOURHOOD_MM, spacing)
+    values = smooth_hu[near & solid]
+    if values.size == 0:
+        return seed, 0.0
+    tissue_hu = float(np.median(values))
+    spread_hu = 1.4826 * float(np.median(np.abs(values - tissue_hu)))
+    band_hu = max(CORE_BAND_SIGMAS * spread_hu, MIN_CORE_BAND_HU)
+    tight = (np.abs(smooth_hu - tissue_hu) <= band_hu) & ~work.outside[grid] & ~work.cut[grid]
+    # Holes (necrosis, texture beyond the band, a bronchus) do not limit the core.
+    region = ndi.binary_fill_holes(nearest_component(tight, at, spacing))
     if not region.any():
-        raise LesionError(
-            f"no lesion voxels were found at seed_lps_mm {np.round(seed, 1).tolist()} (HU "
-            f"{float(hu[local_seed]):.0f}). Pick a point well inside the lesion."
-        )
-    _check_leak(region, lo, hi, shape, max_radius_mm, seed)
+        return seed, 0.0
+    centre, radius_mm = inscribed_ball(distance_mm(region, spacing), at, spacing)
+    full = [min(c * n, size - 1) for c, n, size in zip(centre, step, work.shape, strict=True)]
+    return (full[0], full[1], full[2]), radius_mm
 
-    full = np.zeros(shape, dtype=bool)
-    full[box] = region
+
+# --- step 6: checks, measurements, confidence ---------------------------------------------
+
+
+def _finish(
+    ct: Volume, work: WorkBox, found: Outline, refinement: Refinement, *, capped: bool
+) -> Lesion:
+    seed = refinement.seed_lps_mm
+    where = f"seed_lps_mm {np.round(seed, 1).tolist()}"
+    fix = (
+        "pass box_lps_mm around the lesion, exclude_lps_mm points where it spreads, or a "
+        "larger max_diameter_mm"
+    )
+    edges = float(found.model.accepted.mean())
+    if edges < MIN_EDGE_RAYS_FRACTION:
+        allows = (
+            f", as far as max_diameter_mm={refinement.max_diameter_mm:g} allows" if capped else ""
+        )
+        larger = "the lesion is larger, or " if capped else ""
+        raise LesionError(
+            f"no boundary around {where}: only {100 * edges:.0f} % of the directions from it meet "
+            f"an edge within {work.half_mm:.0f} mm{allows} ({larger}the click is in an organ, "
+            f"the heart or a large vessel, or in a lesion without a visible edge); {fix}."
+        )
+    if not found.region.any():
+        raise LesionError(
+            f"no lesion voxels at {where}: the tissue there does not stand out from its "
+            "surroundings as a lesion does; click well inside the lesion, or pass include_lps_mm "
+            "points on it."
+        )
+    for axis in range(3):
+        for face, at_edge in zip((0, -1), work.at_image_edge[axis], strict=True):
+            if at_edge and found.region.take(face, axis=axis).any() and not refinement.has_cuts:
+                raise LesionError(
+                    f"the lesion at {where} reaches the edge of the image: it is not fully "
+                    "scanned, or it leaked into adjacent tissue; pass exclude_lps_mm points "
+                    "where it leaks or box_lps_mm around it."
+                )
+    full = np.zeros(ct.shape, dtype=bool)
+    full[work.slices] = found.region
     mask = ct.with_array(full)
     metrics = lesion_measurements(mask)
+    if not refinement.has_cuts and looks_like_tube(
+        found.region, work.spacing, metrics["max_diameter_mm"]
+    ):
+        raise LesionError(
+            f"{where} is in a vessel (the outline found is a tube "
+            f"{metrics['max_diameter_mm']:.0f} mm long), not a lesion; click inside the lesion, "
+            "or pass box_lps_mm around an elongated lesion."
+        )
+    if metrics["max_diameter_mm"] > refinement.max_diameter_mm:
+        raise LesionError(
+            f"the lesion at {where} measures {metrics['max_diameter_mm']:.0f} mm, more than "
+            f"max_diameter_mm={refinement.max_diameter_mm:g}: it leaked into adjacent tissue or "
+            f"is larger; {fix}."
+        )
+    box = bounding_box(found.region, pad=4)
+    model = found.model
+    clear_edge_hu = (
+        CLEAR_EDGE_HU
+        if model.tissue == "lung"
+        else max(MIN_CONTRAST_HU, 0.5 * abs(model.background_hu - model.lesion_hu))
+    )
+    step_hu, edge_fraction = boundary_contrast(
+        model.smooth_hu[box], found.region[box], work.spacing, clear_edge_hu
+    )
     return Lesion(
         mask=mask,
-        seed_lps_mm=seed_tuple,
+        seed_lps_mm=(float(seed[0]), float(seed[1]), float(seed[2])),
         volume_ml=metrics["volume_ml"],
         centroid_lps_mm=tuple(metrics["centroid_lps_mm"]),
         recist_diameter_mm=metrics["recist_diameter_mm"],
         max_diameter_mm=metrics["max_diameter_mm"],
-        tissue=tissue,
+        tissue=found.model.tissue,
+        boundary_contrast_hu=step_hu,
+        edge_fraction=edge_fraction,
     )
-
-
-def _checked_seed(
-    hu: npt.NDArray[np.float32],
-    outside: BoolArray,
-    seed: tuple[int, ...],
-    spacing_mm: tuple[float, float, float],
-    seed_lps_mm: FloatArray,
-) -> tuple[int, ...]:
-    """The seed, moved to the nearest soft tissue if it sits on a lesion's edge; or raise."""
-    where = f"seed_lps_mm {np.round(seed_lps_mm, 1).tolist()}"
-    if outside[seed]:
-        raise LesionError(
-            f"{where} lies outside the body (HU {float(hu[seed]):.0f}). Pick a point inside "
-            "the lesion."
-        )
-    near = _ball(hu.shape, seed, SEED_SEARCH_MM, spacing_mm) & (hu >= SOFT_TISSUE_HU)
-    if not near.any():
-        raise LesionError(
-            f"the seed is in air or aerated lung (HU {float(hu[seed]):.0f}, no soft tissue "
-            f"within {SEED_SEARCH_MM:g} mm of {where}); pick a point inside the lesion."
-        )
-    dense_hu = float(np.median(hu[near]))
-    if dense_hu > BONE_HU:
-        raise LesionError(
-            f"the seed is in bone (median {dense_hu:.0f} HU > {BONE_HU:.0f} HU around {where}); "
-            "pick a point inside the lesion (calcified lesions are not supported)."
-        )
-    if hu[seed] >= SOFT_TISSUE_HU:
-        return seed
-    candidates = np.argwhere(near)
-    offsets_mm = (candidates - np.asarray(seed)) * np.asarray(spacing_mm)
-    return tuple(int(v) for v in candidates[np.argmin((offsets_mm**2).sum(axis=1))])
-
-
-def _nearest_component(
-    mask: BoolArray, seed: tuple[int, ...], spacing_mm: tuple[float, float, float]
-) -> BoolArray:
-    """Component of ``mask`` at ``seed``, or at the nearest voxel within SEED_SEARCH_MM."""
-    if not mask[seed]:
-        near = np.argwhere(mask & _ball(mask.shape, seed, SEED_SEARCH_MM, spacing_mm))
-        if len(near) == 0:
-            return np.zeros_like(mask)
-        offsets_mm = (near - np.asarray(seed)) * np.asarray(spacing_mm)
-        seed = tuple(int(v) for v in near[np.argmin((offsets_mm**2).sum(axis=1))])
-    return _component_at(mask, seed)
-
-
-def _grow_lung(
-    hu: npt.NDArray[np.float32],
-    aerated: BoolArray,
-    allowed: BoolArray,
-    seed: tuple[int, ...],
-    spacing_mm: tuple[float, float, float],
-    max_radius_mm: float,
-) -> BoolArray | None:
-    """Nodule voxels: above the lung-to-lesion threshold, inside the lung envelope.
-
-    Returns None when the seed is not inside the lung envelope (not a lung nodule).
-    """
-    envelope, closing_mm = None, 0.0
-    for closing_mm in (0.5 * max_radius_mm, max_radius_mm):
-        closed = close_mm(aerated, max(closing_mm, MIN_ENVELOPE_MM), spacing_mm) & allowed
-        if closed[seed]:
-            envelope = closed
-            break
-    if envelope is None:
-        return None
-    smooth = _smooth(hu, LUNG_SMOOTHING_MM, spacing_mm)
-    # The nodule's core: the largest inscribed soft-tissue ball near the seed (which may sit
-    # in the partial-volume rim or a lobulation).
-    solid = _nearest_component((smooth >= SOFT_TISSUE_HU) & envelope, seed, spacing_mm)
-    centre, core_mm = _inscribed_ball(_distance_mm(solid, spacing_mm), seed, spacing_mm)
-    if core_mm == 0.0:
-        centre, core_mm = seed, SEED_BALL_MM
-    # A ball a little larger than the nodule fills it (and the pleural corner it sits in)
-    # into the envelope; a larger one would also fill folds of the chest wall and mediastinum.
-    tight_mm = max(ENVELOPE_FACTOR * core_mm, MIN_ENVELOPE_MM)
-    if tight_mm < closing_mm:
-        tight = close_mm(aerated, tight_mm, spacing_mm) & allowed
-        if tight[seed] and tight[centre]:
-            envelope = tight
-    core = _ball(hu.shape, centre, max(core_mm, SEED_BALL_MM), spacing_mm) & (hu >= SOFT_TISSUE_HU)
-    lesion_hu = float(np.median(hu[core])) if core.any() else float(hu[seed])
-    lung_hu = float(np.median(hu[aerated]))
-    threshold_hu = lung_hu + LUNG_THRESHOLD_FRACTION * (lesion_hu - lung_hu)
-    logger.debug(
-        "lung nodule: core radius %.1f mm, lesion %.0f HU, lung %.0f HU, threshold %.0f HU",
-        core_mm,
-        lesion_hu,
-        lung_hu,
-        threshold_hu,
-    )
-    return _nearest_component((smooth > threshold_hu) & envelope, seed, spacing_mm)
-
-
-def _grow_soft_tissue(
-    hu: npt.NDArray[np.float32],
-    allowed: BoolArray,
-    seed: tuple[int, ...],
-    spacing_mm: tuple[float, float, float],
-    max_radius_mm: float,
-) -> BoolArray:
-    """Lesion voxels: HU closer to the lesion's value than to its surroundings'.
-
-    A tight grow around the seed's value gives a first region; the median of a shell a few
-    mm beyond it is the surroundings' value, and the lesion is the band from halfway
-    towards the surroundings to a full contrast away from them (which keeps fat or air out
-    of a hypodense lesion, vessels and bone out of a hyperdense one). Twice, each time with
-    the values re-estimated from the previous region.
-    """
-    smooth = _smooth(hu, SOFT_TISSUE_SMOOTHING_MM, spacing_mm)
-    lesion_hu = float(np.median(smooth[_ball(smooth.shape, seed, SEED_BALL_MM, spacing_mm)]))
-    neighbourhood = smooth[_ball(smooth.shape, seed, 2 * SEED_BALL_MM, spacing_mm)]
-    spread_hu = 1.4826 * float(np.median(np.abs(neighbourhood - np.median(neighbourhood))))
-    local = allowed & _ball(smooth.shape, seed, 0.5 * max_radius_mm, spacing_mm)
-    tight = np.abs(smooth - lesion_hu) <= max(2.5 * spread_hu, 0.5 * MIN_CONTRAST_HU)
-    region = _nearest_component(tight & local, seed, spacing_mm)
-    # Beyond the blur of the smoothing and one voxel of partial volume: the shell then
-    # samples the surroundings, not the lesion's ramp.
-    gap_mm = 2.0 * SOFT_TISSUE_SMOOTHING_MM + max(spacing_mm)
-    for _ in range(2):
-        if not region.any():
-            region = np.zeros_like(allowed)
-            region[seed] = True
-        distance_mm = _distance_mm(~region, spacing_mm)
-        shell = (distance_mm >= gap_mm) & (distance_mm <= gap_mm + 4.0) & allowed
-        background_hu = float(np.median(smooth[shell])) if shell.any() else lesion_hu
-        contrast_hu = background_hu - lesion_hu
-        logger.debug("soft tissue: lesion %.0f HU, surroundings %.0f HU", lesion_hu, background_hu)
-        if abs(contrast_hu) < MIN_CONTRAST_HU:
-            raise LesionError(
-                f"the lesion ({lesion_hu:.0f} HU at the seed) has no contrast with its "
-                f"surroundings ({background_hu:.0f} HU; less than {MIN_CONTRAST_HU:.0f} HU "
-                "apart), so its edge cannot be found. Check that the seed is inside the "
-                "lesion, or use a contrast-enhanced phase in which the lesion shows."
-            )
-        towards_hu = (smooth - lesion_hu) * np.sign(contrast_hu)
-        band = (towards_hu < 0.5 * abs(contrast_hu)) & (towards_hu > -abs(contrast_hu))
-        region = _nearest_component(band & allowed, seed, spacing_mm)
-        if region.any():
-            lesion_hu = float(np.median(smooth[region]))
-    return region
-
-
-def _border_fraction(
-    region: BoolArray, aerated: BoolArray, spacing_mm: tuple[float, float, float]
-) -> float:
-    """Fraction of the 2 mm shell around ``region`` that is aerated lung (0 when empty)."""
-    if not region.any():
-        return 0.0
-    shell = dilate_mm(region, 2.0, spacing_mm) & ~region
-    fraction = float(np.count_nonzero(shell & aerated)) / max(1, int(np.count_nonzero(shell)))
-    logger.debug("aerated fraction of the lesion's border: %.2f", fraction)
-    return fraction
-
-
-def _check_leak(
-    region: BoolArray,
-    lo: npt.NDArray[np.int_],
-    hi: npt.NDArray[np.int_],
-    shape: tuple[int, int, int],
-    max_radius_mm: float,
-    seed_lps_mm: FloatArray,
-) -> None:
-    """Raise when the region reaches a face of the search box (a leak, or a cut lesion)."""
-    for axis in range(3):
-        for face, at_image_edge in ((0, lo[axis] == 0), (-1, hi[axis] == shape[axis])):
-            if not region.take(face, axis=axis).any():
-                continue
-            where = (
-                "the edge of the image: the lesion is not fully scanned, or"
-                if at_image_edge
-                else f"max_radius_mm={max_radius_mm:g} from the seed: the lesion is larger, or"
-            )
-            raise LesionError(
-                f"could not separate the lesion at seed_lps_mm "
-                f"{np.round(seed_lps_mm, 1).tolist()} from its surroundings: the grown region "
-                f"reaches {where} it leaked into adjacent tissue of similar density. Move the "
-                "seed to the lesion's centre, pass lungs=/body= masks, or increase "
-                "max_radius_mm for a larger lesion."
-            )

@@ -35,6 +35,7 @@ from seldinger.app.common import (
     SeriesOption,
     err_console,
     out_console,
+    parse_box_lps,
     parse_lps,
     print_json,
     print_notes,
@@ -108,6 +109,46 @@ SeedPointOption = Annotated[
 ]
 MaskOutOption = Annotated[
     Path, typer.Option("--out", help="Lesion mask to write (.nii.gz).", show_default=False)
+]
+MaxDiameterOption = Annotated[
+    float,
+    typer.Option(
+        "--max-diameter-mm",
+        help="Largest lesion accepted: its longest 3-D diameter in millimetres (raise it for a larger lesion).",
+        min=1.0,
+    ),
+]
+IncludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--include-lps-mm",
+        help="A point on the lesion the outline must contain, X,Y,Z in LPS mm (repeat the option for more).",
+        show_default=False,
+    ),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-lps-mm",
+        help="A point in tissue joined to the lesion that is not the lesion (a touching lesion, the organ it spread into), X,Y,Z in LPS mm (repeatable).",
+        show_default=False,
+    ),
+]
+BoxOption = Annotated[
+    str | None,
+    typer.Option(
+        "--box-lps-mm",
+        help="A box holding the lesion: two opposite corners X0,Y0,Z0,X1,Y1,Z1 in LPS mm, in any order.",
+        show_default=False,
+    ),
+]
+FigureOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--figure",
+        help="Also write a PNG of the outline on axial, coronal and sagittal views through the lesion.",
+        show_default=False,
+    ),
 ]
 DemoOutOption = Annotated[Path, typer.Option("--out", help="Output folder.")]
 ReportOutOption = Annotated[
@@ -287,6 +328,11 @@ def lesion(
     ct: CtArgument,
     seed_lps_mm: SeedPointOption,
     out: MaskOutOption,
+    max_diameter_mm: MaxDiameterOption = 100.0,
+    include_lps_mm: IncludeOption = None,
+    exclude_lps_mm: ExcludeOption = None,
+    box_lps_mm: BoxOption = None,
+    figure: FigureOption = None,
     series: SeriesOption = None,
     resample: ResampleOption = False,
     force: ForceOption = False,
@@ -294,27 +340,46 @@ def lesion(
 ) -> None:
     """Segment a lung nodule/mass or liver lesion from one point inside it, and measure it.
 
-    Prints volume_ml, centroid_lps_mm, recist_diameter_mm (longest axial diameter) and
-    max_diameter_mm (longest 3-D diameter). A seed outside the body, in air or in bone is
+    Prints volume_ml, centroid_lps_mm, recist_diameter_mm (longest axial diameter),
+    max_diameter_mm (longest 3-D diameter) and the confidence: the boundary contrast (median
+    HU step across the outline) and the share of the outline that is a clear edge. Lesions
+    up to --max-diameter-mm (100) across; --include-lps-mm, --exclude-lps-mm and
+    --box-lps-mm refine the outline. A seed outside the body, in air, bone or a vessel is
     refused.
 
     Example: `seldinger lesion ct.nii.gz --seed-lps-mm 56.4,86.3,-116 --out nodule.nii.gz`.
     """
-    from seldinger.workflow.anatomy import segment_lesion_file
+    from seldinger.workflow.anatomy import LesionRefinement, segment_lesion_file
 
     seed = parse_lps(seed_lps_mm, "--seed-lps-mm")
+    refinement = LesionRefinement(
+        max_diameter_mm=max_diameter_mm,
+        include_lps_mm=[parse_lps(p, "--include-lps-mm") for p in include_lps_mm or []],
+        exclude_lps_mm=[parse_lps(p, "--exclude-lps-mm") for p in exclude_lps_mm or []],
+        box_lps_mm=None if box_lps_mm is None else parse_box_lps(box_lps_mm, "--box-lps-mm"),
+    )
     with progress(f"reading {ct.name}", not as_json) as callback:
         loaded, found = segment_lesion_file(
-            ct, seed, out, series_uid=series, resample=resample, force=force, progress=callback
+            ct,
+            seed,
+            out,
+            series_uid=series,
+            resample=resample,
+            force=force,
+            progress=callback,
+            refinement=refinement,
+            figure=figure,
         )
-    summary = {"output": str(out), **found.summary()}
+    summary = {"output": str(out), "figure": None if figure is None else str(figure)}
+    summary |= found.summary()
     if as_json:
         print_json(summary)
         return
     print_notes(loaded.meta.notes)
     for key in ("volume_ml", "centroid_lps_mm", "recist_diameter_mm", "max_diameter_mm"):
         out_console.print(f"{key}: {summary[key]}", highlight=False)
-    print_written([out])
+    out_console.print(f"confidence: {found.confidence()}", highlight=False)
+    print_written([out, figure])
 
 
 @app.command()

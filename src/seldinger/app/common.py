@@ -34,6 +34,7 @@ __all__ = [
     "err_console",
     "jsonable",
     "out_console",
+    "parse_box_lps",
     "parse_lps",
     "print_json",
     "print_notes",
@@ -177,6 +178,22 @@ def print_json(payload: Any, *, line: bool = False) -> None:
         sys.stdout.flush()
         return
     sys.stdout.write(json.dumps(jsonable(payload), indent=2) + "\n")
+
+
+def parse_box_lps(text: str, option: str) -> tuple[float, float, float, float, float, float]:
+    """``X0,Y0,Z0,X1,Y1,Z1`` (two opposite corners, LPS mm) as six finite floats."""
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        values: Sequence[float] = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 6 or not all(math.isfinite(v) for v in values):
+        raise typer.BadParameter(
+            f"expected six numbers X0,Y0,Z0,X1,Y1,Z1 (two opposite corners, finite, LPS mm); "
+            f"got {text!r}.",
+            param_hint=option,
+        )
+    return values[0], values[1], values[2], values[3], values[4], values[5]
 
 
 def parse_lps(text: str, option: str) -> tuple[float, float, float]:
