@@ -29,3 +29,13 @@ def lidc_dicom_dir(shared_data: Path) -> Path:
     if len(list(folder.glob("*.dcm"))) != 16:
         pytest.skip(f"the 16 LIDC-IDRI-0001 DICOM slices are not in {folder}")
     return folder
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a -m expression, fuzz tests are skipped (the default run stays short)."""
+    if config.option.markexpr:
+        return  # "-m fuzz" runs them, "-m 'not fuzz'" deselects them
+    skip = pytest.mark.skip(reason="long fuzz run; select it with -m fuzz")
+    for item in items:
+        if item.get_closest_marker("fuzz") is not None:
+            item.add_marker(skip)

@@ -271,7 +271,7 @@ def test_malformed_line_errors_name_line_and_field(
         read_session_log(path)
     error = info.value
     assert error.line_number == 3 and error.field == field
-    assert str(error).startswith("line 3" + (f", field {field!r}" if field else ""))
+    assert str(error).startswith(f"{path}: line 3" + (f", field {field!r}" if field else ""))
     assert message in str(error) and "skip_invalid=True" in str(error)
     log = read_session_log(path, skip_invalid=True)
     assert len(log.records) == 2

@@ -357,7 +357,7 @@ def replay_log(
     try:
         session = read_session_log(log)
     except SessionLogError as err:
-        raise SessionLogError(f"cannot replay {log}: {err}") from err
+        raise SessionLogError(f"cannot replay: {err}") from err  # the error names the file
     with IgtlServer(host=host, port=port, options=LinkOptions(keep_incoming=False)) as server:
         info = {"log": str(log), "host": host, "port": server.port, "records": len(session.records)}
         if as_json:

@@ -15,21 +15,21 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pydicom
-from pydicom.errors import InvalidDicomError
 
 from seldinger.imaging import Volume
 from seldinger.io.ct import Ct, CtMeta
 from seldinger.io.dicom_geometry import StackGeometry, resample_stack, stack_geometry
+from seldinger.io.dicom_header import HeaderNotes, pydicom_calls, read_dataset
 from seldinger.io.dicom_pixels import read_stored_pixels
 from seldinger.io.dicom_scan import (
     SeriesInfo,
     choose_series,
-    multi_frames,
+    image_frames,
     scan_dicom_folder,
-    single_frame,
+    series_facts,
 )
 from seldinger.io.errors import DicomReadError
+from seldinger.io.limits import build_volume, check_voxel_count
 
 __all__ = ["list_series", "read_dicom_ct"]
 
@@ -48,30 +48,30 @@ def list_series(folder: str | Path) -> list[SeriesInfo]:
 
 
 def _series_from_file(path: Path) -> tuple[SeriesInfo, list[str]]:
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, EOFError) as err:
-        raise DicomReadError(f"{path}: not a DICOM file ({err}).") from err
-    if "PerFrameFunctionalGroupsSequence" in ds:
-        frames = multi_frames(ds, path)
-    else:
-        frames = [single_frame(ds, path)]
+    notes: list[str] = []
+    header_notes = HeaderNotes()
+    with pydicom_calls(str(path), header_notes):
+        ds = read_dataset(path, stop_before_pixels=True)
+        if "Rows" not in ds or "Columns" not in ds:
+            raise DicomReadError(
+                f"{path}: not an image (no Rows/Columns). Pass the CT's image files or folder."
+            )
+        frames = image_frames(ds, path, path.stat().st_size)
+        facts = series_facts(ds, path, notes)
     info = SeriesInfo(
-        series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None,
-        modality=str(ds.get("Modality", "") or "") or None,
-        description=str(ds.get("SeriesDescription", "") or ""),
-        number=None,
-        study_uid=str(ds.get("StudyInstanceUID", "") or "") or None,
+        series_uid=facts["series_uid"],
+        modality=facts["modality"],
+        description=facts["description"] or "",
+        number=facts["number"],
+        study_uid=facts["study_uid"],
         frames=frames,
         files={path},
         header=ds,
+        facts=facts,
     )
-    notes = (
-        []
-        if len(frames) > 1
-        else [f"read the single file {path.name}; pass the folder for the whole series"]
-    )
-    return info, notes
+    if len(frames) == 1:
+        notes.append(f"read the single file {path.name}; pass the folder for the whole series")
+    return info, notes + header_notes.as_notes()
 
 
 def _output_dtype(geometry: StackGeometry) -> np.dtype[Any]:
@@ -150,15 +150,15 @@ def read_dicom_ct(
     except DicomReadError as err:
         raise DicomReadError(f"{source}: {err}") from err
     notes = notes + list(geometry.notes)
-    volume = _assemble(geometry, progress)
-    header = info.header
-    meta = _meta(source, info, header, notes)
+    check_voxel_count(geometry.shape, str(source))
+    volume = _assemble(geometry, progress, str(source))
+    meta = _meta(source, info, notes)
     for note in notes:
         logger.info("%s: %s", source, note)
     return Ct(volume=volume, meta=meta)
 
 
-def _assemble(geometry: StackGeometry, progress: ProgressCallback | None) -> Volume:
+def _assemble(geometry: StackGeometry, progress: ProgressCallback | None, where: str) -> Volume:
     frames = geometry.frames
     rows, cols = frames[0].rows, frames[0].columns
     dtype = _output_dtype(geometry)
@@ -170,9 +170,7 @@ def _assemble(geometry: StackGeometry, progress: ProgressCallback | None) -> Vol
         by_file.setdefault(frame.path, []).append(k)
     total = len(by_file)
     for done, (file_path, ks) in enumerate(by_file.items(), start=1):
-        multi = frames[ks[0]].frame is not None
-        n_frames = _n_frames(file_path) if multi else 1
-        stored = read_stored_pixels(file_path, n_frames)
+        stored = read_stored_pixels(file_path, frames[ks[0]].n_frames)
         if out.dtype == np.int16 and not _fits_int16(stored, frames[ks[0]].intercept):
             out = out.astype(np.float32)  # rare: metal beyond int16 after rescale
         for k in ks:
@@ -183,7 +181,7 @@ def _assemble(geometry: StackGeometry, progress: ProgressCallback | None) -> Vol
             progress(done, total)
     if geometry.needs_resampling:
         out = resample_stack(out, geometry)
-    return Volume(out.transpose(2, 1, 0), geometry.affine)
+    return build_volume(out.transpose(2, 1, 0), geometry.affine, where)
 
 
 def _fits_int16(stored: npt.NDArray[Any], intercept: float) -> bool:
@@ -191,28 +189,8 @@ def _fits_int16(stored: npt.NDArray[Any], intercept: float) -> bool:
     return bool(_INT16.min <= lo and hi <= _INT16.max)
 
 
-def _n_frames(path: Path) -> int:
-    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["NumberOfFrames"])
-    return int(ds.get("NumberOfFrames", 1) or 1)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, pydicom.multival.MultiValue):
-        return "\\".join(str(v) for v in value)
-    return str(value)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _meta(source: Path, info: SeriesInfo, header: Any, notes: list[str]) -> CtMeta:
-    h = header if header is not None else {}
+def _meta(source: Path, info: SeriesInfo, notes: list[str]) -> CtMeta:
+    facts = info.facts
     return CtMeta(
         source_path=str(source),
         format="dicom",
@@ -220,12 +198,12 @@ def _meta(source: Path, info: SeriesInfo, header: Any, notes: list[str]) -> CtMe
         study_uid=info.study_uid,
         series_uid=info.series_uid,
         series_description=info.description or None,
-        kvp=_number(h.get("KVP")),
-        kernel=_text(h.get("ConvolutionKernel")),
-        slice_thickness_mm=_number(h.get("SliceThickness")),
-        manufacturer=_text(h.get("Manufacturer")),
-        model=_text(h.get("ManufacturerModelName")),
-        patient_position=_text(h.get("PatientPosition")),
+        kvp=facts.get("kvp"),
+        kernel=facts.get("kernel"),
+        slice_thickness_mm=facts.get("slice_thickness_mm"),
+        manufacturer=facts.get("manufacturer"),
+        model=facts.get("model"),
+        patient_position=facts.get("patient_position"),
         n_files=len(info.files),
         notes=tuple(notes),
     )

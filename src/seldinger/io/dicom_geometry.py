@@ -194,16 +194,13 @@ def stack_geometry(frames: list[DicomFrame], resample: bool = False) -> StackGeo
 
 
 def _single_slice_spacing(frame: DicomFrame) -> float:
-    import pydicom  # local: only for this rare case
-
-    ds = pydicom.dcmread(frame.path, stop_before_pixels=True)
-    thickness = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
-    if thickness is None or float(thickness) <= 0:
+    thickness = frame.thickness_mm
+    if thickness is None or thickness <= 0:
         raise DicomReadError(
             f"{frame.label} is a single slice without SliceThickness, so the voxel size along the "
             "slice normal is unknown. Load the whole series."
         )
-    return float(thickness)
+    return thickness
 
 
 def _affine(

@@ -10,13 +10,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
+from seldinger.io.dicom_header import (
+    DAMAGED_FIX,
+    HeaderNotes,
+    PixelLayout,
+    has_dicom_preamble,
+    header_integer,
+    header_number,
+    header_numbers,
+    header_text,
+    header_uid,
+    pixel_layout,
+    pydicom_calls,
+    read_dataset,
+)
 from seldinger.io.errors import DicomReadError
+from seldinger.io.limits import MAX_ABS_POSITION_MM, MAX_SPACING_MM
 
-__all__ = ["DicomFrame", "SeriesInfo", "choose_series", "scan_dicom_folder"]
+__all__ = [
+    "MAX_ABS_HU",
+    "DicomFrame",
+    "SeriesInfo",
+    "choose_series",
+    "image_frames",
+    "multi_frames",
+    "scan_dicom_folder",
+    "series_facts",
+    "single_frame",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +48,12 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
 LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.2"
 MULTIFRAME_CT_CLASSES = {ENHANCED_CT_IMAGE_STORAGE, LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE}
+CT_CLASSES = {CT_IMAGE_STORAGE} | MULTIFRAME_CT_CLASSES
+#: Direction cosines are unit vectors to this (decimal strings of 6 digits and more).
+UNIT_TOLERANCE = 1e-2
+#: Largest |HU| a rescale may produce: far beyond any material (dense metal reads some
+#: 10⁴ HU on extended scales), far inside float32; a larger value means a damaged header.
+MAX_ABS_HU = 1e7
 
 
 @dataclass(frozen=True)
@@ -42,6 +71,8 @@ class DicomFrame:
     intercept: float
     sop_instance_uid: str
     gantry_tilt_deg: float
+    n_frames: int = 1  # frames in the file this frame comes from
+    thickness_mm: float | None = None  # SpacingBetweenSlices or SliceThickness, when given
 
     @property
     def label(self) -> str:
@@ -60,7 +91,8 @@ class SeriesInfo:
     study_uid: str | None
     frames: list[DicomFrame] = field(default_factory=list)
     files: set[Path] = field(default_factory=set)
-    header: Dataset | None = None  # first file's header, for metadata
+    header: Dataset | None = None  # first file's header
+    facts: dict[str, Any] = field(default_factory=dict)  # from series_facts, for metadata
 
     @property
     def is_axial(self) -> bool:
@@ -89,64 +121,133 @@ class SeriesInfo:
         )
 
 
-def _float_list(value: Any, n: int, tag: str, path: Path) -> tuple[float, ...]:
-    try:
-        numbers = tuple(float(v) for v in value)
-    except (TypeError, ValueError) as err:
-        raise DicomReadError(f"{path}: {tag} is not numeric ({value!r}).") from err
-    if len(numbers) != n or not all(np.isfinite(numbers)):
-        raise DicomReadError(f"{path}: {tag} must hold {n} finite numbers; got {value!r}.")
-    return numbers
-
-
-def _is_localizer(ds: Dataset) -> bool:
-    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
+def _is_localizer(ds: Dataset, where: str) -> bool:
+    image_type = (header_text(ds, "ImageType", where) or "").upper().split("\\")
     return "LOCALIZER" in image_type
 
 
-def _sop_class(ds: Dataset) -> str:
-    uid = str(ds.get("SOPClassUID", "") or "")
-    if not uid and hasattr(ds, "file_meta"):
-        uid = str(ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
-    return uid
+def _sop_class(ds: Dataset, where: str) -> str:
+    uid = header_uid(ds, "SOPClassUID", where)
+    meta = getattr(ds, "file_meta", None)
+    if not uid and meta is not None:
+        uid = header_uid(meta, "MediaStorageSOPClassUID", where)
+    return uid or ""
 
 
-def _series_key(ds: Dataset) -> tuple[str, ...]:
-    uid = str(ds.get("SeriesInstanceUID", "") or "")
+def _series_key(ds: Dataset, where: str, number: int | None) -> tuple[str, ...]:
+    uid = header_uid(ds, "SeriesInstanceUID", where)
     if uid:
         return ("uid", uid)
     # Anonymised files sometimes lose the UID; keep images that share a frame of
     # reference, modality, orientation and matrix together (never merge across them).
-    iop = ds.get("ImageOrientationPatient") or []
+    iop = header_numbers(ds, "ImageOrientationPatient", 6, where)
     return (
         "nouid",
-        str(ds.get("FrameOfReferenceUID", "")),
-        str(ds.get("Modality", "")),
-        str(ds.get("SeriesNumber", "")),
-        ",".join(f"{float(v):.4f}" for v in iop),
-        f"{ds.get('Rows')}x{ds.get('Columns')}",
+        header_uid(ds, "FrameOfReferenceUID", where) or "",
+        header_text(ds, "Modality", where) or "",
+        str(number),
+        ",".join(f"{v:.4f}" for v in iop),
+        f"{header_text(ds, 'Rows', where)}x{header_text(ds, 'Columns', where)}",
     )
 
 
-def single_frame(ds: Dataset, path: Path) -> DicomFrame:
+def _slice_thickness(ds: Dataset, where: str) -> float | None:
+    """SpacingBetweenSlices, else SliceThickness (used only for a single slice)."""
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = header_number(ds, keyword, where)
+        if value is not None:
+            if not 0 < value <= MAX_SPACING_MM:
+                raise DicomReadError(
+                    f"{where}: {keyword} {value} mm must be positive and at most "
+                    f"{MAX_SPACING_MM:g} mm. The header is damaged. {DAMAGED_FIX}"
+                )
+            return value
+    return None
+
+
+def _rescale(ds: Dataset, where: str) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept), each one finite number; slope not 0 (PS3.3 C.11.1)."""
+    slope = header_number(ds, "RescaleSlope", where, 1.0, nonzero=True)
+    intercept = header_number(ds, "RescaleIntercept", where, 0.0)
+    return (1.0 if slope is None else slope), (0.0 if intercept is None else intercept)
+
+
+def _pixel_spacing(ds: Dataset, where: str) -> tuple[float, ...]:
+    spacing = header_numbers(ds, "PixelSpacing", 2, where)
+    if min(spacing) <= 0:
+        raise DicomReadError(
+            f"{where}: PixelSpacing {list(spacing)} mm must be positive; a zero or negative "
+            f"spacing would flip or collapse the image. The header is damaged. {DAMAGED_FIX}"
+        )
+    if max(spacing) > MAX_SPACING_MM:
+        raise DicomReadError(
+            f"{where}: PixelSpacing {list(spacing)} mm is beyond {MAX_SPACING_MM:g} mm. The "
+            f"header is damaged. {DAMAGED_FIX}"
+        )
+    return spacing
+
+
+def _position(ds: Dataset, where: str) -> tuple[float, ...]:
+    position = header_numbers(ds, "ImagePositionPatient", 3, where)
+    if max(abs(x) for x in position) > MAX_ABS_POSITION_MM:
+        raise DicomReadError(
+            f"{where}: ImagePositionPatient {list(position)} mm is beyond "
+            f"±{MAX_ABS_POSITION_MM:g} mm. The header is damaged. {DAMAGED_FIX}"
+        )
+    return position
+
+
+def _orientation(ds: Dataset, where: str) -> tuple[float, ...]:
+    """ImageOrientationPatient: two unit vectors (PS3.3 C.7.6.2.1.1); their angle is
+    checked with the stack (:mod:`seldinger.io.dicom_geometry`)."""
+    cosines = header_numbers(ds, "ImageOrientationPatient", 6, where)
+    for vector in (cosines[:3], cosines[3:]):
+        if not abs(float(np.sqrt(sum(c * c for c in vector))) - 1.0) <= UNIT_TOLERANCE:
+            raise DicomReadError(
+                f"{where}: ImageOrientationPatient {list(cosines)} is not two unit vectors; the "
+                f"header is damaged. {DAMAGED_FIX}"
+            )
+    return cosines
+
+
+def _check_hu_range(layout: PixelLayout, slope: float, intercept: float, where: str) -> None:
+    """Refuse a rescale that takes stored values beyond what float32 HU can hold."""
+    stored_max = 2.0 ** (layout.bits_stored - (1 if layout.signed else 0))
+    hu_max = abs(slope) * stored_max + abs(intercept)
+    if not hu_max < MAX_ABS_HU:
+        raise DicomReadError(
+            f"{where}: RescaleSlope {slope:g} and RescaleIntercept {intercept:g} map "
+            f"{layout.bits_stored}-bit stored values to about {hu_max:.3g} HU, beyond "
+            f"{MAX_ABS_HU:g}. The header is damaged. {DAMAGED_FIX}"
+        )
+
+
+def single_frame(ds: Dataset, path: Path, file_bytes: int | None = None) -> DicomFrame:
+    """The one frame of a single-frame image file (call inside ``pydicom_calls``)."""
+    where = str(path)
     for tag in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         if tag not in ds:
             raise DicomReadError(
                 f"{path}: {tag} is missing, so this slice's position in the patient is unknown. "
                 "Seldinger never guesses geometry; export the series again with full headers."
             )
+    layout = pixel_layout(ds, where, file_bytes)
+    slope, intercept = _rescale(ds, where)
+    _check_hu_range(layout, slope, intercept, where)
     return DicomFrame(
         path=path,
         frame=None,
-        position_lps_mm=_float_list(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),
-        orientation=_float_list(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
-        pixel_spacing_mm=_float_list(ds.PixelSpacing, 2, "PixelSpacing", path),
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
-        slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
-        intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
-        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or path.name),
-        gantry_tilt_deg=float(ds.get("GantryDetectorTilt", 0.0) or 0.0),
+        position_lps_mm=_position(ds, where),
+        orientation=_orientation(ds, where),
+        pixel_spacing_mm=_pixel_spacing(ds, where),
+        rows=layout.rows,
+        columns=layout.columns,
+        slope=slope,
+        intercept=intercept,
+        sop_instance_uid=header_uid(ds, "SOPInstanceUID", where) or path.name,
+        gantry_tilt_deg=header_number(ds, "GantryDetectorTilt", where, 0.0) or 0.0,
+        n_frames=layout.n_frames,
+        thickness_mm=_slice_thickness(ds, where),
     )
 
 
@@ -167,42 +268,80 @@ def _functional(ds: Dataset, n: int, sequence: str, inner: str) -> Dataset | Non
     return None
 
 
-def multi_frames(ds: Dataset, path: Path) -> list[DicomFrame]:
-    """Frames of an Enhanced / Legacy Converted Enhanced CT (PS3.3 C.7.6.16)."""
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+def multi_frames(ds: Dataset, path: Path, file_bytes: int | None = None) -> list[DicomFrame]:
+    """Frames of an Enhanced / Legacy Converted Enhanced CT (PS3.3 C.7.6.16); call inside
+    ``pydicom_calls``."""
+    layout = pixel_layout(ds, str(path), file_bytes)
+    sop_uid = header_uid(ds, "SOPInstanceUID", str(path)) or path.name
+    tilt = header_number(ds, "GantryDetectorTilt", str(path), 0.0) or 0.0
     frames = []
-    for n in range(n_frames):
+    for n in range(layout.n_frames):
+        where = f"{path} frame {n + 1}"
         position = _functional(ds, n, "PlanePositionSequence", "ImagePositionPatient")
         orientation = _functional(ds, n, "PlaneOrientationSequence", "ImageOrientationPatient")
         measures = _functional(ds, n, "PixelMeasuresSequence", "PixelSpacing")
         if position is None or orientation is None or measures is None:
             raise DicomReadError(
-                f"{path}: frame {n + 1} lacks PlanePosition/PlaneOrientation/PixelMeasures "
+                f"{where} lacks PlanePosition/PlaneOrientation/PixelMeasures "
                 "functional groups, so its geometry is unknown."
             )
         rescale = _functional(ds, n, "PixelValueTransformationSequence", "RescaleIntercept")
-        slope = float(rescale.get("RescaleSlope", 1.0)) if rescale is not None else 1.0
-        intercept = float(rescale.get("RescaleIntercept", 0.0)) if rescale is not None else 0.0
+        slope, intercept = _rescale(rescale, where) if rescale is not None else (1.0, 0.0)
+        _check_hu_range(layout, slope, intercept, where)
         frames.append(
             DicomFrame(
                 path=path,
                 frame=n,
-                position_lps_mm=_float_list(
-                    position.ImagePositionPatient, 3, "ImagePositionPatient", path
-                ),
-                orientation=_float_list(
-                    orientation.ImageOrientationPatient, 6, "ImageOrientationPatient", path
-                ),
-                pixel_spacing_mm=_float_list(measures.PixelSpacing, 2, "PixelSpacing", path),
-                rows=int(ds.Rows),
-                columns=int(ds.Columns),
+                position_lps_mm=_position(position, where),
+                orientation=_orientation(orientation, where),
+                pixel_spacing_mm=_pixel_spacing(measures, where),
+                rows=layout.rows,
+                columns=layout.columns,
                 slope=slope,
                 intercept=intercept,
-                sop_instance_uid=f"{ds.get('SOPInstanceUID', path.name)}#{n + 1}",
-                gantry_tilt_deg=float(ds.get("GantryDetectorTilt", 0.0) or 0.0),
+                sop_instance_uid=f"{sop_uid}#{n + 1}",
+                gantry_tilt_deg=tilt,
+                n_frames=layout.n_frames,
+                thickness_mm=_slice_thickness(measures, where),
             )
         )
     return frames
+
+
+def image_frames(ds: Dataset, path: Path, file_bytes: int | None = None) -> list[DicomFrame]:
+    """The frames of an image file, single- or multi-frame (call inside ``pydicom_calls``)."""
+    sop_class = _sop_class(ds, str(path))
+    if sop_class in MULTIFRAME_CT_CLASSES or "PerFrameFunctionalGroupsSequence" in ds:
+        return multi_frames(ds, path, file_bytes)
+    return [single_frame(ds, path, file_bytes)]
+
+
+def series_facts(ds: Dataset, path: Path, notes: list[str]) -> dict[str, Any]:
+    """Identity (strict: damaged UIDs are refused) and description (lenient: a damaged value
+    is left out with a note) of the series a file belongs to; call inside ``pydicom_calls``."""
+    where = str(path)
+    facts: dict[str, Any] = {
+        "series_uid": header_uid(ds, "SeriesInstanceUID", where),
+        "study_uid": header_uid(ds, "StudyInstanceUID", where),
+        "modality": header_text(ds, "Modality", where),
+        "number": header_integer(ds, "SeriesNumber", where, low=-(2**31), high=2**31 - 1),
+    }
+    described = (
+        ("description", "SeriesDescription", header_text),
+        ("kvp", "KVP", header_number),
+        ("kernel", "ConvolutionKernel", header_text),
+        ("slice_thickness_mm", "SliceThickness", header_number),
+        ("manufacturer", "Manufacturer", header_text),
+        ("model", "ManufacturerModelName", header_text),
+        ("patient_position", "PatientPosition", header_text),
+    )
+    for name, keyword, read in described:
+        try:
+            facts[name] = read(ds, keyword, where)
+        except DicomReadError as err:
+            notes.append(f"left out {keyword} of {path.name}: {err}")
+            facts[name] = None
+    return facts
 
 
 def _walk(folder: Path) -> Iterable[Path]:
@@ -235,48 +374,50 @@ def scan_dicom_folder(folder: Path) -> tuple[list[SeriesInfo], list[str]]:
     notes: list[str] = []
     skipped_non_dicom: list[str] = []
     n_files = 0
+    header_notes = HeaderNotes()
     for path in _walk(folder):
         n_files += 1
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as err:
-            logger.debug("not DICOM: %s (%s)", path, err)
+        if not has_dicom_preamble(path):
+            logger.debug("not DICOM (no DICM preamble): %s", path)
             skipped_non_dicom.append(path.name)
             continue
-        sop_class = _sop_class(ds)
-        if "Rows" not in ds or "Columns" not in ds:
-            notes.append(
-                f"skipped {path.name}: not an image ({ds.get('Modality', '?')}, SOP class {sop_class or '?'})"
-            )
-            continue
-        if _is_localizer(ds):
-            notes.append(f"skipped {path.name}: localizer/scout image")
-            continue
-        try:
-            frames = (
-                multi_frames(ds, path)
-                if sop_class in MULTIFRAME_CT_CLASSES or "PerFrameFunctionalGroupsSequence" in ds
-                else [single_frame(ds, path)]
-            )
-        except DicomReadError:  # already names the file; a ValueError, so caught first
-            raise
-        except (AttributeError, TypeError, ValueError, KeyError) as err:
-            raise DicomReadError(f"{path}: unreadable image header ({err}).") from err
-        key = _series_key(ds)
+        with pydicom_calls(str(path), header_notes):
+            ds = read_dataset(path, stop_before_pixels=True)
+            where = str(path)
+            if "Rows" not in ds or "Columns" not in ds:
+                sop_class = _sop_class(ds, where)
+                if not sop_class or sop_class in CT_CLASSES:  # SOPClassUID is type 1
+                    raise DicomReadError(
+                        f"{path}: a {'CT image' if sop_class else 'DICOM file'} without "
+                        f"{'SOPClassUID, ' if not sop_class else ''}Rows or Columns: the file "
+                        f"is truncated or damaged. {DAMAGED_FIX}"
+                    )
+                notes.append(
+                    f"skipped {path.name}: not an image ({header_text(ds, 'Modality', where) or '?'}"
+                    f", SOP class {sop_class})"
+                )
+                continue
+            if _is_localizer(ds, where):
+                notes.append(f"skipped {path.name}: localizer/scout image")
+                continue
+            frames = image_frames(ds, path, path.stat().st_size)
+            facts = series_facts(ds, path, notes)
+            key = _series_key(ds, where, facts["number"])
         info = groups.get(key)
         if info is None:
-            number = ds.get("SeriesNumber")
             info = SeriesInfo(
-                series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None,
-                modality=str(ds.get("Modality", "") or "") or None,
-                description=str(ds.get("SeriesDescription", "") or ""),
-                number=int(number) if number not in (None, "") else None,
-                study_uid=str(ds.get("StudyInstanceUID", "") or "") or None,
+                series_uid=facts["series_uid"],
+                modality=facts["modality"],
+                description=facts["description"] or "",
+                number=facts["number"],
+                study_uid=facts["study_uid"],
                 header=ds,
+                facts=facts,
             )
             groups[key] = info
         info.frames.extend(frames)
         info.files.add(path)
+    notes.extend(header_notes.as_notes())
     if n_files == 0:
         raise DicomReadError(
             f"{folder} holds no files. Point at the folder with the CT's DICOM slices."

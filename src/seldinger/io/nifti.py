@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
+import gzip
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import numpy as np
 import numpy.typing as npt
 
 from seldinger.files import atomic_path
-from seldinger.imaging import GeometryError, Volume
+from seldinger.imaging import Volume
 from seldinger.io.errors import ImageReadError
+from seldinger.io.limits import build_volume, reason
+from seldinger.io.nifti_header import NiftiLayout, read_layout
+from seldinger.io.streams import CHUNK_BYTES as _CHUNK_BYTES
 
 __all__ = ["LPS_FROM_RAS", "read_nifti", "write_nifti"]
 
@@ -20,64 +24,68 @@ __all__ = ["LPS_FROM_RAS", "read_nifti", "write_nifti"]
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 LPS_FROM_RAS.setflags(write=False)
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
 
 def read_nifti(path: str | Path) -> Volume:
     """Read a .nii / .nii.gz file into a Volume whose affine maps (i, j, k) to LPS mm.
 
     The sform is used when its code is set, else the qform (the NIfTI-1 rule, as in
-    nibabel). Scaling (scl_slope, scl_inter) is applied.
+    nibabel). Scaling (scl_slope, scl_inter) is applied. The header is checked, and its
+    declared size compared with the file, before the voxels are read
+    (:mod:`seldinger.io.nifti_header`); a gzip file is read to its end so that its CRC-32
+    is verified.
 
     Raises
     ------
     ImageReadError
-        If the file is not NIfTI, has neither sform nor qform (orientation unknown),
-        a singular or sheared affine, or is not 3-D.
+        If the file is not NIfTI, is truncated or damaged, has neither sform nor qform
+        (orientation unknown), a non-positive pixdim, a singular or sheared affine, is not
+        3-D or holds NaN voxels.
     """
     source = Path(path)
     try:
-        image = nibabel.load(source)
-    except Exception as err:  # nibabel raises ImageFileError, EOFError, OSError …
-        raise ImageReadError(f"{source}: not a readable NIfTI file ({err}).") from err
-    if not isinstance(image, nibabel.Nifti1Image | nibabel.Nifti2Image):
-        raise ImageReadError(f"{source}: not a NIfTI image ({type(image).__name__}).")
-    header = image.header
-    with warnings.catch_warnings():
-        # nibabel warns on degenerate qforms; the Volume check below reports them properly
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sform, sform_code = header.get_sform(coded=True)
-        qform, qform_code = header.get_qform(coded=True)
-    if sform_code and sform_code > 0:
-        ras_affine = sform
-    elif qform_code and qform_code > 0:
-        ras_affine = qform
-    else:
-        raise ImageReadError(
-            f"{source}: neither sform nor qform is set (both codes 0), so the orientation in "
-            "the patient is unknown. Re-export the image with its scanner orientation (e.g. from "
-            "the DICOM with dcm2niix)."
-        )
-    try:
-        array = _scaled_array(image)
-    except Exception as err:
-        raise ImageReadError(
-            f"{source}: voxel data cannot be read ({err}); the file is damaged."
-        ) from err
-    if array.ndim == 4 and array.shape[3] == 1:
-        array = array[..., 0]
-    if array.ndim != 3:
-        raise ImageReadError(
-            f"{source}: expected a 3-D image; got shape {array.shape}. Split 4-D series first."
-        )
-    try:
-        return Volume(array, LPS_FROM_RAS @ np.asarray(ras_affine, dtype=np.float64))
-    except GeometryError as err:
-        raise ImageReadError(
-            f"{source}: invalid NIfTI affine ({err}) Fix the header (sform/qform) or resample "
-            "the image onto an orthogonal grid."
-        ) from err
+        layout = read_layout(source)
+    except OSError as err:  # unreadable (permissions, I/O error); missing is MissingInputError
+        raise ImageReadError(f"{source}: cannot be read ({reason(err)}).") from err
+    raw = _read_voxels(source, layout)
+    array = _scaled(raw, layout, source)
+    return build_volume(array, LPS_FROM_RAS @ layout.ras_affine, str(source))
 
 
-def _scaled_array(image: Any) -> npt.NDArray[Any]:
+def _read_voxels(path: Path, layout: NiftiLayout) -> npt.NDArray[Any]:
+    """The stored voxels, shape (I, J, K), native byte order (NIfTI stores column-major)."""
+    buffer = bytearray(layout.data_bytes)
+    view = memoryview(buffer)
+    done = 0
+    try:
+        with gzip.open(path, "rb") if layout.compressed else path.open("rb") as handle:
+            handle.seek(layout.offset)
+            while done < len(buffer):
+                n = handle.readinto(view[done:])
+                if not n:
+                    break
+                done += n
+            if layout.compressed:  # read to the end: gzip checks CRC-32 and ISIZE there
+                while handle.read(_CHUNK_BYTES):
+                    pass
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise ImageReadError(
+            f"{path}: voxel data cannot be read ({reason(err)}); the file is damaged. Export "
+            "the image again."
+        ) from err
+    if done < len(buffer):
+        raise ImageReadError(
+            f"{path}: truncated: {done} of {len(buffer)} bytes of voxel data. Export the image "
+            "again."
+        )
+    array = np.frombuffer(buffer, dtype=layout.dtype).reshape(layout.shape, order="F")
+    with np.errstate(all="ignore"):  # a byte swap of signalling NaNs is not arithmetic
+        return array.astype(layout.dtype.newbyteorder("="), copy=False)
+
+
+def _scaled(raw: npt.NDArray[Any], layout: NiftiLayout, path: Path) -> npt.NDArray[Any]:
     """Voxels with scl_slope/scl_inter applied, kept integer when the scaling is integral.
 
     nibabel returns float64 for any scaled file; a CT stored as int16 with slope 1 and
@@ -85,25 +93,29 @@ def _scaled_array(image: Any) -> npt.NDArray[Any]:
     data stays integer (int16 when the range fits, else int32); other scaling gives
     float32 (float64 only for float64 data).
     """
-    proxy = image.dataobj
-    slope = getattr(proxy, "slope", 1.0)
-    inter = getattr(proxy, "inter", 0.0)
-    raw_dtype = image.get_data_dtype()
-    if slope == 1.0 and inter == 0.0:
-        return np.asanyarray(proxy)
-    if slope == 1.0 and float(inter).is_integer() and raw_dtype.kind in "iu":
-        raw = proxy.get_unscaled()
-        lo, hi = int(raw.min()) + int(inter), int(raw.max()) + int(inter)
+    slope, inter = layout.slope, layout.inter
+    if (slope == 1.0 and inter == 0.0) or (raw.dtype.kind == "f" and not np.isfinite(raw).all()):
+        return raw  # unscaled (non-finite floats are reported by build_volume)
+    lo, hi = float(raw.min()), float(raw.max())
+    wide = raw.dtype == np.float64
+    out_dtype = np.dtype(np.float64 if wide else np.float32)
+    extreme = max(abs(slope * lo + inter), abs(slope * hi + inter))
+    if not extreme < (_FLOAT64_MAX if wide else _FLOAT32_MAX):
+        raise ImageReadError(
+            f"{path}: scl_slope {slope:g} and scl_inter {inter:g} take the voxels to about "
+            f"{extreme:.3g}, beyond {out_dtype}. The header is damaged. Export the image again."
+        )
+    if slope == 1.0 and float(inter).is_integer() and raw.dtype.kind in "iu":
         info = np.iinfo(np.int16)
-        dtype = np.int16 if info.min <= lo and hi <= info.max else np.int32
-        out = raw.astype(dtype)
-        out += dtype(int(inter))
-        return out
-    out_dtype = np.float64 if raw_dtype == np.float64 else np.float32
-    raw = proxy.get_unscaled()
+        fits = info.min <= lo + inter and hi + inter <= info.max
+        dtype = np.dtype(np.int16 if fits else np.int32)
+        if abs(lo + inter) < 2**31 and abs(hi + inter) < 2**31:
+            out = raw.astype(dtype)
+            out += dtype.type(int(inter))
+            return out
     out = raw.astype(out_dtype)
-    out *= out_dtype(slope)
-    out += out_dtype(inter)
+    out *= out_dtype.type(slope)
+    out += out_dtype.type(inter)
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -48,10 +49,19 @@ TDATA_TOOL_TYPES = (1, 2, 3, 4)
 
 
 class SessionLogError(BadInputError):
-    """A malformed session-log line or record; ``line_number`` and ``field`` say where."""
+    """A malformed session-log line or record; ``path``, ``line_number`` and ``field`` say where.
+
+    The message reads ``"<path>: line <n>, field '<name>': <reason>"``, leaving out the parts
+    that are not known.
+    """
 
     def __init__(
-        self, message: str, *, line_number: int | None = None, field: str | None = None
+        self,
+        message: str,
+        *,
+        line_number: int | None = None,
+        field: str | None = None,
+        path: str | os.PathLike[str] | None = None,
     ) -> None:
         where = ", ".join(
             part
@@ -61,9 +71,12 @@ class SessionLogError(BadInputError):
             )
             if part
         )
+        if path is not None:
+            where = f"{os.fspath(path)}: {where}" if where else os.fspath(path)
         super().__init__(f"{where}: {message}" if where else message)
         self.line_number = line_number
         self.field = field
+        self.path = None if path is None else os.fspath(path)
         self.reason = message
 
 

@@ -32,7 +32,7 @@ from typing import IO, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from seldinger.errors import OutputExistsError
+from seldinger.errors import MissingFileError, OutputExistsError, SeldingerIOError
 from seldinger.navigation.log_records import (
     FORMAT_VERSION,
     GenericRecord,
@@ -54,6 +54,7 @@ from seldinger.navigation.simulate import TrackerFrame
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_LINE_BYTES",
     "GenericRecord",
     "PositionRecord",
     "Record",
@@ -94,6 +95,75 @@ class SessionLog:
     skipped: tuple[SessionLogError, ...] = ()
 
 
+#: A log line longer than this is damaged (a TDATA line of 50 tools is about 15 kB).
+MAX_LINE_BYTES = 1 << 20
+
+
+def _raw_lines(
+    handle: IO[bytes], path: str | os.PathLike[str]
+) -> Iterator[tuple[bytes | None, bool]]:
+    """Lines as bytes, each with whether it ended in a newline; None for an over-long line
+    (which is consumed up to its newline, never held in memory whole)."""
+    try:
+        while True:
+            line = handle.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):
+                    line = handle.readline(MAX_LINE_BYTES)
+                yield None, bool(line)
+                continue
+            yield line, line.endswith(b"\n")
+    except OSError as err:
+        raise SeldingerIOError(
+            f"session log {os.fspath(path)} cannot be read ({err.strerror or err})."
+        ) from err
+
+
+def _decode_line(raw: bytes | None, number: int) -> str:
+    """The text of one line; SessionLogError (without location) when it cannot be JSON text."""
+    if raw is None:
+        raise SessionLogError(
+            f"longer than {MAX_LINE_BYTES} bytes; a log line holds one message (the file is "
+            "damaged or not a session log)."
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SessionLogError(
+            f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); a session "
+            "log is UTF-8 JSON lines (the file is damaged or not a session log)."
+        ) from err
+    if number == 1:
+        text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
+    return text
+
+
+def _parse_line(text: str, number: int, complete: bool) -> Record | SessionHeader:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        cut = "" if complete else " The line has no newline at its end: the log was cut short."
+        raise SessionLogError(f"not valid JSON ({err.msg} at column {err.colno}).{cut}") from err
+    except (RecursionError, ValueError) as err:  # nesting too deep; int of > 4300 digits
+        raise SessionLogError(f"not a usable JSON record ({type(err).__name__}).") from err
+    if number == 1 and isinstance(obj, dict) and obj.get("type") == "SESSION":
+        return parse_header(obj)
+    return parse_record(obj)
+
+
+def _open_log(path: str | os.PathLike[str]) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError as err:
+        raise MissingFileError(f"session log {os.fspath(path)} does not exist.") from err
+    except OSError as err:
+        raise SeldingerIOError(
+            f"session log {os.fspath(path)} cannot be read ({err.strerror or err})."
+        ) from err
+
+
 def iter_session_log(
     path: str | os.PathLike[str],
     *,
@@ -107,34 +177,34 @@ def iter_session_log(
     path : path-like
     skip_invalid : bool
         False (default): the first malformed line raises :class:`SessionLogError` naming
-        the line and field. True: malformed lines are skipped (a crash can truncate the
-        last line of a streaming log) and appended to ``skipped``.
+        the file, line and field. True: malformed lines are skipped (a crash can truncate
+        the last line of a streaming log) and appended to ``skipped``.
     skipped : list, optional
         Receives the error of each skipped line.
 
-    Blank lines are ignored.
+    Blank lines are ignored. A line that is not UTF-8, not JSON, longer than
+    :data:`MAX_LINE_BYTES` or not a valid record is malformed.
+
+    Raises
+    ------
+    SessionLogError
+        A malformed line (unless ``skip_invalid``), naming the file and the line.
+    MissingFileError, SeldingerIOError
+        The file does not exist or cannot be read.
     """
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
+    with _open_log(path) as handle:
+        for number, (raw, complete) in enumerate(_raw_lines(handle, path), start=1):
+            if raw is not None and not raw.strip():
                 continue
             try:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise SessionLogError(
-                        f"not valid JSON ({err.msg} at column {err.colno})."
-                    ) from err
-                if number == 1 and isinstance(obj, dict) and obj.get("type") == "SESSION":
-                    yield parse_header(obj)
-                else:
-                    yield parse_record(obj)
+                yield _parse_line(_decode_line(raw, number), number, complete)
             except SessionLogError as err:
                 located = SessionLogError(
                     err.reason
                     + ("" if skip_invalid else " Fix the line, or read with skip_invalid=True."),
                     line_number=number,
                     field=err.field,
+                    path=path,
                 )
                 if not skip_invalid:
                     raise located from err
