@@ -3,8 +3,10 @@
 Runs ``seldinger.anatomy.segment`` (every structure, classical engine) on lidc-idri-0001
 and, in the same process, a plain baseline: lungs as the largest component below
 -400 HU inside a thresholded body, holes filled per slice (the textbook first attempt).
-Prints per-structure wall times, the total against the goal (≤ 15 s on 2 cores), the
-process's peak resident memory rise against the goal (≤ 3 GB), and — when the reference
+Prints per-structure wall times, the total against the goal (issue 16: every structure
+including the five lobes, three fissures and six mediastinal organs ≤ 30 s on 2 cores;
+round 1's nine structures had 15 s), the process's peak resident memory rise against the
+goal (≤ 4 GB), and — when the reference
 labels in ../shared are present — Dice of both lung masks against the model's lobes.
 
 Run from the project root (never collected by pytest)::
@@ -33,8 +35,8 @@ from _memory import reset_peak, rss_kb  # benchmarks/ is on sys.path when run as
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "lidc-idri-0001"
-GOAL_TOTAL_S = 15.0
-GOAL_PEAK_GB = 3.0
+GOAL_TOTAL_S = 30.0
+GOAL_PEAK_GB = 4.0
 
 
 def baseline_lungs(hu: np.ndarray) -> np.ndarray:
@@ -96,16 +98,18 @@ def main() -> int:
 
     assert anatomy is not None
     print()
-    print(f"{'structure':<14}{'seconds':>9}{'volume mL':>12}")
+    print(f"{'structure':<26}{'seconds':>9}{'volume mL':>12}")
     for name in STRUCTURES:
         if name in anatomy.masks:
-            print(f"{name:<14}{best[name]:>9.2f}{anatomy.volume_ml(name):>12.1f}")
+            print(f"{name:<26}{best[name]:>9.2f}{anatomy.volume_ml(name):>12.1f}")
+    # Steps that make several structures book their time on the first one (lobes and
+    # fissures on lung_upper_lobe_left, the mediastinal organs on aorta).
     print(
-        f"{'total (wall)':<14}{best_total:>9.2f}   goal ≤ {GOAL_TOTAL_S:.0f} s  "
+        f"{'total (wall)':<26}{best_total:>9.2f}   goal ≤ {GOAL_TOTAL_S:.0f} s  "
         f"{'OK' if best_total <= GOAL_TOTAL_S else 'MISSED'}"
     )
     print(
-        f"{'peak memory':<14}{peak_gb:>9.2f} GB goal ≤ {GOAL_PEAK_GB:.0f} GB  "
+        f"{'peak memory':<26}{peak_gb:>9.2f} GB goal ≤ {GOAL_PEAK_GB:.0f} GB  "
         f"{'OK' if peak_gb <= GOAL_PEAK_GB else 'MISSED'}"
     )
     print()

@@ -125,3 +125,40 @@ def test_kill_9_during_a_plan_step_keeps_the_earlier_plan(case: Path) -> None:
     assert done.returncode == 0, done.stderr
     leftovers = [p.name for p in case.iterdir() if ".part" in p.name]
     assert leftovers == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="kill -9 of a child process (POSIX)")
+def test_kill_9_during_segment_leaves_no_folder_and_the_earlier_one_intact(
+    tmp_path: Path,
+) -> None:
+    """`segment` writes its folder aside and swaps it in: killed at any moment, the earlier
+    anatomy folder stays whole (or, without one, none appears); the next run cleans up."""
+    from shared_paths import LIDC
+
+    if not LIDC.is_dir():
+        pytest.skip("../shared/data is absent")
+    from seldinger.io import read_ct, write_volume
+
+    ct = read_ct(LIDC / "ct.nii.gz").volume
+    small = tmp_path / "ct.nii.gz"
+    write_volume(ct.crop_index((slice(None), slice(None), slice(40, 70))), small)
+    out = tmp_path / "anatomy"
+    script = str(Path(sys.executable).parent / "seldinger")
+    structures = ["--structures", "body,lung_left,lung_right,bones"]
+    first = subprocess.run([script, "segment", str(small), "--out", str(out), *structures],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for delay_s in (0.8, 1.6, 2.4, 3.2):
+        child = subprocess.Popen([script, "segment", str(small), "--out", str(out), "--force",
+                                  *structures],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay_s)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        if child.returncode == -signal.SIGKILL:
+            assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    done = subprocess.run([script, "segment", str(small), "--out", str(out), "--force",
+                           *structures], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # leftovers gone
