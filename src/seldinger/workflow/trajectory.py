@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from seldinger.anatomy import Anatomy, lesion_measurements, load_anatomy, map_masks
+from seldinger.anatomy import Anatomy, load_anatomy, map_masks
+from seldinger.anatomy.measure import lesion_measurements
 from seldinger.anatomy.table import Position
 from seldinger.errors import BadInputError
 from seldinger.files import check_outputs, staged_outputs
@@ -167,13 +168,11 @@ def plan_trajectory_step(
     OutputExistsError, SeldingerIOError, GeometryError, TargetError, PlanFileError
         Bad outputs or inputs; nothing is written.
     """
-    from seldinger.export.trajectory_figures import (  # matplotlib: imported when drawing
-        NEEDLE_VIEWS,
-        trajectory_figure_names,
-        write_trajectory_figures,
-    )
+    figure_names = []
+    if request.figures_dir is not None:  # matplotlib: imported only to draw
+        from seldinger.export.trajectory_figures import trajectory_figure_names
 
-    figure_names = [] if request.figures_dir is None else trajectory_figure_names(request.top)
+        figure_names = trajectory_figure_names(request.top)
     check_outputs(
         [request.out, *(request.figures_dir / n for n in figure_names if request.figures_dir)],
         request.force,
@@ -222,6 +221,11 @@ def plan_trajectory_step(
     figures: list[Path] = []
     with staged_outputs(request.force) as stage:
         if request.figures_dir is not None:
+            from seldinger.export.trajectory_figures import (
+                NEEDLE_VIEWS,
+                write_trajectory_figures,
+            )
+
             scratch = stage.scratch(request.figures_dir)
             with stages("drawing figures"):
                 shown = [drawn.trajectory] if drawn is not None else search.top(request.top)
