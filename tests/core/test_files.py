@@ -99,8 +99,11 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch) -> No
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full)
-    with pytest.raises(
-        SeldingerIOError, match=r"could not write .*plan\.json: No space left on device"
-    ), atomic_path(tmp_path / "plan.json") as tmp:
+    with (
+        pytest.raises(
+            SeldingerIOError, match=r"could not write .*plan\.json: No space left on device"
+        ),
+        atomic_path(tmp_path / "plan.json") as tmp,
+    ):
         tmp.write_text("{}")
     assert list(tmp_path.iterdir()) == []
