@@ -1,6 +1,9 @@
-"""Bones: a synthetic bone beside a contrast vessel, and the two real CTs against the reference."""
+"""Bones: the metrics on analytic shapes, a synthetic bone beside a contrast vessel, and the
+two real CTs against the reference by what path safety needs (cortical recall, surface Dice)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -10,17 +13,122 @@ from scipy import ndimage as ndi
 from reference import ABDOMEN, BONE_PREFIXES, LIDC, dice, reference_mask, reference_volume
 from seldinger.anatomy.body import segment_body
 from seldinger.anatomy.bones import segment_bones
+from seldinger.anatomy.metrics import dense_recall, surface_dice
 from seldinger.imaging import Volume, reorient
 from shared_paths import requires_shared
 
-# Dice against the union of TotalSegmentator's skeleton labels (costal cartilages included).
-# The issue asks for 0.85 (lidc) and 0.90 (abdomen); the method reaches 0.810 and 0.897. Most
-# of what lidc lacks is costal cartilage (52 k of its 98 k voxels are still missed: the edge of
-# the bars, below 85 HU, and bars not joined to anterior bone through the chest wall), enhanced
-# thyroid, veins and streaks in the neck, and rib heads and discs where the reference and the
-# CT's 2.5 mm slices disagree. The baselines guard what is reached, minus 0.005.
-LIDC_DICE_BASELINE = 0.805
-ABDOMEN_DICE_BASELINE = 0.892
+# The reference is the union of the model's skeleton labels (BONE_PREFIXES: ribs, vertebrae,
+# sacrum, sternum, scapulae, clavicles, humeri, hips, femora, and costal cartilages, which
+# both models have). Cartilage belongs in it: a needle must not cross it either, and
+# segment_bones returns it in the same mask. At >= 300 HU only its calcified parts count.
+CORTEX_HU = 300.0
+TOLERANCE_MM = 2.0
+# Issue 16's bars, on both cases.
+MIN_CORTICAL_RECALL = 0.98
+MIN_SURFACE_DICE = 0.90
+# Reached: recall 0.983 (lidc) and 0.997 (abdomen); surface Dice at 2 mm 0.856 and 0.832,
+# short of 0.90. Where the surfaces part (share of the total surface area, lidc / abdomen):
+# discs (the reference leaves a one-slice gap at each; their HU overlaps marrow's) and
+# endplates one slice off, 0.04 / 0.04; costal cartilage 0.025 / 0.013; enhanced thyroid and
+# neck vessels 0.02 on lidc; the metal and streaks of the left hip 0.02 on the abdomen. On
+# 3 mm voxels a face one voxel off lies outside 2 mm: even the reference's own interior with
+# a threshold edge (any level 90-140 HU) scores only 0.89-0.91 there. The baselines guard
+# what is reached, minus about 0.005.
+LIDC_SURFACE_DICE_BASELINE = 0.850
+ABDOMEN_SURFACE_DICE_BASELINE = 0.825
+
+
+def _ball(
+    shape: tuple[int, int, int],
+    spacing_mm: tuple[float, float, float],
+    centre_mm: Sequence[float],
+    radius_mm: float,
+) -> npt.NDArray[np.bool_]:
+    """Voxels whose centre lies within ``radius_mm`` of ``centre_mm`` (index 0 at 0 mm)."""
+    i, j, k = (np.arange(n)[:, None, None] * s for n, s in zip(shape, spacing_mm, strict=True))
+    j, k = j.reshape(1, -1, 1), k.reshape(1, 1, -1)
+    di, dj, dk = i - centre_mm[0], j - centre_mm[1], k - centre_mm[2]
+    return np.asarray(di**2 + dj**2 + dk**2 <= radius_mm**2)
+
+
+@pytest.mark.parametrize("spacing_mm", [(0.5, 0.5, 0.5), (0.4, 0.4, 1.0), (0.7, 0.7, 2.5)])
+@pytest.mark.parametrize("axis", [0, 2])
+@pytest.mark.parametrize(("offset_mm", "tolerance_mm"), [(4.0, 2.0), (5.0, 2.0), (8.0, 2.0)])
+def test_surface_dice_of_offset_spheres(
+    spacing_mm: tuple[float, float, float], axis: int, offset_mm: float, tolerance_mm: float
+) -> None:
+    # Spheres of radius R, centres d apart: a point of one at angle θ from the axis lies
+    # |sqrt(R² + d² - 2Rd cos θ) - R| from the other, within t for cos θ in
+    # [(d² - 2Rt - t²) / 2Rd, (d² + 2Rt - t²) / 2Rd], an interval of width 2t/d; area is
+    # uniform in cos θ, so t/d of each surface agrees (while the interval stays in [-1, 1]).
+    # Surface cells lie within half a cell diagonal of the true surface, so the distance
+    # between two of them errs by at most a diagonal: the score lies between the analytic
+    # ones at t - diagonal and t + diagonal.
+    radius_mm = 12.0
+    ni, nj, nk = (int(40.0 / s) for s in spacing_mm)
+    shape = (ni, nj, nk)
+    centre = [20.0, 20.0, 20.0]
+    a = _ball(shape, spacing_mm, centre, radius_mm)
+    centre[axis] += offset_mm
+    b = _ball(shape, spacing_mm, centre, radius_mm)
+    diagonal_mm = float(np.linalg.norm(spacing_mm))
+    low = (tolerance_mm - diagonal_mm) / offset_mm
+    high = (tolerance_mm + diagonal_mm) / offset_mm
+    assert low <= surface_dice(a, b, spacing_mm, tolerance_mm) <= high
+
+
+def test_surface_dice_of_offset_spheres_on_fine_voxels() -> None:
+    # On 0.25 mm voxels the analytic t/d = 0.5 is met within the discretisation (+0.06 at
+    # most: half a cell diagonal, 0.22 mm, over d = 4 mm, on each side).
+    spacing_mm = (0.25, 0.25, 0.25)
+    a = _ball((140, 120, 120), spacing_mm, (15.0, 15.0, 15.0), 10.0)
+    b = _ball((140, 120, 120), spacing_mm, (19.0, 15.0, 15.0), 10.0)
+    assert surface_dice(a, b, spacing_mm, 2.0) == pytest.approx(0.5, abs=0.06)
+
+
+def test_surface_dice_measures_in_mm_along_each_axis() -> None:
+    # A box moved by one voxel: 0.7 mm along i is within 2 mm, 2.5 mm along k is not (its two
+    # k-faces, and the bevelled cells beside them, disagree).
+    spacing_mm = (0.7, 0.7, 2.5)
+    a = np.zeros((30, 30, 12), dtype=bool)
+    a[8:20, 8:20, 3:8] = True
+    assert surface_dice(a, np.roll(a, 1, axis=0), spacing_mm, 2.0) == 1.0
+    moved_k = surface_dice(a, np.roll(a, 1, axis=2), spacing_mm, 2.0)
+    assert 0.0 < moved_k < 1.0
+    assert surface_dice(a, np.roll(a, 1, axis=2), spacing_mm, 2.5) == 1.0
+
+
+def test_surface_dice_edge_cases() -> None:
+    a = np.zeros((10, 10, 10), dtype=bool)
+    b = a.copy()
+    assert surface_dice(a, b, (1.0, 1.0, 1.0), 2.0) == 1.0  # both empty
+    b[1:3, 1:3, 1:3] = True
+    assert surface_dice(a, b, (1.0, 1.0, 1.0), 2.0) == 0.0  # one empty
+    a[6:9, 6:9, 6:9] = True
+    assert surface_dice(a, b, (1.0, 1.0, 1.0), 1.0) == 0.0  # apart by more than 1 mm
+    assert surface_dice(a, a, (0.7, 0.7, 2.5), 0.0) == 1.0
+
+
+def test_surface_dice_rejects_bad_arguments() -> None:
+    a = np.zeros((4, 4, 4), dtype=bool)
+    with pytest.raises(ValueError, match="one grid"):
+        surface_dice(a, np.zeros((4, 4, 5), dtype=bool), (1.0, 1.0, 1.0), 2.0)
+    with pytest.raises(ValueError, match="spacing_mm must be 3 positive"):
+        surface_dice(a, a, (1.0, 0.0, 1.0), 2.0)
+    with pytest.raises(ValueError, match="tolerance_mm must not be negative"):
+        surface_dice(a, a, (1.0, 1.0, 1.0), -1.0)
+
+
+def test_dense_recall_counts_only_dense_reference_voxels() -> None:
+    ct_hu = np.array([[[100, 299, 300, 900, 1200, 2000]]])
+    reference = np.array([[[True, True, True, True, True, False]]])
+    mask = np.array([[[True, True, False, True, True, True]]])
+    # Dense reference voxels: 300, 900, 1200 HU; the mask holds the last two.
+    assert dense_recall(mask, reference, ct_hu, 300.0) == pytest.approx(2 / 3)
+    assert dense_recall(mask, reference, ct_hu, 3000.0) == 1.0  # none dense enough
+    with pytest.raises(ValueError, match="share one grid"):
+        dense_recall(mask, reference[..., :5], ct_hu, 300.0)
+
 
 # Synthetic phantom on the lidc grid: a bone (cortex + marrow) in soft tissue, a contrast
 # vessel touching it, and, optionally, a blood pool that tells a contrast CT.
@@ -103,14 +211,56 @@ def abdomen_bones(abdomen_volume, abdomen_body):  # type: ignore[no-untyped-def]
     return segment_bones(abdomen_volume, abdomen_body)
 
 
-def test_lidc_dice(lidc_bones) -> None:  # type: ignore[no-untyped-def]
-    assert dice(lidc_bones, reference_mask(LIDC, *BONE_PREFIXES)) >= LIDC_DICE_BASELINE
+@pytest.fixture(scope="module")
+def lidc_reference():  # type: ignore[no-untyped-def]
+    return reference_mask(LIDC, *BONE_PREFIXES)
 
 
-def test_abdomen_dice(abdomen_bones) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def abdomen_reference():  # type: ignore[no-untyped-def]
     # Stored RAS: reoriented like abdomen_volume (conftest.to_lps_order flips i and j).
-    reference = reorient(reference_volume(ABDOMEN, *BONE_PREFIXES), "LPS").array
-    assert dice(abdomen_bones, reference) >= ABDOMEN_DICE_BASELINE
+    return reorient(reference_volume(ABDOMEN, *BONE_PREFIXES), "LPS").array
+
+
+def test_lidc_cortical_recall(lidc_bones, lidc_volume, lidc_reference) -> None:  # type: ignore[no-untyped-def]
+    recall = dense_recall(lidc_bones, lidc_reference, lidc_volume.array, CORTEX_HU)
+    assert recall >= MIN_CORTICAL_RECALL
+
+
+def test_abdomen_cortical_recall(abdomen_bones, abdomen_volume, abdomen_reference) -> None:  # type: ignore[no-untyped-def]
+    recall = dense_recall(abdomen_bones, abdomen_reference, abdomen_volume.array, CORTEX_HU)
+    assert recall >= MIN_CORTICAL_RECALL
+
+
+@pytest.fixture(scope="module")
+def lidc_surface_dice(lidc_bones, lidc_volume, lidc_reference) -> float:  # type: ignore[no-untyped-def]
+    return surface_dice(lidc_bones, lidc_reference, lidc_volume.spacing_mm, TOLERANCE_MM)
+
+
+@pytest.fixture(scope="module")
+def abdomen_surface_dice(abdomen_bones, abdomen_volume, abdomen_reference) -> float:  # type: ignore[no-untyped-def]
+    return surface_dice(abdomen_bones, abdomen_reference, abdomen_volume.spacing_mm, TOLERANCE_MM)
+
+
+def test_lidc_surface_dice_baseline(lidc_surface_dice: float) -> None:
+    assert lidc_surface_dice >= LIDC_SURFACE_DICE_BASELINE
+
+
+def test_abdomen_surface_dice_baseline(abdomen_surface_dice: float) -> None:
+    assert abdomen_surface_dice >= ABDOMEN_SURFACE_DICE_BASELINE
+
+
+@pytest.mark.xfail(strict=True, reason="surface Dice 0.856 (lidc), 0.832 (abdomen): see above")
+def test_surface_dice_meets_the_bar_on_both_cases(
+    lidc_surface_dice: float, abdomen_surface_dice: float
+) -> None:
+    assert min(lidc_surface_dice, abdomen_surface_dice) >= MIN_SURFACE_DICE
+
+
+def test_lidc_heart_and_aorta_hold_no_bone(lidc_bones) -> None:  # type: ignore[no-untyped-def]
+    # The contrast-filled blood pool: 0.2 % of the aorta touches bone through partial volume.
+    pool = reference_mask(LIDC, "heart", "aorta")
+    assert lidc_bones[pool].mean() < 0.005
 
 
 def test_bones_lie_inside_the_body(lidc_bones, lidc_body, abdomen_bones, abdomen_body) -> None:  # type: ignore[no-untyped-def]

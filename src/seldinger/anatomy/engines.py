@@ -20,6 +20,7 @@ import numpy as np
 
 from seldinger.anatomy.errors import AnatomyError, EngineUnavailableError
 from seldinger.anatomy.lobes import LOBE_NAMES
+from seldinger.anatomy.mediastinal_organs import MEDIASTINAL_ORGANS
 from seldinger.anatomy.morphology import BoolArray
 from seldinger.anatomy.pipeline import ProgressCallback, run_pipeline
 from seldinger.anatomy.result import Anatomy
@@ -109,6 +110,7 @@ TOTALSEGMENTATOR_MAP: Mapping[str, tuple[str, ...]] = {
     ),
     "liver": ("liver",),
     **{lobe: (lobe,) for lobe in LOBE_NAMES},
+    **{organ: (organ,) for organ in MEDIASTINAL_ORGANS},
 }
 
 

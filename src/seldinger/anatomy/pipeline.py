@@ -21,9 +21,11 @@ from seldinger.anatomy.fissures import FISSURE_NAMES, fissure_masks
 from seldinger.anatomy.liver import segment_liver
 from seldinger.anatomy.lobes import LOBE_NAMES, lobe_labels, segment_lobes
 from seldinger.anatomy.lungs import segment_lungs
+from seldinger.anatomy.mediastinal_organs import MEDIASTINAL_ORGANS, segment_mediastinal_organs
 from seldinger.anatomy.mediastinum import segment_mediastinum
 from seldinger.anatomy.morphology import BoolArray, bounding_slices
 from seldinger.anatomy.result import STRUCTURES, Anatomy
+from seldinger.anatomy.spinal_canal import segment_spinal_canal
 from seldinger.anatomy.vessels import segment_pulmonary_vessels
 from seldinger.imaging import Volume, reorient
 
@@ -46,6 +48,10 @@ DEPENDS_ON: Mapping[str, tuple[str, ...]] = {
     # The five lobes and three fissures come from one step (as both lungs do).
     "lung_upper_lobe_left": ("lung_left", "lung_right", "airways", "vessels"),
     **{name: ("lung_upper_lobe_left",) for name in (*LOBE_NAMES[1:], *FISSURE_NAMES)},
+    # The mediastinal organs come from one step too (each placed relative to the others).
+    "aorta": ("body", "airways", "lung_left", "lung_right", "bones", "liver"),
+    **{name: ("aorta",) for name in MEDIASTINAL_ORGANS if name not in ("aorta", "spinal_cord")},
+    "spinal_cord": ("body", "bones"),
 }
 #: Order of the steps (each after what it depends on).
 PIPELINE_ORDER: tuple[str, ...] = (
@@ -60,6 +66,8 @@ PIPELINE_ORDER: tuple[str, ...] = (
     *LOBE_NAMES,
     *FISSURE_NAMES,
     "emphysema",
+    "aorta",
+    *(name for name in MEDIASTINAL_ORGANS if name != "aorta"),
 )
 # Volume of the body bounding box margin kept around the crop (voxels).
 _CROP_PAD = 2
@@ -111,6 +119,8 @@ class _Run:
     graph: AirwayGraph | None = None
     radius_mm: np.ndarray | None = None
     laa_percent: float | None = None
+    esophagus_centreline: dict[str, Any] | None = None
+    organs_done: bool = False
 
     def lungs(self) -> BoolArray:
         return np.asarray(self.masks["lung_left"] | self.masks["lung_right"])
@@ -118,7 +128,7 @@ class _Run:
 
 def _step(run: _Run, name: str) -> None:
     ct, m = run.ct, run.masks
-    if name in run.given and name not in LOBE_NAMES:  # a model's lobes: see _lobes
+    if name in run.given and name not in LOBE_NAMES and name != "aorta":  # see _lobes, _organs
         m[name] = run.given[name]
         if name == "airways" and run.graph is None and m[name].any():
             run.graph = _graph_or_note(run)  # the lobes need the lobar bronchi
@@ -166,6 +176,12 @@ def _step(run: _Run, name: str) -> None:
         _lobes(run)
     elif name in LOBE_NAMES or name in FISSURE_NAMES:
         pass  # made with lung_upper_lobe_left (absent when the lungs are not in view)
+    elif name == "aorta":
+        _organs(run)
+    elif name == "spinal_cord" and not run.organs_done:
+        m["spinal_cord"] = segment_spinal_canal(ct, m["body"], m["bones"])
+    elif name in MEDIASTINAL_ORGANS:
+        pass  # made with the aorta (absent, with a note, when the CT does not show it)
     elif name == "emphysema":
         emphysema = segment_emphysema(ct, run.lungs(), m["airways"])
         m["emphysema"], run.laa_percent = emphysema.mask, emphysema.laa_percent
@@ -198,6 +214,28 @@ def _lobes(run: _Run) -> None:
     m.update(lobes.masks)
     m.update(lobes.fissures)
     run.notes.extend(f"lobes: {note}" for note in lobes.notes)
+
+
+def _organs(run: _Run) -> None:
+    """Heart, great vessels, oesophagus (with its centreline) and spinal canal; a model's
+    masks, when it gave them, are kept over the classical ones."""
+    m = run.masks
+    organs = segment_mediastinal_organs(
+        run.ct,
+        m["body"],
+        m["lung_left"],
+        m["lung_right"],
+        m["bones"],
+        airways=m["airways"],
+        airway_graph=run.graph,
+        liver=m.get("liver"),
+    )
+    m.update(organs.masks)
+    m.update({name: run.given[name] for name in MEDIASTINAL_ORGANS if name in run.given})
+    run.notes.extend(organs.notes)
+    run.organs_done = True
+    if organs.esophagus_centreline is not None and "esophagus" not in run.given:
+        run.esophagus_centreline = organs.esophagus_centreline.to_dict()
 
 
 def run_pipeline(
@@ -289,4 +327,5 @@ def run_pipeline(
         airway_graph=run.graph if "airways" in masks else None,
         vessel_radius_mm=radius,
         laa_percent=run.laa_percent if "emphysema" in masks else None,
+        esophagus_centreline=run.esophagus_centreline if "esophagus" in masks else None,
     )

@@ -40,11 +40,18 @@ STRUCTURES: tuple[str, ...] = (
     "fissure_left_oblique",
     "fissure_right_oblique",
     "fissure_right_horizontal",
+    "heart",
+    "aorta",
+    "pulmonary_artery",
+    "superior_vena_cava",
+    "esophagus",
+    "spinal_cord",
 )
 #: Name of the summary file in an anatomy folder.
 ANATOMY_JSON = "anatomy.json"
 _GRAPH_JSON = "airway_graph.json"
 _RADIUS_FILE = "vessel_radius_mm.nii.gz"
+_OESOPHAGUS_JSON = "esophagus_centreline.json"
 
 
 class LazyMasks(Mapping[str, Volume]):
@@ -126,6 +133,11 @@ class Anatomy:
     voxel_counts : mapping of str to int
         Voxels per mask as recorded in ``anatomy.json``, for the masks whose files still
         have the recorded digest (:meth:`volume_ml` uses them without reading the mask).
+    esophagus_centreline : mapping, optional
+        The oesophagus's centreline from the thoracic inlet to the hiatus
+        (:meth:`seldinger.anatomy.oesophagus.OesophagusCentreline.to_dict`: ``points_lps_mm``
+        top to bottom, wall ``radius_mm``, ``lumen_radius_mm``, ``length_mm``); stents are
+        sized on it. Saved as ``esophagus_centreline.json``.
     """
 
     masks: Mapping[str, Volume]
@@ -138,6 +150,7 @@ class Anatomy:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     folder: Path | None = None
     voxel_counts: Mapping[str, int] = field(default_factory=dict)
+    esophagus_centreline: Mapping[str, Any] | None = None
 
     def __getitem__(self, name: str) -> Volume:
         try:
@@ -206,6 +219,9 @@ class Anatomy:
             if self.vessel_radius_mm is not None:
                 write_volume(self.vessel_radius_mm, tmp / _RADIUS_FILE)
                 summary["vessel_radius"] = _RADIUS_FILE
+            if self.esophagus_centreline is not None:
+                (tmp / _OESOPHAGUS_JSON).write_text(json.dumps(self.esophagus_centreline))
+                summary["esophagus_centreline"] = _OESOPHAGUS_JSON
             (tmp / ANATOMY_JSON).write_text(json.dumps(summary, indent=2) + "\n")
         return out_dir
 
@@ -248,6 +264,9 @@ def load_anatomy(folder: str | Path) -> Anatomy:
     if "airway_graph" in summary:
         graph = AirwayGraph.from_dict(json.loads((folder / summary["airway_graph"]).read_text()))
         fingerprints["airway_graph"] = _digest(folder / summary["airway_graph"])
+    centreline = None
+    if "esophagus_centreline" in summary:
+        centreline = json.loads((folder / summary["esophagus_centreline"]).read_text())
     radius = None
     if "vessel_radius" in summary:
         radius = read_volume(folder / summary["vessel_radius"])
@@ -265,6 +284,7 @@ def load_anatomy(folder: str | Path) -> Anatomy:
         fingerprints=fingerprints,
         folder=folder,
         voxel_counts=counts,
+        esophagus_centreline=centreline,
     )
 
 

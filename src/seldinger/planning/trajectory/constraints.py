@@ -22,7 +22,20 @@ __all__ = [
 
 #: Structures no needle may cross, by default (names of :data:`seldinger.anatomy.STRUCTURES`;
 #: ``central_airways`` is the trachea and both main bronchi, taken from the airway graph).
-DEFAULT_HARD: tuple[str, ...] = ("bones", "mediastinum", "central_airways")
+#: The mediastinal organs at risk are named one by one as well as within the mediastinum,
+#: so that a refusal and a path's closest approach name the organ (heart, aorta …); one the
+#: anatomy lacks is skipped with a note.
+DEFAULT_HARD: tuple[str, ...] = (
+    "bones",
+    "mediastinum",
+    "central_airways",
+    "heart",
+    "aorta",
+    "pulmonary_artery",
+    "superior_vena_cava",
+    "esophagus",
+    "spinal_cord",
+)
 
 #: Why a candidate is refused, in the order they are tested and reported. A candidate
 #: refused for several reasons counts under each.
