@@ -55,8 +55,11 @@ class AppState:
 
 #: The running command's settings.
 STATE = AppState()
-err_console = Console(stderr=True)
-out_console = Console()
+# soft_wrap: a line is never broken at the terminal's width (80 columns when there is no
+# terminal), so a path or an error stays one line that scripts and users can copy; tables
+# still fit the width.
+err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True)
 
 CtArgument = Annotated[
     Path,

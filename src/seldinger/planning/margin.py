@@ -233,8 +233,9 @@ def assess_margin(
     weights = t_area[keep]
     kept_margin = margin[keep]
     share = weights / weights.sum()
-    below = float(100.0 * share[kept_margin < lo_mm].sum())
-    above = float(100.0 * share[kept_margin >= hi_mm].sum())
+    # Shares of a sum of floats can exceed 100 by an ulp (100.00000000000003): clipped.
+    below = float(np.clip(100.0 * share[kept_margin < lo_mm].sum(), 0.0, 100.0))
+    above = float(np.clip(100.0 * share[kept_margin >= hi_mm].sum(), 0.0, 100.0))
     points_lps = tumour.index_to_lps(t_verts[keep] / spacing + start)
     return MarginReport(
         min_margin_mm=float(kept_margin.min()),
@@ -247,7 +248,9 @@ def assess_margin(
         surface_points_lps_mm=points_lps,
         surface_margin_mm=kept_margin.astype(np.float64),
         thresholds_mm=(lo_mm, hi_mm),
-        surface_excluded_percent=float(100.0 * (1.0 - weights.sum() / total_area)),
+        surface_excluded_percent=float(
+            np.clip(100.0 * (1.0 - weights.sum() / total_area), 0.0, 100.0)
+        ),
         tumour_volume_ml=float(volume / 1000.0),
     )
 

@@ -49,6 +49,8 @@ __all__ = ["Navigated", "navigation_section", "simulate_navigation"]
 N_MARKERS = 6
 MARKER_RING_MM = (40.0, 90.0)
 MARKER_GAP_MM = 2.0
+#: Least distance of a marker from the CT's first and last voxels in each axis (mm).
+MARKER_EDGE_ROOM_MM = 10.0
 #: The pointer's localisation error when touching a marker, RMS per axis (mm).
 POINTER_FLE_MM = 0.3
 #: Deliberate needle errors of the simulated insertion.
@@ -81,7 +83,12 @@ def _marker_sites(body: Volume, entry_lps_mm: npt.ArrayLike) -> npt.NDArray[np.f
     inside = np.asarray(crop.array, dtype=bool)
     outside_mm = ndi.distance_transform_edt(~inside, sampling=crop.spacing_mm)
     shell = (outside_mm >= MARKER_GAP_MM - 0.5) & (outside_mm <= MARKER_GAP_MM + 0.5)
-    points = crop.index_to_lps(np.argwhere(shell))
+    index = np.argwhere(shell) + lo
+    # A marker must lie wholly in the scanned range, with room to spare: the detector needs
+    # the sphere and the skin around it (one 2 mm from the last slice was missed).
+    room = np.ceil(MARKER_EDGE_ROOM_MM / np.asarray(body.spacing_mm)).astype(int)
+    index = index[np.all((index >= room) & (index < np.array(body.shape) - room), axis=1)]
+    points = body.index_to_lps(index)
     distance = np.linalg.norm(points - entry, axis=1)
     points = points[(distance >= MARKER_RING_MM[0]) & (distance <= MARKER_RING_MM[1])]
     if len(points) < N_MARKERS:
