@@ -26,16 +26,18 @@ TOLERANCE_MM = 2.0
 # Issue 16's bars, on both cases.
 MIN_CORTICAL_RECALL = 0.98
 MIN_SURFACE_DICE = 0.90
-# Reached: recall 0.983 (lidc) and 0.997 (abdomen); surface Dice at 2 mm 0.856 and 0.832,
-# short of 0.90. Where the surfaces part (share of the total surface area, lidc / abdomen):
-# discs (the reference leaves a one-slice gap at each; their HU overlaps marrow's) and
-# endplates one slice off, 0.04 / 0.04; costal cartilage 0.025 / 0.013; enhanced thyroid and
-# neck vessels 0.02 on lidc; the metal and streaks of the left hip 0.02 on the abdomen. On
-# 3 mm voxels a face one voxel off lies outside 2 mm: even the reference's own interior with
-# a threshold edge (any level 90-140 HU) scores only 0.89-0.91 there. The baselines guard
-# what is reached, minus about 0.005.
-LIDC_SURFACE_DICE_BASELINE = 0.850
-ABDOMEN_SURFACE_DICE_BASELINE = 0.825
+# Reached: recall 0.983 (lidc) and 0.997 (abdomen); surface Dice at 2 mm 0.868 and 0.853,
+# short of 0.90. What taking the reference's surface within 5 mm of each part would gain
+# (lidc / abdomen): the vertebrae 0.036 / 0.028 (the thoracic discs, where the reference
+# leaves a one-slice gap and their HU overlaps marrow's; the lumbosacral disc and posterior
+# elements on the abdomen); costal cartilage 0.025 / 0.024; enhanced thyroid and neck
+# vessels 0.013 on lidc; hips and femora 0.039 on the abdomen (the metal implant's streaks,
+# marrow left open); the sacrum 0.031 on the abdomen (its canal and marrow). On 3 mm voxels a face one voxel
+# off lies outside 2 mm: even the reference's own interior with a threshold edge (any level
+# 90-140 HU) scores only 0.89-0.91 there. The baselines guard what is reached, minus about
+# 0.005.
+LIDC_SURFACE_DICE_BASELINE = 0.863
+ABDOMEN_SURFACE_DICE_BASELINE = 0.848
 
 
 def _ball(
@@ -250,7 +252,7 @@ def test_abdomen_surface_dice_baseline(abdomen_surface_dice: float) -> None:
     assert abdomen_surface_dice >= ABDOMEN_SURFACE_DICE_BASELINE
 
 
-@pytest.mark.xfail(strict=True, reason="surface Dice 0.856 (lidc), 0.832 (abdomen): see above")
+@pytest.mark.xfail(strict=True, reason="surface Dice 0.868 (lidc), 0.853 (abdomen): see above")
 def test_surface_dice_meets_the_bar_on_both_cases(
     lidc_surface_dice: float, abdomen_surface_dice: float
 ) -> None:
