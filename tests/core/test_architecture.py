@@ -24,9 +24,11 @@ ALLOWED = {
     "planning": {"imaging", "anatomy", "physics", "plan"},
     "navigation": {"imaging", "plan", "io"},
     "pacs": {"imaging", "io"},
-    "export": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation"},
+    "motion": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation"},
+    "export": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation",
+               "motion"},
     "workflow": {"imaging", "io", "plan", "data", "anatomy", "physics", "planning", "navigation",
-                 "pacs", "export"},
+                 "motion", "pacs", "export"},
     "app": None,  # anything
 }  # fmt: skip
 

@@ -386,3 +386,33 @@ def test_model_validation_messages() -> None:
         TrackerSimulator(TrackerSimConfig(insertion()), rng=1.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="motion must be"):
         TrackerSimConfig("pivot")  # type: ignore[arg-type]
+
+
+def test_patient_motion_hook_moves_target_skin_and_reference_by_its_field() -> None:
+    """A motion given from outside (a field over space and time) replaces the breathing."""
+    calls = []
+
+    def field(t_s: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        calls.append(points.copy())
+        signal = 0.5 - 0.5 * np.cos(2.0 * np.pi * t_s / 4.0)
+        gain = np.array([[0.0, 0.0, -10.0], [0.0, -4.0, 0.0], [0.0, -5.0, 0.0]])
+        return (t_s / 4.0) % 1.0, signal, signal[:, None, None] * gain[None]
+
+    config = TrackerSimConfig(insertion(), noise=NO_NOISE, patient_motion=field)
+    sim = TrackerSimulator(config, rng=SEED)
+    series = sim.simulate(30.0)
+    target, skin, reference = calls[0]
+    np.testing.assert_allclose([target, skin], [TARGET, ENTRY])
+    np.testing.assert_allclose(reference, sim.reference_to_ct[:3, 3])
+    signal = series.truth.breathing_signal
+    np.testing.assert_allclose(
+        series.truth.target_lps_mm[:, 2], TARGET[2] - 10.0 * signal, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        series.truth.reference_to_ct[:, 1, 3], reference[1] - 5.0 * signal, atol=1e-12
+    )
+    hold = series.truth.stage == 3  # the needle rests in the target: it moves with it
+    assert hold.sum() > 10
+    np.testing.assert_allclose(
+        series.truth.tip_lps_mm[hold], series.truth.target_lps_mm[hold], atol=1e-9
+    )

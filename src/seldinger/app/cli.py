@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from seldinger.app.cli_dose import dose_app
 from seldinger.app.cli_margin import margin
+from seldinger.app.cli_motion import motion_app
 from seldinger.app.cli_navigate import navigate_app
 from seldinger.app.cli_pacs import pacs_app
 from seldinger.app.cli_plan import plan_app
@@ -66,6 +67,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(dose_app, name="dose")
 app.add_typer(navigate_app, name="navigate")
 app.add_typer(pacs_app, name="pacs")
+app.add_typer(motion_app, name="motion")
 app.command("margin")(margin)
 
 ListSeriesOption = Annotated[

@@ -170,6 +170,36 @@ TruthOutOption = Annotated[
         show_default=False,
     ),
 ]
+MotionSiOption = Annotated[
+    float | None,
+    typer.Option(
+        "--motion-si-mm",
+        min=0.0,
+        metavar="MM",
+        help="Breathe the patient with a deforming field (issue 17) instead of --breathing: the target moves MM superior-inferior (end-expiration to end-inspiration), the needle in tissue, the skin and a chest reference sensor with it; the truth is known at every frame.",
+        show_default=False,
+    ),
+]
+MotionApOption = Annotated[
+    float,
+    typer.Option(
+        "--motion-ap-mm", min=0.0, help="With --motion-si-mm: anterior rise of the chest wall, mm."
+    ),
+]
+MotionPeriodOption = Annotated[
+    float,
+    typer.Option(
+        "--motion-period-s", min=0.5, help="With --motion-si-mm: mean breathing period, s."
+    ),
+]
+WriteModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--write-model",
+        help="With --motion-si-mm: write the surrogate → target model fitted from a simulated 4-D CT of the same patient (JSON) for `navigate guide --motion`.",
+        show_default=False,
+    ),
+]
 LogArgument = Annotated[
     Path,
     typer.Argument(help="Session log (JSON lines) from `navigate record`.", show_default=False),
@@ -257,6 +287,23 @@ CriticalOption = Annotated[
 BreachOption = Annotated[
     float, typer.Option("--breach-mm", min=0.0, help="Breach warning below this distance, mm.")
 ]
+GuideMotionOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--motion",
+        metavar="MODEL",
+        help="Follow the breathing target: a surrogate → target model (JSON, e.g. `navigate simulate --write-model`) predicts it from the --reference sensor in every frame; shows the breathing trace, phase and gating light. Needs a tracker-to-CT registration.",
+        show_default=False,
+    ),
+]
+GateWindowOption = Annotated[
+    str,
+    typer.Option(
+        "--gate-window",
+        metavar="LOW,HIGH",
+        help="With --motion: the gating light is on while the breathing lies in this window, fractions of the amplitude (0 end-expiration, 1 end-inspiration).",
+    ),
+]
 StaleOption = Annotated[
     float,
     typer.Option(
@@ -283,6 +330,10 @@ def simulate(
     tdata: TdataOption = False,
     wait_client: WaitClientOption = False,
     truth_out: TruthOutOption = None,
+    motion_si_mm: MotionSiOption = None,
+    motion_ap_mm: MotionApOption = 5.0,
+    motion_period_s: MotionPeriodOption = 4.0,
+    write_model: WriteModelOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -293,7 +344,9 @@ def simulate(
     breathing; every client gets a STATUS OK when it connects. Prints the ground truth first
     (ct_to_tracker and its inverse tracker_to_ct, reference_to_ct, the tip offset and the
     frame conventions) so that guidance can be registered and checked; with --json that is
-    one JSON line (type start), and a summary line (type end) follows at the end.
+    one JSON line (type start), and a summary line (type end) follows at the end. With
+    --motion-si-mm the patient breathes with a deforming field; --write-model saves the
+    model that `navigate guide --motion` follows the target with.
 
     Example: `seldinger navigate simulate --plan plan.json --port 18944 --truth-out
     truth.json` (then `seldinger navigate guide --plan plan.json --tracker localhost:18944
@@ -302,13 +355,16 @@ def simulate(
     from seldinger.files import atomic_path, check_overwrite
     from seldinger.navigation.igtl import IgtlServer, LinkOptions
     from seldinger.navigation.live import stream_simulation
-    from seldinger.workflow.simulation import SimulationRequest, make_simulation
+    from seldinger.workflow.motion_simulation import BreathingFieldRequest, tracker_simulation
+    from seldinger.workflow.simulation import SimulationRequest
 
     if truth_out is not None:
         check_overwrite(truth_out, force)
     options = (plan_path, trajectory, motion.value, hz, seed, seconds, noise_mm, noise_deg)
     more = (breathing, tip_offset_mm, angle_error_deg, lateral_error_mm, tdata)
-    sim, info = make_simulation(SimulationRequest(*options, *more))
+    field = BreathingFieldRequest(motion_si_mm, motion_ap_mm, motion_period_s,
+                                  write_model=write_model, force=force)  # fmt: skip
+    sim, info = tracker_simulation(SimulationRequest(*options, *more), field)
     # A streaming server reads what clients send and keeps none of it (defence in depth:
     # the loop empties the queue at every frame too).
     with IgtlServer(host, port, options=LinkOptions(keep_incoming=False)) as server:
@@ -464,6 +520,8 @@ def guide(
     critical: CriticalOption = "bones,vessels,airways",
     breach_mm: BreachOption = 5.0,
     stale_s: StaleOption = 0.5,
+    motion: GuideMotionOption = None,
+    gate_window: GateWindowOption = "0,0.25",
     seconds: SecondsOption = None,
     connect_timeout_s: ConnectTimeoutOption = 5.0,
     as_json: JsonOption = False,
@@ -478,13 +536,15 @@ def guide(
 
     The registration (tracker → CT, or reference → CT) comes from the plan (latest, or
     --registration) or from --tracker-to-ct / --reference-to-ct; the tip from the plan's
-    pivot calibration of --tool or --tip-offset-mm.
+    pivot calibration of --tool or --tip-offset-mm. With --motion MODEL, the target (and
+    the errors) follow the breathing, predicted from the --reference sensor.
 
     Example: `seldinger navigate guide --plan plan.json --tracker localhost:18944`.
     """
     from seldinger.navigation.guide_session import GuidanceSession
     from seldinger.navigation.igtl import IgtlClient
     from seldinger.navigation.live import follow_guidance
+    from seldinger.workflow.motion_guidance import setup_motion_guidance
     from seldinger.workflow.navigation import GuidanceRequest, setup_guidance
 
     host, port = parse_tracker_address(tracker)
@@ -494,13 +554,14 @@ def guide(
         calibration, tool, reference, tuple(n.strip() for n in names if n.strip()),
         breach_mm, stale_s,
     )  # fmt: skip
-    setup = setup_guidance(request)
+    setup = (setup_guidance(request) if motion is None
+             else setup_motion_guidance(request, motion, gate_window))  # fmt: skip
     display = GuideDisplay({"type": "start", "tracker": f"{host}:{port}", **setup.info},
                            setup.guide, as_json)  # fmt: skip
     started = time.monotonic()
     with IgtlClient(host, port, connect_timeout_s=connect_timeout_s) as client:
         session = GuidanceSession(
-            setup.guide, tool, reference if setup.frame == "reference" else None, display
+            setup.guide, tool, reference if setup.info["reference"] else None, display
         )
         display.start(session)
         with display.live():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +19,32 @@ if TYPE_CHECKING:
     from seldinger.navigation.guide_session import GuidanceSession
     from seldinger.navigation.igtl import Received
 
-__all__ = ["DISPLAY_PERIOD_S", "GuideDisplay", "print_simulation_start", "simulation_table"]
+__all__ = [
+    "DISPLAY_PERIOD_S",
+    "GuideDisplay",
+    "print_simulation_start",
+    "simulation_table",
+    "sparkline",
+]
 
 #: The live table is redrawn at most 10 times a second.
 DISPLAY_PERIOD_S = 0.1
+#: The breathing trace (``guide --motion``): one point per 0.2 s, the last 12 s.
+TRACE_STEP_S = 0.2
+TRACE_POINTS = 60
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(fractions: Iterable[float]) -> str:
+    """A text trace of amplitude fractions (0 expiration ▁, 1 inspiration █; clipped).
+
+    Examples
+    --------
+    >>> sparkline([0.0, 0.5, 1.0, 2.0])
+    '▁▅██'
+    """
+    top = len(_BLOCKS) - 1
+    return "".join(_BLOCKS[min(top, max(0, round(f * top)))] for f in fractions)
 
 
 def _matrix_lines(matrix: Any) -> str:
@@ -35,6 +59,14 @@ def simulation_table(info: dict[str, Any]) -> Table:
     for key in ("motion", "entry_lps_mm", "target_lps_mm", "pivot_lps_mm", "rate_hz", "seed"):
         if key in info:
             table.add_row(key, str(info[key]))
+    if "breathing_field" in info:
+        field, model = info["breathing_field"], info["model"]
+        table.add_row(
+            "breathing field",
+            f"target {field['target_si_mm']:g} mm SI, chest {field['ap_mm']:g} mm AP, "
+            f"period {field['period_s']:g} s; model: target {model['target_motion_mm']:.1f} mm, "
+            f"residual {model['residual_rms_mm']:.2f} mm RMS",
+        )
     table.add_row("tools", f"{info['tool']}, {info['reference']} ({info['messages']})")
     table.add_row("tip_offset_mm", f"{info['tip_offset_mm']:g} (tool +Z)")
     for key in ("tracker_to_ct", "reference_to_ct"):
@@ -51,7 +83,7 @@ def print_simulation_start(info: dict[str, Any], truth_out: Path | None, as_json
 
     out_console.print(simulation_table(info))
     out_console.print(CONVENTIONS, highlight=False)
-    print_written([truth_out])
+    print_written([truth_out, info.get("model", {}).get("path")])
     out_console.print("streaming; Ctrl-C stops", highlight=False)
 
 
@@ -63,6 +95,8 @@ class GuideDisplay:
         self.session: GuidanceSession | None = None
         self._live: Any = None
         self._shown = 0.0
+        self._trace: deque[float] = deque(maxlen=TRACE_POINTS)
+        self._traced_s = -math.inf
 
     def start(self, session: GuidanceSession) -> None:
         """Print the start line (JSON) or the registration, calibration and notes."""
@@ -101,6 +135,11 @@ class GuideDisplay:
                 out_console.line()
 
     def update(self, state: GuidanceState, item: Received, count: int) -> None:
+        fraction = getattr(state, "amplitude_fraction", None)
+        t = getattr(state, "sample_time_s", 0.0)
+        if fraction is not None and t - self._traced_s >= TRACE_STEP_S:
+            self._traced_s = t
+            self._trace.append(fraction)
         if self.as_json:
             print_json(
                 {
@@ -189,4 +228,15 @@ class GuideDisplay:
             if state.breach:
                 text = f"[bold red]{text} < {state.breach_threshold_mm:g}[/]"
         table.add_row(f"to {', '.join(info['critical']) or 'critical'}", text)
+        if hasattr(state, "gate_on"):
+            self._motion_rows(table, state)
         return table
+
+    def _motion_rows(self, table: Table, state: Any) -> None:
+        """Breathing trace, phase, gating light and target shift (``guide --motion``)."""
+        low, high = self.info["motion"]["gate_window"]
+        light = "[bold green]● GATE ON[/]" if state.gate_on else "[bold red]○ gate off[/]"
+        table.add_row("gating", f"{light} (window {100 * low:.0f}-{100 * high:.0f} %)")
+        table.add_row("breathing", f"{state.phase} {100 * state.amplitude_fraction:.0f} %")
+        table.add_row("trace", sparkline(self._trace))
+        table.add_row("target shift", f"{state.target_shift_mm:.1f} mm (compensated)")

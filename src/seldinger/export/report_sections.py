@@ -15,6 +15,7 @@ from typing import Any
 from seldinger.export.report import Report
 from seldinger.plan import (
     AblationSection,
+    MotionSection,
     NavigationSection,
     Plan,
     SeedSection,
@@ -25,6 +26,7 @@ from seldinger.plan import (
 __all__ = [
     "ablation_section",
     "case_section",
+    "motion_section",
     "navigation_record_section",
     "risk_score_sentence",
     "seed_metric_rows",
@@ -480,3 +482,67 @@ def navigation_record_section(report: Report, section: NavigationSection) -> Non
             ],
             caption="Tool calibrations (tip in the tool sensor's frame, mm)",
         )
+
+
+def motion_section(report: Report, section: MotionSection) -> None:
+    """Breathing motion: each target's displacement, each path in every phase, P(hit)."""
+    report.add_section(
+        "Breathing motion",
+        f"The plan's CT is the {section.reference_phase!r} phase; every other phase was "
+        "registered to it (deformable, elastix). A path is re-checked in each phase as a "
+        "straight needle from its moved entry to its moved target. P(hit): probability that "
+        f"the tip lands in the lesion, from a seeded Monte Carlo ({section.n_samples} samples) "
+        f"of registration TRE {section.tre_mm:g} mm ({section.tre_source}), residual motion "
+        f"{section.residual_rms_mm:g} mm RMS in the gating window "
+        f"{section.gate_window[0]:g}-{section.gate_window[1]:g} of the amplitude, and needle "
+        f"deflection {section.deflection_mm_per_100mm:g} mm per 100 mm.",
+    )
+    for target in section.targets:
+        advice = (
+            "above 5 mm: respiratory motion management is recommended (AAPM TG-76)"
+            if target.motion_management_recommended
+            else "within 5 mm (AAPM TG-76: no motion management needed)"
+        )
+        report.add_text(
+            f"Target {target.target}: moves {target.amplitude_mm:.1f} mm between phases "
+            f"(SI {target.peak_to_peak_si_mm:.1f}, AP {target.peak_to_peak_ap_mm:.1f}, LR "
+            f"{target.peak_to_peak_lr_mm:.1f} mm), {advice}."
+        )
+    report.add_table(
+        [
+            {
+                "phase": p.name + (" (plan CT)" if p.reference else ""),
+                "method": p.method,
+                "mean |u| (mm)": p.mean_displacement_mm,
+                "max |u| (mm)": p.max_displacement_mm,
+                "min Jacobian": p.min_jacobian,
+            }
+            for p in section.phases
+        ],
+        caption="Phases and their registrations to the plan's CT (displacement in mm)",
+    )
+    if section.trajectories:
+        report.add_table(
+            [
+                {
+                    "rank": t.rank,
+                    "lateral deviation (mm)": t.max_lateral_deviation_mm,
+                    "tip motion (mm)": t.tip_motion_mm,
+                    "safe in every phase": "yes"
+                    if t.safe_in_all_phases
+                    else "no: "
+                    + "; ".join(f"{k}: {', '.join(v)}" for k, v in t.unsafe_phases.items()),
+                    "P(hit) (%)": None if t.p_hit is None else round(100 * t.p_hit, 1),
+                    "placement error RMS (mm)": t.placement_rms_mm,
+                }
+                for t in section.trajectories
+            ],
+            caption="Needle paths under breathing (mm, %)",
+        )
+    if section.ablation_p_margin_5mm is not None:
+        report.add_text(
+            f"Ablation: P(minimal margin ≥ 5 mm) = {100 * section.ablation_p_margin_5mm:.1f} % "
+            f"(planned minimal margin {section.ablation_nominal_min_margin_mm:g} mm)."
+        )
+    for note in section.notes:
+        report.add_text(note)

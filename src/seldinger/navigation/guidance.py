@@ -648,6 +648,7 @@ class Guide:
         tool_to_tracker: npt.ArrayLike,
         reference_to_tracker: npt.ArrayLike | None = None,
         timestamp_s: float | None = None,
+        tracker_timestamp_s: float | None = None,
     ) -> GuidanceState:
         """Guidance for one tracker frame; also feeds the watchdog.
 
@@ -659,6 +660,9 @@ class Guide:
             Patient reference pose; required with ``reference_to_ct``, refused without.
         timestamp_s : float, optional
             Receive time on the guide's clock (default: now).
+        tracker_timestamp_s : float, optional
+            Acquisition time the tracker stamped on the pose, s. Not used here; guides
+            that follow a signal in time (motion compensation) read it.
 
         Raises
         ------

@@ -117,7 +117,12 @@ class GuidanceSession:
             None if self.reference is None or self._reference is None else self._reference[0]
         )
         try:
-            state = self.guide.update(pose, reference, timestamp_s=item.receive_monotonic_s)
+            state = self.guide.update(
+                pose,
+                reference,
+                timestamp_s=item.receive_monotonic_s,
+                tracker_timestamp_s=item.message.timestamp_s,
+            )
         except ValueError as err:  # a pose that is not rigid
             self.counts.rejected_poses += 1
             self.first_error = self.first_error or str(err)

@@ -24,6 +24,7 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,7 @@ __all__ = [
     "DropoutModel",
     "FrameTruth",
     "NoiseModel",
+    "PatientMotion",
     "SeriesTruth",
     "TrackerFrame",
     "TrackerSeries",
@@ -194,6 +196,24 @@ class DistortionModel:
 Motion = NeedleInsertion | PivotMotion | SpinMotion
 
 
+class PatientMotion(Protocol):
+    """Breathing motion of the patient given from outside (e.g. a CT-derived field).
+
+    A hook for models that navigation does not own (:mod:`seldinger.motion`'s breathing
+    field): called with the frame times and the points that move with the patient, it
+    returns the breathing phase and signal (as :meth:`BreathingTrace.state`) and each
+    point's displacement from end-expiration, so that the target, the skin entry and the
+    chest reference sensor move consistently.
+    """
+
+    def __call__(
+        self, t_s: FloatArray, points_lps_mm: FloatArray, /
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``phase`` (n,), ``signal`` (n,) and displacements (n, m, 3) LPS mm of the
+        ``points_lps_mm`` (m, 3), given at end-expiration, at the times ``t_s`` (n,) s."""
+        ...
+
+
 @dataclass(frozen=True, eq=False)
 class TrackerSimConfig:
     """Everything that defines a simulated tracking session (the seed excepted).
@@ -222,6 +242,9 @@ class TrackerSimConfig:
         ``ReferenceToTracker``.
     start_time_s : float
         Timestamp of frame 0 (e.g. Unix time when streaming). Default 0.
+    patient_motion : PatientMotion, optional
+        Breathing from outside (replaces ``breathing``): the target, the skin entry and the
+        reference sensor move by its displacements at their positions. Default None.
     """
 
     motion: Motion
@@ -236,6 +259,7 @@ class TrackerSimConfig:
     tool_name: str = TOOL_NAME
     reference_name: str = REFERENCE_NAME
     start_time_s: float = 0.0
+    patient_motion: PatientMotion | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.motion, NeedleInsertion | PivotMotion | SpinMotion):
@@ -351,7 +375,8 @@ class FrameTruth:
         Where the target is now (planned target + its breathing displacement); the pivot
         or spin point for the calibration motions.
     target_displacement_lps_mm, chest_displacement_lps_mm : ndarray (3,)
-        Breathing displacement of the target and of the chest wall from exhale.
+        Breathing displacement of the target and of the chest wall (the reference sensor)
+        from exhale.
     breathing_phase : float
         0 end-inhale, 0.5 end-exhale; NaN without breathing (and for pivot and spin).
     breathing_signal : float
@@ -595,16 +620,24 @@ class TrackerSimulator:
         indices = np.arange(first_index, first_index + count)
         t_s = indices / cfg.rate_hz
         sample = cfg.motion.sample(t_s)
-        if self._breathing is None or not cfg.motion.in_patient:  # calibration: on a phantom
+        skin_disp = None
+        if cfg.motion.in_patient and cfg.patient_motion is not None:
+            points = np.stack(
+                [cfg.motion.target_lps_mm, cfg.motion.skin_lps_mm, self.reference_to_ct[:3, 3]]
+            )
+            phase, signal, moved = cfg.patient_motion(t_s, points)
+            target_disp, skin_disp, chest_disp = moved[:, 0], moved[:, 1], moved[:, 2]
+        elif cfg.motion.in_patient and self._breathing is not None:
+            phase, signal = self._breathing.state(t_s)
+            target_disp, chest_disp = self._breathing.displacements_lps_mm(signal)
+        else:  # calibration: on a still phantom; or no breathing
             phase = np.full(count, np.nan)
             signal = np.zeros(count)
             target_disp = chest_disp = np.zeros((count, 3))
-        else:
-            phase, signal = self._breathing.state(t_s)
-            target_disp, chest_disp = self._breathing.displacements_lps_mm(signal)
         if cfg.motion.in_patient:
             f = sample.depth_fraction[:, None]
-            needle_disp = sample.skin_weight[:, None] * ((1.0 - f) * chest_disp + f * target_disp)
+            skin = chest_disp if skin_disp is None else skin_disp
+            needle_disp = sample.skin_weight[:, None] * ((1.0 - f) * skin + f * target_disp)
             target = cfg.motion.target_lps_mm + target_disp
         else:
             needle_disp = np.zeros((count, 3))

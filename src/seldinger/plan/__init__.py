@@ -36,6 +36,13 @@ from seldinger.plan.fields import (
     rigid_error,
 )
 from seldinger.plan.migrate import migrate_document, migrate_file
+from seldinger.plan.motion import (
+    MotionSection,
+    PhaseRecord,
+    TargetMotion,
+    TargetPhaseDisplacement,
+    TrajectoryMotion,
+)
 from seldinger.plan.navigation import (
     CalibrationRecord,
     NavigationSection,
@@ -67,7 +74,9 @@ __all__ = [
     "HeatSinkRecord",
     "MarginMetrics",
     "Matrix4",
+    "MotionSection",
     "NavigationSection",
+    "PhaseRecord",
     "PivotCalibrationRecord",
     "Plan",
     "PlanCaseMismatchError",
@@ -87,6 +96,9 @@ __all__ = [
     "StepRecord",
     "StructureRef",
     "Target",
+    "TargetMotion",
+    "TargetPhaseDisplacement",
+    "TrajectoryMotion",
     "TrajectoryRecord",
     "TrajectoryRules",
     "TrajectorySection",

@@ -31,6 +31,7 @@ from seldinger.plan.errors import (
     PlanVersionError,
 )
 from seldinger.plan.fields import PlanModel
+from seldinger.plan.motion import MotionSection
 from seldinger.plan.navigation import NavigationSection
 from seldinger.plan.provenance import Provenance
 from seldinger.plan.seeds import SeedSection
@@ -76,6 +77,8 @@ class Plan(PlanModel):
         I-125 implant: needles, seeds, strength, dose metrics (``seldinger plan seeds``).
     navigation : NavigationSection or None
         Calibrations and registrations (``seldinger navigate``).
+    motion : MotionSection or None
+        Respiratory phases, target and path motion, P(hit) (``seldinger motion plan``).
     notes : list of str
 
     Examples
@@ -96,6 +99,7 @@ class Plan(PlanModel):
     ablation: AblationSection | None = None
     seeds: SeedSection | None = None
     navigation: NavigationSection | None = None
+    motion: MotionSection | None = None
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

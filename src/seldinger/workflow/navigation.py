@@ -8,6 +8,7 @@ a distance map of the plan's critical structures.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,8 +266,13 @@ class GuidanceSetup:
     notes: list[str]
 
 
-def setup_guidance(request: GuidanceRequest) -> GuidanceSetup:
+def setup_guidance(
+    request: GuidanceRequest, make_guide: Callable[..., Guide] = Guide
+) -> GuidanceSetup:
     """The guide for a plan's trajectory: registration, tool calibration, critical map.
+
+    ``make_guide`` builds it from the same arguments as :class:`Guide` (a subclass such
+    as the motion-compensated guide, its own options bound).
 
     Raises
     ------
@@ -281,7 +287,7 @@ def setup_guidance(request: GuidanceRequest) -> GuidanceSetup:
     tip_to_tool, calibration_source = _calibration(plan, request)
     distance, used, notes = _critical_map(plan, plan_path, list(request.critical), path)
     key = "tracker_to_ct" if frame == "tracker" else "reference_to_ct"
-    guide = Guide(
+    guide = make_guide(
         path,
         tip_to_tool,
         tracker_to_ct=matrix if frame == "tracker" else None,

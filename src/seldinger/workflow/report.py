@@ -32,6 +32,7 @@ from seldinger.export.report import replaceable_report_folder
 from seldinger.export.report_sections import (
     ablation_section,
     case_section,
+    motion_section,
     navigation_record_section,
     seed_section,
     target_section,
@@ -109,6 +110,8 @@ def build_report(request: ReportRequest, case: PlanCase | None = None) -> tuple[
             seed_section(report, plan.seeds, figures)
         if plan.navigation is not None:
             navigation_record_section(report, plan.navigation)
+        if plan.motion is not None:
+            motion_section(report, plan.motion)
         for hook in request.extra_sections:
             hook(report)
     return report, notes

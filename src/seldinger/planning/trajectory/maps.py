@@ -278,7 +278,20 @@ def _structure_distances(
             "no pulmonary vessel mask: the vessel safety distance is not applied "
             "(mediastinum and great vessels still are, when segmented)."
         )
+    _merge_missing(notes)
     return distances, hard_names
+
+
+def _merge_missing(notes: list[str]) -> None:
+    """One note naming every structure the anatomy lacks, instead of one note each."""
+    missing = [n for n in notes if n.startswith(_MISSING_PREFIX) and n.endswith(_MISSING_SUFFIX)]
+    if len(missing) < 2:
+        return
+    names = [n[len(_MISSING_PREFIX) : -len(_MISSING_SUFFIX)].strip("'") for n in missing]
+    first = notes.index(missing[0])
+    kept = [n for n in notes if n not in missing]
+    kept.insert(first, f"not in the anatomy, so not avoided: {', '.join(names)}.")
+    notes[:] = kept
 
 
 def _apply_lesion(
@@ -577,6 +590,10 @@ def _lesion_digest(box: tuple[slice, slice, slice], inside: npt.NDArray[np.bool_
     return f"lesion {digest.hexdigest()}"
 
 
+_MISSING_PREFIX = "no "
+_MISSING_SUFFIX = " mask in the anatomy: it is not avoided."
+
+
 def _fallback_notes(anatomy: Anatomy, name: str) -> list[str]:
     """What the planner says when a structure is missing or only partly known."""
     if name == "central_airways":
@@ -586,7 +603,7 @@ def _fallback_notes(anatomy: Anatomy, name: str) -> list[str]:
             return ["no airway graph: the whole airway tree is treated as trachea/main bronchi."]
         return []
     if name not in anatomy:
-        return [f"no {name!r} mask in the anatomy: it is not avoided."]
+        return [f"{_MISSING_PREFIX}{name!r}{_MISSING_SUFFIX}"]
     if name == "vessels" and anatomy.vessel_radius_mm is None:
         return ["no vessel radius map: every segmented vessel is kept at the safety distance."]
     return []
