@@ -95,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         str(plan),
         "--device",
         "emprint",
+        "--setting",
+        "150W-10min",
         "--max-probes",
-        "6",
+        "4",
         "--force",
     ]
     print(f"{'command (fresh process each run)':<44}{'best s':>8}{'median s':>9}{'peak MB':>10}")

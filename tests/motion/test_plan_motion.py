@@ -128,3 +128,35 @@ def _only(folder, uid):  # type: ignore[no-untyped-def]
         if pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID == uid:
             shutil.copy(path, out / path.name)
     return out
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    ("keyword", "rule"), [("PatientID", "patient"), ("FrameOfReferenceUID", "frame_of_reference")]
+)
+def test_dicom_phases_of_another_patient_or_frame_are_refused(tmp_path, keyword, rule) -> None:  # type: ignore[no-untyped-def]
+    from dicom_cases import lidc_slices
+    from pydicom.uid import generate_uid
+
+    from seldinger.io import read_ct
+    from seldinger.motion import PhaseError, phases_from_cts
+
+    other = {"PatientID": "SOMEONE-ELSE", "FrameOfReferenceUID": generate_uid()}[keyword]
+    folders = []
+    for number in (1, 2):
+        folder = tmp_path / f"phase{number}"
+        folder.mkdir()
+        uid = generate_uid()
+        for n, ds in enumerate(lidc_slices()):
+            ds.SeriesInstanceUID, ds.SeriesNumber = uid, number
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            if number == 2:
+                setattr(ds, keyword, other)
+            ds.save_as(folder / f"{n:03d}.dcm", enforce_file_format=True)
+        folders.append(folder)
+    cts = [(f"p{i}", read_ct(folder)) for i, folder in enumerate(folders)]
+    assert cts[0][1].meta.patient_id and cts[0][1].meta.frame_of_reference_uid
+    assert "patient_id" not in cts[0][1].meta.to_dict()  # compared, never printed
+    with pytest.raises(PhaseError) as caught:
+        phases_from_cts(cts)
+    assert caught.value.rule == rule and "\n" not in str(caught.value)

@@ -28,12 +28,15 @@ class CtMeta:
     manufacturer: str | None = None
     model: str | None = None
     patient_position: str | None = None
+    patient_id: str | None = None
+    frame_of_reference_uid: str | None = None
     n_files: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
+        """Plain JSON-ready dict (without the patient ID: it is compared, never printed)."""
         out = asdict(self)
+        out.pop("patient_id")
         out["notes"] = list(self.notes)
         return out
 

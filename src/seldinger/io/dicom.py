@@ -204,6 +204,8 @@ def _meta(source: Path, info: SeriesInfo, notes: list[str]) -> CtMeta:
         manufacturer=facts.get("manufacturer"),
         model=facts.get("model"),
         patient_position=facts.get("patient_position"),
+        patient_id=facts.get("patient_id"),
+        frame_of_reference_uid=facts.get("frame_of_reference_uid"),
         n_files=len(info.files),
         notes=tuple(notes),
     )

@@ -334,6 +334,9 @@ def series_facts(ds: Dataset, path: Path, notes: list[str]) -> dict[str, Any]:
         ("manufacturer", "Manufacturer", header_text),
         ("model", "ManufacturerModelName", header_text),
         ("patient_position", "PatientPosition", header_text),
+        # Breathing phases must be one patient in one frame (seldinger.motion.check_phases).
+        ("patient_id", "PatientID", header_text),
+        ("frame_of_reference_uid", "FrameOfReferenceUID", header_uid),
     )
     for name, keyword, read in described:
         try:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seldinger.errors import BadInputError
 from seldinger.imaging import Volume
 from seldinger.io.ct import Ct, CtMeta
-from seldinger.io.dicom import ProgressCallback, read_dicom_ct
 from seldinger.io.errors import ImageReadError, MissingInputError
-from seldinger.io.itk import read_itk, write_itk
 from seldinger.io.nifti import read_nifti, write_nifti
+
+if TYPE_CHECKING:
+    from seldinger.io.dicom import ProgressCallback
+
+# pydicom and SimpleITK (0.3 s of imports) are loaded only when a DICOM series or an
+# NRRD/MetaImage file is read: a NIfTI-only command starts without them.
 
 __all__ = ["SUPPORTED_INPUTS", "detect_format", "read_ct", "read_volume", "write_volume"]
 
@@ -61,6 +66,8 @@ def read_volume(path: str | Path) -> Volume:
     if fmt == "nifti":
         return read_nifti(path)
     if fmt in ("nrrd", "metaimage"):
+        from seldinger.io.itk import read_itk
+
         return read_itk(path)
     return read_ct(path).volume
 
@@ -100,10 +107,17 @@ def read_ct(
     """
     fmt = detect_format(path)
     if fmt == "dicom":
+        from seldinger.io.dicom import read_dicom_ct
+
         return read_dicom_ct(path, series_uid=series_uid, resample=resample, progress=progress)
     if series_uid is not None:
         raise ImageReadError(f"{path}: series_uid (--series) applies to DICOM input only.")
-    volume = read_nifti(path) if fmt == "nifti" else read_itk(path)
+    if fmt == "nifti":
+        volume = read_nifti(path)
+    else:
+        from seldinger.io.itk import read_itk
+
+        volume = read_itk(path)
     return Ct(volume=volume, meta=CtMeta(source_path=str(path), format=fmt))
 
 
@@ -117,4 +131,6 @@ def write_volume(volume: Volume, path: str | Path, force: bool = False) -> Path:
         )
     if kind == "nifti":
         return write_nifti(volume, target, force=force)
+    from seldinger.io.itk import write_itk
+
     return write_itk(volume, target, force=force)

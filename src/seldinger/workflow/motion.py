@@ -19,7 +19,8 @@ from seldinger.anatomy.body import segment_body
 from seldinger.errors import BadInputError
 from seldinger.files import check_outputs, staged_outputs
 from seldinger.imaging import Volume
-from seldinger.io import Ct, list_series, read_ct, write_volume
+from seldinger.io import Ct, read_ct, write_volume
+from seldinger.io.dicom import list_series
 from seldinger.motion import (
     DISPLACEMENT_FILE,
     JACOBIAN_FILE,

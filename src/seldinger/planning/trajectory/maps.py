@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from seldinger.anatomy import Anatomy
@@ -616,6 +615,8 @@ def _distance_cmm(
     cap = int(DISTANCE_CAP_MM * 100)
     if not mask.any():
         return np.full(mask.shape, cap, dtype=np.uint16)
+    import SimpleITK as sitk  # only when a map is built: a cached run never loads it
+
     # SimpleITK's Maurer transform: exact Euclidean distances, multi-threaded, float32
     # (scipy's EDT is single-threaded and returns float64: 3x slower on a chest crop).
     image = sitk.GetImageFromArray(np.ascontiguousarray(mask.transpose(2, 1, 0)).astype(np.uint8))
