@@ -25,10 +25,11 @@ ALLOWED = {
     "navigation": {"imaging", "plan", "io"},
     "pacs": {"imaging", "io"},
     "motion": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation"},
+    "robot": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation", "motion"},
     "export": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation",
-               "motion"},
+               "motion", "robot"},
     "workflow": {"imaging", "io", "plan", "data", "anatomy", "physics", "planning", "navigation",
-                 "motion", "pacs", "export"},
+                 "motion", "pacs", "export", "robot"},
     "app": None,  # anything
 }  # fmt: skip
 

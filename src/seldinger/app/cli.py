@@ -24,6 +24,7 @@ from seldinger.app.cli_motion import motion_app
 from seldinger.app.cli_navigate import navigate_app
 from seldinger.app.cli_pacs import pacs_app
 from seldinger.app.cli_plan import plan_app
+from seldinger.app.cli_robot import robot_app
 from seldinger.app.common import (
     STATE,
     CtArgument,
@@ -68,6 +69,7 @@ app.add_typer(dose_app, name="dose")
 app.add_typer(navigate_app, name="navigate")
 app.add_typer(pacs_app, name="pacs")
 app.add_typer(motion_app, name="motion")
+app.add_typer(robot_app, name="robot")
 app.command("margin")(margin)
 
 ListSeriesOption = Annotated[

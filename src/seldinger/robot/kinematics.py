@@ -1,0 +1,328 @@
+"""Forward and inverse kinematics of the robot models, in CT LPS millimetres.
+
+The **guide pose** of a robot is a 4x4 ``guide_to_ct``: its third column is the unit needle
+direction (from entry toward target), its translation the guide's tip, on the needle line
+(``standoff_mm`` outside the entry). Joints are mm (prismatic) and degrees (revolute).
+
+- ``needle_guide_5dof``: written here in closed form. No library ships a model of a
+  remote-centre-of-motion needle guide, and its kinematics are simple: three prismatic axes
+  along the base x, y, z place the RCM, then ``Rz(azimuth) @ Ry(elevation)`` tilts the
+  guide's axis (base z at zero) about it.
+- ``serial_arm_guide``: roboticstoolbox's DH model (``rtb.models.DH.UR5``, metres) for
+  forward kinematics and its Levenberg-Marquardt ``ik_LM`` for the inverse; the needle's
+  roll about its own axis is free, so several rolls and seeds are tried.
+
+See docs/conventions.md for frames and names, docs/robot.md for the models.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from seldinger.errors import BadInputError
+from seldinger.robot.models import RobotKind, RobotModel
+
+__all__ = [
+    "IK_ANGLE_TOL_DEG",
+    "IK_DISTANCE_TOL_MM",
+    "IkResult",
+    "arm_robot",
+    "axis_errors",
+    "forward",
+    "frame_from_axis",
+    "frames_from_axes",
+    "guide_poses_many",
+    "inverse",
+    "inverse_guide_many",
+]
+
+#: Acceptance of an IK solution (issue 18): the guide axis passes within this of the entry
+#: and the target, and is this parallel to entry -> target.
+IK_DISTANCE_TOL_MM = 0.1
+IK_ANGLE_TOL_DEG = 0.05
+#: Rolls of the guide about the needle axis tried for the arm, degrees (the roll is free).
+ARM_ROLLS_DEG = (0.0, 90.0, 180.0, 270.0, 45.0, 135.0, 225.0, 315.0)
+#: Seeds for the arm's IK, degrees: elbow-up poses reaching forward and down.
+ARM_SEEDS_DEG = (
+    (0.0, -90.0, 90.0, -90.0, -90.0, 0.0),
+    (0.0, -60.0, -90.0, -120.0, 90.0, 0.0),
+    (180.0, -120.0, 90.0, -60.0, -90.0, 0.0),
+    (90.0, -90.0, 90.0, 0.0, 90.0, 0.0),
+    (-90.0, -90.0, -90.0, 0.0, -90.0, 0.0),
+)
+M_PER_MM = 1e-3
+
+Matrix44 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class IkResult:
+    """An inverse-kinematics answer: ``joints`` (None when not reachable) and why not.
+
+    ``reason`` is None when reachable, else ``"workspace"`` (the pose lies out of the
+    robot's reach) or ``"joint_limit"`` (reached only beyond a joint's limit).
+    """
+
+    joints: npt.NDArray[np.float64] | None
+    reason: str | None
+    guide_pose: Matrix44
+
+
+def _unit(vector: npt.ArrayLike, what: str) -> npt.NDArray[np.float64]:
+    v = np.asarray(vector, dtype=float)
+    norm = float(np.linalg.norm(v))
+    if not norm > 1e-9:
+        raise BadInputError(f"{what} must be a non-zero vector; got {v.tolist()}.")
+    return v / norm
+
+
+def frames_from_axes(
+    directions: npt.ArrayLike, origins_lps_mm: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Rigid 4x4s, shape (N, 4, 4), whose z columns are ``directions`` (N, 3; normalised)
+    and translations ``origins_lps_mm`` (N, 3); x is perpendicular to z and to LPS x (or y)."""
+    z = np.atleast_2d(np.asarray(directions, dtype=float))
+    norms = np.linalg.norm(z, axis=1)
+    if np.any(~(norms > 1e-9)):
+        raise BadInputError("each direction must be a non-zero vector.")
+    z = z / norms[:, None]
+    helper = np.zeros_like(z)
+    use_x = np.abs(z[:, 0]) < 0.9
+    helper[use_x, 0] = 1.0
+    helper[~use_x, 1] = 1.0
+    x = np.cross(helper, z)
+    x /= np.linalg.norm(x, axis=1)[:, None]
+    frames = np.zeros((len(z), 4, 4))
+    frames[:, :3, 0], frames[:, :3, 1], frames[:, :3, 2] = x, np.cross(z, x), z
+    frames[:, :3, 3] = np.atleast_2d(np.asarray(origins_lps_mm, dtype=float))
+    frames[:, 3, 3] = 1.0
+    return frames
+
+
+def frame_from_axis(direction: npt.ArrayLike, origin_lps_mm: npt.ArrayLike) -> Matrix44:
+    """A rigid 4x4 whose z column is ``direction`` (normalised) and translation ``origin``.
+
+    Examples
+    --------
+    >>> f = frame_from_axis([0.0, 0.0, 2.0], [1.0, 2.0, 3.0])
+    >>> f[:3, 2].tolist(), f[:3, 3].tolist()
+    ([0.0, 0.0, 1.0], [1.0, 2.0, 3.0])
+    """
+    return frames_from_axes(
+        np.asarray(direction, dtype=float)[None], np.asarray(origin_lps_mm, dtype=float)[None]
+    )[0]
+
+
+def axis_errors(
+    guide_pose: Matrix44, entry_lps_mm: npt.ArrayLike, target_lps_mm: npt.ArrayLike
+) -> tuple[float, float, float]:
+    """How far a guide's axis misses a path: (entry distance mm, target distance mm, angle deg).
+
+    The distances are from each point to the line through the pose's translation along its
+    z column; the angle is between that column and entry -> target.
+    """
+    entry, target = np.asarray(entry_lps_mm, float), np.asarray(target_lps_mm, float)
+    axis, origin = guide_pose[:3, 2], guide_pose[:3, 3]
+
+    def miss(point: npt.NDArray[np.float64]) -> float:
+        return float(np.linalg.norm(np.cross(point - origin, axis)))
+
+    cosine = float(np.dot(axis, _unit(target - entry, "target_lps_mm - entry_lps_mm")))
+    return miss(entry), miss(target), math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
+
+
+# --- the 5-DOF guide, closed form ------------------------------------------------------------
+
+
+def guide_poses_many(joints: npt.ArrayLike, base_to_ct: Matrix44) -> npt.NDArray[np.float64]:
+    """The 5-DOF guide's poses (N, 4, 4) at joints (N, 5): x, y, z mm, azimuth, elevation deg."""
+    q = np.atleast_2d(np.asarray(joints, dtype=float))
+    az, el = np.radians(q[:, 3]), np.radians(q[:, 4])
+    ca, sa, ce, se = np.cos(az), np.sin(az), np.cos(el), np.sin(el)
+    rcm_to_base = np.zeros((len(q), 4, 4))
+    # Rz(azimuth) @ Ry(elevation), then the RCM's translation
+    rcm_to_base[:, 0, :] = np.column_stack([ca * ce, -sa, ca * se, q[:, 0]])
+    rcm_to_base[:, 1, :] = np.column_stack([sa * ce, ca, sa * se, q[:, 1]])
+    rcm_to_base[:, 2, :] = np.column_stack([-se, np.zeros_like(se), ce, q[:, 2]])
+    rcm_to_base[:, 3, 3] = 1.0
+    return np.asarray(np.einsum("ij,njk->nik", base_to_ct, rcm_to_base))
+
+
+def _guide_forward(joints: npt.NDArray[np.float64], base_to_ct: Matrix44) -> Matrix44:
+    return guide_poses_many(joints[None], base_to_ct)[0]
+
+
+def inverse_guide_many(
+    model: RobotModel,
+    entries_lps_mm: npt.ArrayLike,
+    targets_lps_mm: npt.ArrayLike,
+    base_to_ct: Matrix44,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.object_]]:
+    """Closed-form IK of the 5-DOF guide for N paths at once (RCM at each entry).
+
+    Parameters
+    ----------
+    entries_lps_mm, targets_lps_mm : array-like, shape (N, 3)
+    base_to_ct : ndarray, shape (4, 4)
+
+    Returns
+    -------
+    joints : ndarray, shape (N, 5)
+        x, y, z (mm), azimuth, elevation (degrees), whether within limits or not.
+    reasons : ndarray of object, shape (N,)
+        None (reachable), "workspace" (a prismatic axis out of range: the RCM cannot be put
+        at the entry) or "joint_limit" (the guide cannot tilt that far).
+    """
+    entries = np.atleast_2d(np.asarray(entries_lps_mm, dtype=float))
+    directions = np.atleast_2d(np.asarray(targets_lps_mm, dtype=float)) - entries
+    norms = np.linalg.norm(directions, axis=1)
+    if np.any(norms < 1e-9):
+        raise BadInputError("each target_lps_mm must differ from its entry_lps_mm.")
+    ct_to_base = np.linalg.inv(base_to_ct)
+    rcm = entries @ ct_to_base[:3, :3].T + ct_to_base[:3, 3]
+    d = (directions / norms[:, None]) @ ct_to_base[:3, :3].T
+    elevation = np.degrees(np.arccos(np.clip(d[:, 2], -1.0, 1.0)))
+    flat = np.hypot(d[:, 0], d[:, 1]) < 1e-12  # along base z: azimuth is free, take 0
+    azimuth = np.where(flat, 0.0, np.degrees(np.arctan2(d[:, 1], d[:, 0])))
+    joints = np.column_stack([rcm, azimuth, elevation])
+    outside = (joints < model.lower) | (joints > model.upper)
+    reasons = np.full(len(joints), None, dtype=object)
+    reasons[outside[:, 3:].any(axis=1)] = "joint_limit"
+    reasons[outside[:, :3].any(axis=1)] = "workspace"
+    return joints, reasons
+
+
+# --- the serial arm, roboticstoolbox ---------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def arm_robot(rtb_model: str) -> Any:
+    """roboticstoolbox's DH model ``rtb.models.DH.<rtb_model>`` (metres, radians), cached."""
+    import roboticstoolbox as rtb
+
+    factory = getattr(rtb.models.DH, rtb_model, None)
+    if factory is None:
+        raise BadInputError(
+            f"rtb_model {rtb_model!r} is not a roboticstoolbox DH model; use one of "
+            "rtb.models.DH (e.g. 'UR5')."
+        )
+    return factory()
+
+
+def _arm_forward(
+    model: RobotModel, joints: npt.NDArray[np.float64], base_to_ct: Matrix44
+) -> Matrix44:
+    assert model.rtb_model is not None and model.tool_to_flange is not None  # by model_from_dict
+    flange_to_base = np.array(arm_robot(model.rtb_model).fkine(np.radians(joints)).A)
+    flange_to_base[:3, 3] /= M_PER_MM
+    return base_to_ct @ flange_to_base @ model.tool_to_flange
+
+
+def _arm_inverse(
+    model: RobotModel,
+    guide_pose: Matrix44,
+    base_to_ct: Matrix44,
+    seeds_deg: tuple[tuple[float, ...], ...] = ARM_SEEDS_DEG,
+) -> tuple[npt.NDArray[np.float64] | None, str | None]:
+    assert model.rtb_model is not None and model.tool_to_flange is not None
+    robot = arm_robot(model.rtb_model)
+    flange_to_tool = np.linalg.inv(model.tool_to_flange)
+    ct_to_base = np.linalg.inv(base_to_ct)
+    lower, upper = np.radians(model.lower), np.radians(model.upper)
+    robot.qlim = np.vstack([lower, upper])
+    reach_m = float(sum(abs(link.a) + abs(link.d) for link in robot.links[1:]))
+    shoulder_m = np.array([0.0, 0.0, robot.links[0].d])
+    any_solution = False
+    for roll in ARM_ROLLS_DEG:
+        c, s = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+        rolled = np.eye(4)
+        rolled[:2, :2] = [[c, -s], [s, c]]
+        flange = ct_to_base @ guide_pose @ rolled @ flange_to_tool
+        flange[:3, 3] *= M_PER_MM
+        if np.linalg.norm(flange[:3, 3] - shoulder_m) > reach_m:
+            return None, "workspace"  # the flange's place is the same for every roll
+        for seed in seeds_deg:
+            solution = robot.ik_LM(
+                flange, q0=np.radians(seed), ilimit=60, slimit=1, tol=1e-14, joint_limits=False
+            )
+            if not solution.success:
+                continue
+            any_solution = True
+            q = (np.asarray(solution.q) + math.pi) % (2.0 * math.pi) - math.pi  # wrap to [-pi, pi)
+            if np.all(q >= lower) and np.all(q <= upper):
+                return np.degrees(q), None
+    return None, "joint_limit" if any_solution else "workspace"
+
+
+# --- public ---------------------------------------------------------------------------------
+
+
+def forward(
+    model: RobotModel, joints: npt.ArrayLike, base_to_ct: Matrix44 | None = None
+) -> Matrix44:
+    """The guide pose ``guide_to_ct`` (4x4, LPS mm) at ``joints`` (mm / degrees).
+
+    ``base_to_ct`` defaults to the model's ``base_to_mount`` (the mount frame taken as CT).
+
+    Examples
+    --------
+    >>> from seldinger.robot.models import load_model
+    >>> pose = forward(load_model("guide_5dof"), [0.0, 0.0, 100.0, 0.0, 0.0])
+    >>> pose[:3, 2].round(6).tolist(), pose[:3, 3].round(6).tolist()
+    ([0.0, 1.0, 0.0], [0.0, -150.0, 0.0])
+    """
+    q = np.asarray(joints, dtype=float)
+    if q.shape != (len(model.joints),):
+        raise BadInputError(
+            f"joints must have {len(model.joints)} values for robot {model.name!r}; "
+            f"got shape {q.shape}."
+        )
+    base = model.base_to_mount if base_to_ct is None else np.asarray(base_to_ct, dtype=float)
+    if model.kind is RobotKind.NEEDLE_GUIDE_5DOF:
+        return _guide_forward(q, base)
+    return _arm_forward(model, q, base)
+
+
+def inverse(
+    model: RobotModel,
+    entry_lps_mm: npt.ArrayLike,
+    target_lps_mm: npt.ArrayLike,
+    base_to_ct: Matrix44 | None = None,
+    q0_deg: npt.ArrayLike | None = None,
+) -> IkResult:
+    """Joints that put the guide's axis through entry and target (the guide's tip
+    ``standoff_mm`` outside the entry), or the reason there are none.
+
+    ``q0_deg``: for an arm, joints tried first as the IK's seed (e.g. a neighbouring path's
+    solution), before :data:`ARM_SEEDS_DEG`.
+
+    Examples
+    --------
+    >>> from seldinger.robot.models import load_model
+    >>> result = inverse(load_model("guide_5dof"), [0.0, -150.0, 0.0], [0.0, -50.0, 0.0])
+    >>> result.reason is None, result.joints.round(6).tolist()
+    (True, [0.0, 0.0, 100.0, 0.0, 0.0])
+    """
+    entry = np.asarray(entry_lps_mm, dtype=float)
+    target = np.asarray(target_lps_mm, dtype=float)
+    base = model.base_to_mount if base_to_ct is None else np.asarray(base_to_ct, dtype=float)
+    direction = _unit(target - entry, "target_lps_mm - entry_lps_mm")
+    if model.kind is RobotKind.NEEDLE_GUIDE_5DOF:
+        joints, reasons = inverse_guide_many(model, entry[None], target[None], base)
+        pose = _guide_forward(joints[0], base)
+        reason = reasons[0]
+        return IkResult(None if reason else joints[0], reason, pose)
+    pose = frame_from_axis(direction, entry - model.standoff_mm * direction)
+    seeds: tuple[tuple[float, ...], ...] = ARM_SEEDS_DEG
+    if q0_deg is not None:
+        seeds = (tuple(float(v) for v in np.asarray(q0_deg, dtype=float)), *ARM_SEEDS_DEG)
+    q, reason = _arm_inverse(model, pose, base, seeds)
+    if q is not None:
+        pose = _arm_forward(model, q, base)
+    return IkResult(q, reason, pose)
