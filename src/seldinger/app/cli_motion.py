@@ -61,15 +61,14 @@ def _phase(text: str) -> tuple[str, Path]:
 
 
 def _window(text: str) -> tuple[float, float]:
+    from seldinger.errors import BadInputError
+    from seldinger.workflow.motion_guidance import parse_gate_window  # `navigate guide`'s
+
     try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(
-            f"--gate-window must be LOW,HIGH (fractions); got {text!r}."
-        ) from None
-    if not 0.0 <= low < high <= 1.0:
-        raise typer.BadParameter(f"--gate-window needs 0 <= LOW < HIGH <= 1; got {text!r}.")
-    return low, high
+        window = parse_gate_window(text)
+    except BadInputError as err:  # an option value: a usage error (status 2)
+        raise typer.BadParameter(str(err)) from None
+    return window.lower_fraction, window.upper_fraction
 
 
 @motion_app.command("register")

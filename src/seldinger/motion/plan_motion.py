@@ -30,6 +30,7 @@ import numpy.typing as npt
 from seldinger.imaging import Volume
 from seldinger.motion.errors import MotionError
 from seldinger.motion.field import DisplacementField
+from seldinger.motion.uncertainty import inside_mask
 from seldinger.plan import TargetMotion, TargetPhaseDisplacement
 
 __all__ = [
@@ -170,14 +171,7 @@ def _line(entry: FloatArray, target: FloatArray) -> FloatArray:
 
 def _crossed(hard: Mapping[str, Volume], points_lps_mm: FloatArray) -> list[str]:
     """Names of the hard masks holding any of the points (nearest voxel)."""
-    names = []
-    for name, mask in hard.items():
-        ijk = np.rint(mask.lps_to_index(points_lps_mm)).astype(np.int64)
-        inside = np.all((ijk >= 0) & (ijk < np.asarray(mask.shape)), axis=1)
-        ijk = ijk[inside]
-        if len(ijk) and np.asarray(mask.array)[ijk[:, 0], ijk[:, 1], ijk[:, 2]].any():
-            names.append(name)
-    return names
+    return [name for name, mask in hard.items() if inside_mask(mask, points_lps_mm).any()]
 
 
 def follow_path(

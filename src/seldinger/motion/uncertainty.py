@@ -47,11 +47,13 @@ __all__ = [
     "DEFAULT_DEFLECTION_MM_PER_100MM",
     "DEFAULT_N_SAMPLES",
     "DEFAULT_REQUIRED_MARGIN_MM",
+    "DEFAULT_TRE_MM",
     "HitProbability",
     "MarginProbability",
     "PlacementError",
     "SphereLesion",
     "ellipsoid_signed_distance_mm",
+    "inside_mask",
     "p_hit",
     "p_margin",
     "placement_error",
@@ -59,6 +61,12 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+#: TRE assumed when a plan holds no registration (mm, 3-D RMS): EM-navigated lung biopsy
+#: with skin fiducials reaches 2-4 mm in phantoms (navigation.md §2.5), as does a
+#: fiducial-based CT-to-robot registration; a plan registered with ``seldinger navigate
+#: register`` uses its own predicted TRE instead, and every output says which it used.
+DEFAULT_TRE_MM = 3.0
 
 #: RMS lateral deflection of the tip per 100 mm of insertion for an 18G bevel-tip needle.
 #: An assumption in the 1-2 mm / 10 cm range quoted for 18G needles in soft tissue; bevel
@@ -335,8 +343,8 @@ def _check_samples(n_samples: int) -> None:
         )
 
 
-def _inside_mask(mask: Volume, points_lps_mm: FloatArray) -> npt.NDArray[np.bool_]:
-    """Nearest-voxel lookup; points outside the grid are outside the lesion."""
+def inside_mask(mask: Volume, points_lps_mm: FloatArray) -> npt.NDArray[np.bool_]:
+    """Whether each point lies in the mask (nearest voxel > 0); points off the grid do not."""
     ijk = np.rint(mask.lps_to_index(points_lps_mm)).astype(np.intp)
     shape = np.asarray(mask.shape)
     valid = np.all((ijk >= 0) & (ijk < shape), axis=1)
@@ -377,7 +385,7 @@ def p_hit(
         offset = tips - lesion.centre_lps_mm
         hits = np.einsum("ij,ij->i", offset, offset) <= lesion.radius_mm**2
     elif isinstance(lesion, Volume):
-        hits = _inside_mask(lesion, tips)
+        hits = inside_mask(lesion, tips)
     else:
         raise BadInputError(
             f"lesion must be a SphereLesion or a mask Volume; got {type(lesion).__name__}."

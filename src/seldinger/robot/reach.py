@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from seldinger.imaging import Volume
+from seldinger.motion.uncertainty import DEFAULT_DEFLECTION_MM_PER_100MM, DEFAULT_TRE_MM
 from seldinger.robot.kinematics import (
     M_PER_MM,
     arm_robot,
@@ -52,11 +53,9 @@ __all__ = [
     "summarise",
 ]
 
-#: Registration TRE assumed when the plan has no navigation registration, mm (a typical
-#: fiducial-based CT-to-robot registration; stated in every report that uses it).
-DEFAULT_TRE_MM = 3.0
-#: Needle deflection per 100 mm of insertion, mm (issue 18's budget for an 18-20 G needle).
-NEEDLE_DEFLECTION_MM_PER_100MM = 1.5
+#: Needle deflection per 100 mm of insertion, mm: the error budget's rate
+#: (:data:`seldinger.motion.uncertainty.DEFAULT_DEFLECTION_MM_PER_100MM`).
+NEEDLE_DEFLECTION_MM_PER_100MM = DEFAULT_DEFLECTION_MM_PER_100MM
 #: Gap kept between the skin and the first point of the guide checked for collision, mm
 #: (the entry voxel itself is skin).
 GUIDE_CLEARANCE_MM = 3.0

@@ -44,6 +44,7 @@ from seldinger.motion.plan_motion import (
 )
 from seldinger.motion.uncertainty import (
     DEFAULT_DEFLECTION_MM_PER_100MM,
+    DEFAULT_TRE_MM,
     SphereLesion,
     p_hit,
     p_margin,
@@ -73,10 +74,6 @@ __all__ = [
     "warp_file",
 ]
 
-#: TRE assumed when the plan holds no registration (mm, 3-D RMS): EM-navigated lung
-#: biopsy with skin fiducials reaches 2-4 mm in phantoms (navigation.md §2.5); a plan
-#: registered with ``seldinger navigate register`` uses its own predicted TRE instead.
-DEFAULT_TRE_MM = 3.0
 #: What a phase name may hold (it names the phase's folder beside the plan).
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_%-][A-Za-z0-9_.%-]*")
 #: Monte Carlo samples for P(hit) (standard error ≤ 0.35 percentage points).
