@@ -26,10 +26,11 @@ ALLOWED = {
     "pacs": {"imaging", "io"},
     "motion": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation"},
     "robot": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation", "motion"},
+    "stents": {"imaging", "io", "plan", "anatomy"},
     "export": {"imaging", "io", "plan", "anatomy", "physics", "planning", "navigation",
-               "motion", "robot"},
+               "motion", "robot", "stents"},
     "workflow": {"imaging", "io", "plan", "data", "anatomy", "physics", "planning", "navigation",
-                 "motion", "pacs", "export", "robot"},
+                 "motion", "pacs", "export", "robot", "stents"},
     "app": None,  # anything
 }  # fmt: skip
 

@@ -25,6 +25,9 @@ from seldinger.app.cli_navigate import navigate_app
 from seldinger.app.cli_pacs import pacs_app
 from seldinger.app.cli_plan import plan_app
 from seldinger.app.cli_robot import robot_app
+from seldinger.app.cli_serve import serve
+from seldinger.app.cli_simulate import simulate_app
+from seldinger.app.cli_stent import stent_app
 from seldinger.app.common import (
     STATE,
     CtArgument,
@@ -70,6 +73,9 @@ app.add_typer(navigate_app, name="navigate")
 app.add_typer(pacs_app, name="pacs")
 app.add_typer(motion_app, name="motion")
 app.add_typer(robot_app, name="robot")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(stent_app, name="stent")
+app.command("serve")(serve)
 app.command("margin")(margin)
 
 ListSeriesOption = Annotated[
