@@ -504,7 +504,9 @@ def _usage_error_types() -> tuple[type[Exception], ...]:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # pragma: no cover - Typer before 0.29
-        from click.exceptions import ClickException  # type: ignore[no-redef, import-not-found]
+        import click.exceptions as legacy  # type: ignore[import-not-found, unused-ignore]
+
+        return (legacy.ClickException,)
     return (ClickException,)
 
 

@@ -51,6 +51,13 @@ from seldinger.plan.navigation import (
     SpinCalibrationRecord,
 )
 from seldinger.plan.provenance import Provenance, StepRecord
+from seldinger.plan.robot import (
+    NeedlePlacementRecord,
+    PathReachRecord,
+    ReplanRecord,
+    RobotSection,
+    RobotSessionRecord,
+)
 from seldinger.plan.seeds import (
     U_PER_MCI_I125,
     SeedDoseMetrics,
@@ -76,6 +83,8 @@ __all__ = [
     "Matrix4",
     "MotionSection",
     "NavigationSection",
+    "NeedlePlacementRecord",
+    "PathReachRecord",
     "PhaseRecord",
     "PivotCalibrationRecord",
     "Plan",
@@ -87,7 +96,10 @@ __all__ = [
     "Point3",
     "Provenance",
     "RegistrationRecord",
+    "ReplanRecord",
     "RigidMatrix",
+    "RobotSection",
+    "RobotSessionRecord",
     "SeedDoseMetrics",
     "SeedGoalsRecord",
     "SeedNeedleRecord",

@@ -34,6 +34,7 @@ from seldinger.plan.fields import PlanModel
 from seldinger.plan.motion import MotionSection
 from seldinger.plan.navigation import NavigationSection
 from seldinger.plan.provenance import Provenance
+from seldinger.plan.robot import RobotSection
 from seldinger.plan.seeds import SeedSection
 from seldinger.plan.targets import StructureRef, Target
 from seldinger.plan.trajectories import TrajectorySection
@@ -79,6 +80,8 @@ class Plan(PlanModel):
         Calibrations and registrations (``seldinger navigate``).
     motion : MotionSection or None
         Respiratory phases, target and path motion, P(hit) (``seldinger motion plan``).
+    robot : RobotSection or None
+        Reachability by a robot and the robot sessions (``seldinger robot reach|run``).
     notes : list of str
 
     Examples
@@ -100,6 +103,7 @@ class Plan(PlanModel):
     seeds: SeedSection | None = None
     navigation: NavigationSection | None = None
     motion: MotionSection | None = None
+    robot: RobotSection | None = None
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

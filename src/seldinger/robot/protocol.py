@@ -261,6 +261,13 @@ class RobotController:
         status = self._read_until(device_name, timeout_s)
         return status
 
+    def poll_status(self, device_name: str, timeout_s: float = 0.0) -> StatusMessage | None:
+        """Like :meth:`wait_for_status` but None when none came within ``timeout_s``."""
+        try:
+            return self.wait_for_status(device_name, timeout_s=max(timeout_s, 1e-3))
+        except RobotTimeoutError:
+            return None
+
     def close(self) -> None:
         """Disconnect (idempotent); a robot that is moving stops (its watchdog)."""
         self._client.close()

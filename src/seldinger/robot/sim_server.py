@@ -36,6 +36,7 @@ from seldinger.navigation.igtl import (
 )
 from seldinger.navigation.transforms import invert_rigid, validate_rigid
 
+from .needle_world import CHEST_REFERENCE, NEEDLE_TIP, NeedleWorld
 from .protocol import (
     ACK_PREFIX,
     CALIBRATION_PREFIX,
@@ -52,6 +53,9 @@ from .protocol import (
 __all__ = ["SimulatedRobot", "SimulatedRobotSettings", "StopEvent"]
 
 logger = logging.getLogger(__name__)
+
+#: Period of the simulated tracker's stream (40 Hz, an EM tracker's usual rate).
+TRACKER_INTERVAL_S = 0.025
 
 Float64Array = npt.NDArray[np.float64]
 
@@ -114,6 +118,12 @@ class SimulatedRobot:
         Reach, speed, noise, latency, control period.
     rng : numpy.random.Generator, optional
         Source of the repeatability noise (default: seeded 0, reproducible).
+    world : NeedleWorld, optional
+        The patient and needle (breathing, deflection): with it the robot's moves drive
+        the needle and a tracker stream (``NeedleTip``, ``ChestReference`` in CT LPS mm)
+        is served on ``tracker_port``.
+    tracker_port : int, optional
+        Where the tracker listens (0: a free port, see :attr:`tracker_port`); needs ``world``.
     """
 
     def __init__(
@@ -123,8 +133,17 @@ class SimulatedRobot:
         *,
         settings: SimulatedRobotSettings | None = None,
         rng: np.random.Generator | None = None,
+        world: NeedleWorld | None = None,
+        tracker_port: int | None = None,
     ) -> None:
         self.settings = settings or SimulatedRobotSettings()
+        self.world = world
+        self._tracker = (
+            IgtlServer(host, tracker_port or 0)
+            if world is not None and tracker_port is not None
+            else None
+        )
+        self._last_track_s = 0.0
         self._rng = rng or np.random.default_rng(0)
         self._lock = threading.Lock()
         # Written by the control thread only, under _lock; read by any thread under _lock.
@@ -148,6 +167,11 @@ class SimulatedRobot:
     def port(self) -> int:
         """The TCP port listened on."""
         return self._server.port
+
+    @property
+    def tracker_port(self) -> int | None:
+        """The simulated tracker's TCP port (None without one)."""
+        return None if self._tracker is None else self._tracker.port
 
     @property
     def state(self) -> RobotState:
@@ -181,6 +205,8 @@ class SimulatedRobot:
         """Stop the control thread and the server (idempotent)."""
         self._closing.set()
         self._server.close()
+        if self._tracker is not None:
+            self._tracker.close()
         self._thread.join()
 
     def __enter__(self) -> SimulatedRobot:
@@ -222,6 +248,28 @@ class SimulatedRobot:
                 if self._robot_to_ct is not None:
                     pose = self._robot_to_ct @ pose
             self._server.send(TransformMessage(device_name=CURRENT_POSITION, matrix=pose))
+        if self._tracker is not None and now_s - self._last_track_s >= TRACKER_INTERVAL_S:
+            self._last_track_s = now_s
+            self._stream_tracker(now_s)
+
+    def _stream_tracker(self, now_s: float) -> None:
+        assert self.world is not None and self._tracker is not None
+        tip, chest = self.world.tracked(now_s)
+        for name, point in ((NEEDLE_TIP, tip), (CHEST_REFERENCE, chest)):
+            if point is None:
+                continue
+            matrix = np.eye(4)
+            matrix[:3, 3] = point
+            self._tracker.send(TransformMessage(device_name=name, matrix=matrix))
+
+    def _world_tip(self, pose_robot: Float64Array) -> tuple[Float64Array, Float64Array] | None:
+        """The tip and axis in CT LPS of a robot-frame pose (None before calibration)."""
+        with self._lock:
+            robot_to_ct = self._robot_to_ct
+        if robot_to_ct is None:
+            return None
+        pose = robot_to_ct @ pose_robot
+        return pose[:3, 3], pose[:3, 2]
 
     def _advance(self, dt_s: float) -> None:
         assert self._target_robot is not None
@@ -234,6 +282,12 @@ class SimulatedRobot:
         if distance > travel:
             with self._lock:
                 self._pose_robot[:3, 3] = position + step * (travel / distance)
+                if self.world is not None:
+                    # the guide turns to the target's axis as it sets off (a rotation
+                    # stage is fast beside the travel)
+                    self._pose_robot[:3, :3] = self._target_robot[:3, :3]
+                pose = self._pose_robot.copy()
+            self._move_needle(pose)
             return
         sigma = self.settings.repeatability_mm / np.sqrt(3.0)
         landed = self._target_robot.copy()
@@ -241,11 +295,23 @@ class SimulatedRobot:
         with self._lock:
             self._pose_robot = landed
             self._moving = False
+        self._move_needle(landed)
+        if self.world is not None:
+            placed = self._world_tip(landed)
+            if placed is not None:
+                self.world.landed(*placed)
         self._idle.set()
         miss_mm = float(np.linalg.norm(landed[:3, 3] - goal))
         self._server.send(
             StatusMessage(device_name=TARGET_REACHED, status_string=f"miss {miss_mm:.3f} mm")
         )
+
+    def _move_needle(self, pose_robot: Float64Array) -> None:
+        if self.world is None:
+            return
+        placed = self._world_tip(pose_robot)
+        if placed is not None:
+            self.world.needle_moved(placed[0], time.monotonic())
 
     def _halt(self, now_s: float, reason: str, state: RobotState | None = None) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from seldinger.planning.ablation.placement import (
     Applicator,
     PlacementError,
     PlacementResult,
+    applicator_at,
     place_applicators,
 )
 from seldinger.planning.ablation.run import AblationPlan, plan_ablation
@@ -26,6 +27,7 @@ __all__ = [
     "HeatSink",
     "PlacementError",
     "PlacementResult",
+    "applicator_at",
     "heat_sinks",
     "place_applicators",
     "plan_ablation",

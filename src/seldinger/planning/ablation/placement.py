@@ -36,7 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +69,7 @@ __all__ = [
     "Applicator",
     "PlacementError",
     "PlacementResult",
+    "applicator_at",
     "place_applicators",
 ]
 
@@ -193,6 +194,7 @@ def place_applicators(
     max_probes: int = 3,
     coverage_goal: float = 0.99,
     critical: Sequence[str] = DEFAULT_CRITICAL,
+    fixed: Sequence[Applicator] = (),
 ) -> PlacementResult:
     """Choose applicators whose zones cover the lesion plus margin with the fewest probes.
 
@@ -216,6 +218,10 @@ def place_applicators(
         Fraction of the planning target's voxels the zones must cover.
     critical : sequence of str
         Hard structures of the maps no zone may include (those present are used).
+    fixed : sequence of Applicator
+        Applicators already in place (re-planning after a probe landed off its plan, see
+        :func:`applicator_at`): they count toward the coverage and ``max_probes``, new
+        ones keep the spacing rules with them, and they are listed first in the result.
 
     Raises
     ------
@@ -229,25 +235,37 @@ def place_applicators(
         raise BadInputError(f"margin_mm must lie in [0, 30] mm; got {margin_mm}.")
     if not 1 <= max_probes <= 4:
         raise BadInputError(f"max_probes must be 1 to 4; got {max_probes}.")
+    if len(fixed) > max_probes:
+        raise BadInputError(
+            f"{len(fixed)} applicators are already placed but max_probes is {max_probes}."
+        )
     if not 0 < coverage_goal <= 1:
         raise BadInputError(f"coverage_goal must lie in (0, 1]; got {coverage_goal}.")
     prepared = _prepare(maps, lesion, device, settings, margin_mm, critical)
     crop, target_arr, cands = prepared.crop, prepared.target, prepared.cands
     seconds.update(prepared.seconds)
 
-    # 5. Set search.
+    # 5. Set search (with the applicators already in place, if any).
     clock = time.perf_counter()
-    best = _search(cands, device, max_probes, coverage_goal, prepared.cell_ml)
+    placed = _placed(prepared, fixed, device.modality)
+    best = _search(cands, device, max_probes, coverage_goal, prepared.cell_ml, placed)
     seconds["search"] = time.perf_counter() - clock
     if best is None:
         top = 100.0 * max(c.mean() for c in cands.covers)
+        already = (
+            f" with the {len(fixed)} applicator(s) in place (covering "
+            f"{100.0 * placed.covers.mean():.1f} % alone)"
+            if fixed
+            else ""
+        )
         raise PlacementError(
-            f"no set of up to {max_probes} {device.name} applicators covers "
+            f"no set of up to {max_probes} {device.name} applicators{already} covers "
             f"{100 * coverage_goal:.0f} % of the lesion plus {margin_mm:g} mm (one applicator "
             f"covers at most {top:.1f} %). Allow more probes (--max-probes), a larger "
             "setting, or a smaller margin."
         )
-    picks = [cands.applicators[i] for i in best]
+    picks = list(placed.applicators) + [cands.applicators[i] for i in best]
+    notes.extend(placed.notes)
     zone_arr = np.asarray(zone_mask(crop, [a.zone for a in picks]).array, dtype=bool)
     lesion_crop = np.asarray(crop.array, dtype=bool)
     voxel_ml = float(np.prod(crop.spacing_mm)) / 1000.0
@@ -277,6 +295,88 @@ class _Prepared:
     cands: _Candidates
     cell_ml: float
     seconds: dict[str, float]
+    # LPS points: planning target, healthy grid, shell beyond the margin, critical voxels
+    samples: tuple[npt.NDArray[np.float64], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """Applicators already in place: their union's bits and which candidates fit beside them."""
+
+    applicators: tuple[Applicator, ...]
+    covers: npt.NDArray[np.bool_]  # union over the target points
+    healthy: npt.NDArray[np.bool_]
+    shell: npt.NDArray[np.bool_]
+    compatible: npt.NDArray[np.bool_]  # per candidate: spacing rules kept with every one
+    notes: tuple[str, ...]
+
+
+def _placed(prepared: _Prepared, fixed: Sequence[Applicator], modality: Modality) -> _Placed:
+    """Bits of the applicators in place on the problem's sample points, and their notes."""
+    target_pts, healthy_pts, shell_pts, critical_pts = prepared.samples
+    covers = np.zeros(len(target_pts), dtype=bool)
+    healthy = np.zeros(len(healthy_pts), dtype=bool)
+    shell = np.zeros(len(shell_pts), dtype=bool)
+    notes = []
+    kept = []
+    for a in fixed:
+        alone = a.zone.contains(target_pts)
+        covers |= alone
+        healthy |= a.zone.contains(healthy_pts)
+        shell |= a.zone.contains(shell_pts)
+        kept.append(replace(a, coverage_percent=100.0 * float(alone.mean())))
+        if len(critical_pts) and a.zone.contains(critical_pts).any():
+            notes.append(
+                f"the applicator in place at {np.round(a.tip_lps_mm, 1).tolist()} has a "
+                "critical structure inside its zone: reposition it rather than ablate there."
+            )
+    compatible = np.array(
+        [all(_spacing_ok(c, a, modality) for a in fixed) for c in prepared.cands.applicators],
+        dtype=bool,
+    )
+    return _Placed(tuple(kept), covers, healthy, shell, compatible, tuple(notes))
+
+
+def applicator_at(
+    maps: RiskMaps,
+    device: Device,
+    setting: str,
+    tip_lps_mm: npt.ArrayLike,
+    direction_lps: npt.ArrayLike,
+) -> Applicator:
+    """The applicator of ``device`` at ``setting`` whose probe lies where it really is.
+
+    For re-planning (:func:`place_applicators` with ``fixed``): the tip and the insertion
+    direction come from the confirmation (tracked needle or control CT), the zone follows
+    them, the path is scored on ``maps`` (its safety and metrics as for a planned one).
+    ``coverage_percent`` is filled in by the placement.
+    """
+    chosen = device.setting(setting)
+    tip = np.asarray(tip_lps_mm, dtype=np.float64)
+    u = np.asarray(direction_lps, dtype=np.float64)
+    norm = float(np.linalg.norm(u))
+    if tip.shape != (3,) or u.shape != (3,) or not np.isfinite([*tip, *u]).all() or norm == 0:
+        raise BadInputError(
+            "the applicator in place needs a finite tip (x, y, z LPS mm) and a non-zero "
+            f"insertion direction; got tip {tip.tolist()}, direction {u.tolist()}."
+        )
+    u = u / norm
+    probe_tips = probe_tips_lps_mm(tip, u, chosen)
+    paths = paths_along(maps, np.asarray(probe_tips), np.repeat(u[None, :], len(probe_tips), 0))
+    tips = np.array([p.target_lps_mm for p in paths])
+    central = paths[int(np.argmin(np.linalg.norm(tips - tip, axis=1)))]
+    return Applicator(
+        device=device.name,
+        setting=chosen.name,
+        tip_lps_mm=_t(tip),
+        direction_lps=_t(u),
+        entry_lps_mm=central.entry_lps_mm,
+        zone=zone_ellipsoid(tip, u, chosen.zone),
+        probes_tip_lps_mm=tuple(_t(p) for p in tips),
+        probes_entry_lps_mm=tuple(p.entry_lps_mm for p in paths),
+        path=central,
+        coverage_percent=0.0,
+    )
 
 
 def _prepare(
@@ -330,7 +430,8 @@ def _prepare(
 
     step = [max(1, round(_HEALTHY_STEP_MM / sp)) for sp in crop.spacing_mm]
     cell_ml = float(np.prod(np.multiply(step, crop.spacing_mm))) / 1000.0
-    return _Prepared(crop, target_arr, cands, cell_ml, seconds)
+    samples = (target_pts, healthy_pts, shell_pts, critical_pts)
+    return _Prepared(crop, target_arr, cands, cell_ml, seconds, samples)
 
 
 def _healthy_grid(crop: Volume, target: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
@@ -484,20 +585,32 @@ def _spacing_ok(a: Applicator, b: Applicator, modality: Modality) -> bool:
 
 
 def _search(
-    cands: _Candidates, device: Device, max_probes: int, goal: float, cell_ml: float
+    cands: _Candidates,
+    device: Device,
+    max_probes: int,
+    goal: float,
+    cell_ml: float,
+    placed: _Placed,
 ) -> tuple[int, ...] | None:
-    """The best set: fewest applicators reaching the goal, then least healthy, then risk."""
+    """The best set of new applicators: fewest reaching the goal together with those in
+    place, then least healthy tissue, then the widest shell, then the least path risk."""
     n_target = cands.covers[0].size
     need = math.ceil(goal * n_target - 1e-9)
-    covers = np.packbits(np.array(cands.covers), axis=1)
-    healthy = np.packbits(np.array(cands.healthy), axis=1)
-    shell = np.packbits(np.array(cands.shell), axis=1)
+    # The applicators in place are ORed into every candidate: a set's union is then the
+    # union with them, and the single-candidate counts below already include them.
+    covers = np.packbits(np.array(cands.covers) | placed.covers, axis=1)
+    healthy = np.packbits(np.array(cands.healthy) | placed.healthy, axis=1)
+    shell = np.packbits(np.array(cands.shell) | placed.shell, axis=1)
     count = _POPCOUNT[covers].sum(axis=1)
+    count[~placed.compatible] = -1
     hstep = max(1, round(_HEALTHY_TIE_ML / cell_ml))
     hcount = _POPCOUNT[healthy].sum(axis=1) // hstep
     scount = _POPCOUNT[shell].sum(axis=1)
     risk = np.asarray(cands.risk)
-    for k in range(1, max_probes + 1):
+    n_fixed = len(placed.applicators)
+    if n_fixed and int(np.count_nonzero(placed.covers)) >= need:
+        return ()
+    for k in range(1, max_probes - n_fixed + 1):
         if k == 1:
             ok = np.flatnonzero(count >= need)
             if ok.size:
@@ -505,6 +618,7 @@ def _search(
                 return (int(ok[order[0]]),)
             continue
         pool = np.argsort(-count, kind="stable")[: _POOL.get(k, 20)]
+        pool = pool[count[pool] >= 0]
         best: tuple[int, ...] | None = None
         best_key: tuple[int, int, float] | None = None
         for combo in itertools.combinations(pool.tolist(), k):

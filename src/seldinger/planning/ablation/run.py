@@ -13,6 +13,7 @@ from seldinger.plan import AblationSection, TrajectoryRules
 from seldinger.planning.ablation.heatsink import HeatSink, heat_sinks
 from seldinger.planning.ablation.placement import (
     DEFAULT_CRITICAL,
+    Applicator,
     PlacementResult,
     place_applicators,
 )
@@ -90,6 +91,7 @@ def plan_ablation(
     vessels: Mapping[str, Volume] | None = None,
     catalogue: Catalogue | None = None,
     maps: RiskMaps | None = None,
+    fixed: Sequence[Applicator] = (),
 ) -> AblationPlan:
     """Plan an ablation of ``lesion`` with ``device`` and check it.
 
@@ -116,6 +118,9 @@ def plan_ablation(
         Default: the shipped catalogue plus ``SELDINGER_DEVICE_CATALOGUE``.
     maps : RiskMaps, optional
         Prebuilt maps (with this lesion and constraints).
+    fixed : sequence of Applicator
+        Applicators already in place (re-planning from where a probe really is,
+        :func:`~seldinger.planning.ablation.applicator_at`); the rest is placed around them.
     """
     seconds: dict[str, float] = {}
     dev = (catalogue or load_catalogue()).device(device)
@@ -130,7 +135,14 @@ def plan_ablation(
         seconds["maps"] = time.perf_counter() - clock
     clock = time.perf_counter()
     placement = place_applicators(
-        maps, lesion, dev, settings, margin_mm=margin_mm, max_probes=max_probes, critical=critical
+        maps,
+        lesion,
+        dev,
+        settings,
+        margin_mm=margin_mm,
+        max_probes=max_probes,
+        critical=critical,
+        fixed=fixed,
     )
     seconds["placement"] = time.perf_counter() - clock
     clock = time.perf_counter()

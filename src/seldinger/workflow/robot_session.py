@@ -1,0 +1,293 @@
+"""``seldinger robot run``: the one-session biopsy + ablation with a robot.
+
+From a saved plan:
+
+1. The needles: with an ablation, a coaxial introducer on applicator 1's line to its tip
+   (the biopsy is taken through it, then applicator 1 goes down the introducer); without,
+   the trajectory the robot ranks first (``robot reach --write``), else rank 1.
+2. The robot is calibrated (``--calibration FILE``: ``{"robot_to_ct": 4x4}``, e.g. from
+   ``seldinger robot calibrate``; else the assumed mount of ``robot reach``), each needle is
+   aligned, inserted (gated at end-exhale when the plan has a motion section or a gate
+   window is given), confirmed by the tracker and adjusted (:class:`~seldinger.robot.
+   session.RobotSession`).
+3. After each confirmed applicator the rest of the ablation is re-planned from where the
+   needles really are (:func:`~seldinger.workflow.ablation_replan.replan_ablation`), and
+   the next applicator goes where the re-plan says.
+4. The session log (JSON lines) is written beside the plan as it happens; the plan gets a
+   robot session record (and the re-planned ablation section and zone mask), atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seldinger.errors import BadInputError, MissingFileError, SeldingerError
+from seldinger.files import staged_outputs
+from seldinger.io import write_volume
+from seldinger.navigation.transforms import validate_rigid
+from seldinger.plan import (
+    NeedlePlacementRecord,
+    Plan,
+    ReplanRecord,
+    RobotSection,
+    RobotSessionRecord,
+)
+from seldinger.plan.errors import PlanContentError
+from seldinger.robot import load_model
+from seldinger.robot.protocol import RobotController
+from seldinger.robot.session import (
+    BreathingGate,
+    NeedleGoal,
+    NeedleResult,
+    RobotSession,
+    SessionLog,
+    SessionSettings,
+    TrackerFeed,
+)
+from seldinger.workflow.ablation_replan import PlacedProbe, Replan, Replanner
+from seldinger.workflow.robot import robot_base_in_ct
+
+__all__ = ["DEFAULT_GATE_WINDOW", "SessionOutcome", "SessionRequest", "run_robot_session"]
+
+#: Gate window (fraction of the breathing range from end-exhale) when the plan has motion.
+DEFAULT_GATE_WINDOW = 0.1
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What ``seldinger robot run`` was asked (see its ``--help``)."""
+
+    plan_path: Path
+    robot: str
+    robot_at: tuple[str, int]
+    tracker_at: tuple[str, int] | None = None
+    calibration_path: Path | None = None
+    gate_window: float | None = None
+    settings: SessionSettings = field(default_factory=SessionSettings)
+    command: str | None = None
+
+
+@dataclass
+class SessionOutcome:
+    """The session's record (saved in the plan), its log, and the re-plans."""
+
+    record: RobotSessionRecord
+    log_path: Path
+    results: list[NeedleResult]
+    replans: list[Replan]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {**self.record.model_dump(mode="json"), "log": str(self.log_path)}
+
+
+def _goals(plan: Plan) -> list[NeedleGoal]:
+    """The first needle (module docstring, step 1)."""
+    if plan.ablation is not None and plan.ablation.applicators:
+        first = plan.ablation.applicators[0]
+        return [NeedleGoal("introducer + applicator 1", first.entry_lps_mm, first.tip_lps_mm)]
+    if plan.trajectories is None or not plan.trajectories.paths:
+        raise PlanContentError("the plan has no trajectory and no ablation to place a needle on.")
+    paths = plan.trajectories.paths
+    if plan.robot is not None and plan.robot.reach:
+        best = min(plan.robot.reach, key=lambda r: r.robot_rank)
+        if not best.reachable:
+            raise PlanContentError(
+                f"no path of the plan is reachable by {plan.robot.robot} "
+                f"(rank {best.rank}: {best.reason}); see `seldinger robot reach`."
+            )
+        path = next(p for p in paths if p.rank == best.rank)
+    else:
+        path = paths[0]
+    return [
+        NeedleGoal(f"introducer (path rank {path.rank})", path.entry_lps_mm, path.target_lps_mm)
+    ]
+
+
+def _calibration(request: SessionRequest, plan: Plan) -> tuple[np.ndarray, str]:
+    if request.calibration_path is not None:
+        try:
+            data = json.loads(request.calibration_path.read_text(encoding="utf-8"))
+            matrix = np.asarray(data["robot_to_ct"], dtype=float)
+        except FileNotFoundError as err:
+            raise MissingFileError(f"no calibration file {request.calibration_path}.") from err
+        except (ValueError, TypeError, KeyError) as err:
+            raise BadInputError(
+                f"{request.calibration_path}: not a calibration ({err}); expected a JSON "
+                'object {"robot_to_ct": 4x4} as `seldinger robot calibrate --out` writes.'
+            ) from err
+        if matrix.shape != (4, 4):
+            raise BadInputError(
+                f"{request.calibration_path}: robot_to_ct must be a 4x4 matrix (robot base "
+                "-> CT LPS mm), as `seldinger robot calibrate` writes it."
+            )
+        return validate_rigid(matrix, "robot_to_ct"), f"file {request.calibration_path.name}"
+    model = load_model(request.robot)
+    base_to_ct, mount, _, _ = robot_base_in_ct(plan, request.plan_path, model)
+    return base_to_ct, f"assumed {mount.value} mount (no calibration given)"
+
+
+def _record(result: NeedleResult) -> NeedlePlacementRecord:
+    d = result.to_dict()
+    return NeedlePlacementRecord(
+        name=d["name"],
+        entry_lps_mm=tuple(d["entry_lps_mm"]),
+        planned_tip_lps_mm=tuple(d["planned_tip_lps_mm"]),
+        measured_tip_lps_mm=None
+        if d["measured_tip_lps_mm"] is None
+        else tuple(d["measured_tip_lps_mm"]),
+        error_mm=d["error_mm"],
+        lateral_error_mm=d["lateral_error_mm"],
+        depth_error_mm=d["depth_error_mm"],
+        adjustments=d["adjustments"],
+        gated=d["gated"],
+        seconds=d["seconds"],
+    )
+
+
+def _replan_record(after: str, replan: Replan) -> ReplanRecord:
+    d = replan.to_dict()
+    return ReplanRecord(
+        after=after,
+        feasible=replan.feasible,
+        placed_coverage_percent=min(100.0, d["placed_coverage_percent"]),
+        target_coverage_percent=d.get("target_coverage_percent"),
+        min_margin_mm=d.get("min_margin_mm"),
+        n_applicators=d.get("n_applicators"),
+        reason=replan.reason,
+    )
+
+
+def run_robot_session(
+    request: SessionRequest, ask: Callable[[str], bool] | None = None
+) -> SessionOutcome:
+    """Run the session (module docstring). ``ask`` is asked before every motion (None:
+    ``--auto``). The plan is saved with the session record even when the session stops
+    early (the record says how it ended); the log is beside the plan either way."""
+    plan = Plan.load(request.plan_path)
+    model = load_model(request.robot)
+    goals = _goals(plan)
+    robot_to_ct, calibration_source = _calibration(request, plan)
+    window = request.gate_window
+    if window is None and plan.motion is not None:
+        window = DEFAULT_GATE_WINDOW
+    if window is not None and request.tracker_at is None:
+        raise BadInputError(
+            "gated insertion needs the breathing signal: give --tracker HOST:PORT (or no "
+            "--gate-window, for a plan without a motion section)."
+        )
+    started = datetime.now(UTC)
+    log_path = request.plan_path.parent / f"robot_session_{started:%Y%m%dT%H%M%S}.jsonl"
+    log = SessionLog(log_path)
+    log.write("session", robot=model.name, plan=request.plan_path.name, gate_window=window)
+    results: list[NeedleResult] = []
+    replans: list[tuple[str, Replan]] = []
+    outcome = "completed"
+    notes: list[str] = []
+    controller = RobotController(*request.robot_at)
+    tracker = TrackerFeed(*request.tracker_at) if request.tracker_at is not None else None
+    session = RobotSession(
+        controller,
+        log,
+        tracker=tracker,
+        gate=BreathingGate(window) if window is not None else None,
+        settings=request.settings,
+        ask=ask,
+    )
+    try:
+        session.start(robot_to_ct)
+        outcome = _run_needles(request, plan, session, goals, results, replans, notes)
+        session.finish(outcome)
+    except SeldingerError as err:
+        outcome = f"stopped: {err}"
+        log.write("error", message=str(err))
+        raise
+    finally:
+        controller.close()
+        if tracker is not None:
+            tracker.close()
+        log.close()
+        record = RobotSessionRecord(
+            robot=model.name,
+            started_utc=started.isoformat(timespec="seconds"),
+            calibration_source=calibration_source,
+            robot_to_ct=np.round(robot_to_ct, 6).tolist(),
+            gated=window is not None,
+            log_path=log_path.name,
+            needles=[_record(r) for r in results],
+            replans=[_replan_record(name, r) for name, r in replans],
+            outcome=outcome[:300],
+            notes=notes,
+        )
+        _save(request, record, [r for _, r in replans])
+    return SessionOutcome(record, log_path, results, [r for _, r in replans])
+
+
+def _run_needles(
+    request: SessionRequest,
+    plan: Plan,
+    session: RobotSession,
+    goals: list[NeedleGoal],
+    results: list[NeedleResult],
+    replans: list[tuple[str, Replan]],
+    notes: list[str],
+) -> str:
+    """Place the needles in turn, re-planning the ablation after each confirmed one."""
+    placed: list[PlacedProbe] = []
+    replanner: Replanner | None = None
+    queue = list(goals)
+    while queue:
+        goal = queue.pop(0)
+        result = session.place(goal)
+        results.append(result)
+        if not placed:
+            session.log.write("biopsy", through=goal.name)
+        if plan.ablation is None:
+            continue
+        if result.measured_tip_lps_mm is None:
+            notes.append("no tracker: the ablation was not re-planned from confirmed positions")
+            continue
+        # The needle pivots at the skin: its real line runs from the entry to the tip found.
+        tip = np.asarray(result.measured_tip_lps_mm)
+        u = (tip - np.asarray(goal.entry_lps_mm)) / np.linalg.norm(tip - goal.entry_lps_mm)
+        placed.append(PlacedProbe((tip[0], tip[1], tip[2]), (u[0], u[1], u[2])))
+        if replanner is None:
+            replanner = Replanner(request.plan_path)
+        replan = replanner.replan(placed)
+        replans.append((goal.name, replan))
+        session.log.write("replan", after=goal.name, **replan.to_dict())
+        if not replan.feasible or replan.section is None:
+            return f"re-plan infeasible after {goal.name}: {replan.reason}"
+        rest = replan.section.applicators[len(placed) :]
+        if rest:
+            k = len(placed) + 1
+            queue = [NeedleGoal(f"applicator {k}", rest[0].entry_lps_mm, rest[0].tip_lps_mm)]
+    return "completed"
+
+
+def _save(request: SessionRequest, record: RobotSessionRecord, replans: list[Replan]) -> None:
+    """The session record into the plan, and the last feasible re-plan as its ablation."""
+    plan = Plan.load(request.plan_path)
+    if plan.robot is None:
+        plan.robot = RobotSection(robot=record.robot)
+    plan.robot.sessions.append(record)
+    last = next((r for r in reversed(replans) if r.feasible), None)
+    zone_path = None
+    if last is not None and last.section is not None and last.result is not None:
+        plan.ablation = last.section
+        if last.section.zone_mask_path:
+            zone_path = request.plan_path.parent / last.section.zone_mask_path
+    plan.provenance.record(
+        "robot run", {"robot": record.robot, "outcome": record.outcome}, request.command
+    )
+    with staged_outputs(force=True) as stage:
+        if zone_path is not None and last is not None and last.result is not None:
+            write_volume(last.result.zone, stage.path(zone_path), force=True)
+        plan.save(stage.path(request.plan_path), force=True)
