@@ -163,3 +163,29 @@ def test_probe_clusters_keep_their_spacing_and_each_probe_path_is_safe(
             assert evaluate_path(maps, entry, tip, reach_far_side=False).safe
     assert result.placement.target_coverage_percent >= 99.0
     assert (not result.heat_sinks) or result.modality != "ire"
+
+
+def test_placement_around_a_probe_already_in_place(emprint) -> None:  # type: ignore[no-untyped-def]
+    from seldinger.planning.ablation import applicator_at
+
+    anatomy, lesion = _case(8.0)
+    maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion)
+    planned = place_applicators(maps, lesion, emprint, ["100W-10min"]).applicators[0]
+    # In place where planned: nothing to add, the same coverage.
+    same = applicator_at(maps, emprint, "100W-10min", planned.tip_lps_mm, planned.direction_lps)
+    again = place_applicators(maps, lesion, emprint, ["100W-10min"], fixed=[same])
+    assert len(again.applicators) == 1 and again.target_coverage_percent >= 99.0
+    np.testing.assert_allclose(again.applicators[0].tip_lps_mm, planned.tip_lps_mm)
+    # 8 mm off sideways: the probe stays, one more is added and the coverage comes back.
+    u = np.asarray(planned.direction_lps)
+    side = np.cross(u, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    off = applicator_at(maps, emprint, "100W-10min", np.add(planned.tip_lps_mm, 8.0 * side), u)
+    assert off.path.safe
+    fixed = place_applicators(maps, lesion, emprint, ["100W-10min"], fixed=[off])
+    assert fixed.applicators[0].tip_lps_mm == off.tip_lps_mm
+    assert fixed.applicators[0].coverage_percent < 99.0
+    assert len(fixed.applicators) == 2 and fixed.target_coverage_percent >= 99.0
+    # With no room for another probe the error says what the probe in place covers.
+    with pytest.raises(PlacementError, match="in place"):
+        place_applicators(maps, lesion, emprint, ["100W-10min"], max_probes=1, fixed=[off])

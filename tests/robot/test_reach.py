@@ -4,6 +4,7 @@ convention, and the `seldinger robot` commands on a planned synthetic chest."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,38 @@ def test_robot_reach_refuses_an_unknown_robot(
 ) -> None:
     assert main(["robot", "reach", str(plan_path), "--robot", "kuka"]) == 3
     assert "choose one of" in capsys.readouterr().err
+
+
+def test_robot_run_from_the_command_line_places_the_needle_and_logs_it(
+    plan_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`robot reach --write` ranks the paths; `robot run --auto` against the simulated robot
+    and its tracker places the needle on the robot's first path and records the session."""
+    from seldinger.plan import Plan
+    from seldinger.robot.needle_world import NeedleWorld
+    from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
+
+    plan = Path(shutil.copytree(plan_path.parent, tmp_path / "case")) / "plan.json"
+    assert main(["robot", "reach", str(plan), "--robot", "guide_5dof", "--write"]) == 0
+    assert "robot rank" in capsys.readouterr().out
+    saved = Plan.load(plan)
+    assert saved.robot is not None and len(saved.robot.reach) == 3
+    first = min(saved.robot.reach, key=lambda r: r.robot_rank)
+    settings = SimulatedRobotSettings(speed_mm_per_s=200.0)
+    with SimulatedRobot(settings=settings, world=NeedleWorld(), tracker_port=0) as sim:
+        args = ["robot", "run", str(plan), "--robot-at", f"127.0.0.1:{sim.port}"]
+        args += ["--tracker", f"127.0.0.1:{sim.tracker_port}", "--auto", "--json"]
+        assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "completed"
+    (needle,) = out["needles"]
+    assert needle["name"] == f"introducer (path rank {first.rank})"
+    assert needle["error_mm"] <= 2.0
+    assert Path(out["log"]).is_file() and Path(out["log"]).parent == plan.parent
+    saved = Plan.load(plan)
+    assert saved.robot is not None and saved.robot.reach  # the reach survives the session
+    assert saved.robot.sessions[-1].needles[0].error_mm == needle["error_mm"]
+    # No robot listening: one line, the peer's exit status, no session in the plan.
+    assert main(["robot", "run", str(plan), "--robot-at", "127.0.0.1:1", "--auto"]) == 6
+    assert "cannot connect" in capsys.readouterr().err
+    assert len(Plan.load(plan).robot.sessions) == 1  # type: ignore[union-attr]

@@ -128,6 +128,10 @@ def test_biopsy_then_ablation_replans_from_the_confirmed_introducer(lidc_plan, t
     assert saved.ablation is not None
     assert saved.ablation.n_applicators == len(record.needles)
     assert any("re-planned" in n for n in saved.ablation.notes)
+    # the session lands in the report
+    assert main(["report", str(plan_path), "--out", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "<h2>Robot</h2>" in html and "ablation re-planned from the confirmed needles" in html
 
 
 def test_an_introducer_5_mm_off_is_made_good_by_the_replan(lidc_plan, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,9 @@ direction (from entry toward target), its translation the guide's tip, on the ne
   along the base x, y, z place the RCM, then ``Rz(azimuth) @ Ry(elevation)`` tilts the
   guide's axis (base z at zero) about it.
 - ``serial_arm_guide``: roboticstoolbox's DH model (``rtb.models.DH.UR5``, metres) for
-  forward kinematics and its Levenberg-Marquardt ``ik_LM`` for the inverse; the needle's
-  roll about its own axis is free, so several rolls and seeds are tried.
+  forward kinematics; the inverse in closed form for UR-type arms (:mod:`.ur_ik`, all
+  eight branches, vectorised), else roboticstoolbox's Levenberg-Marquardt ``ik_LM`` from
+  several seeds. The needle's roll about its own axis is free, so several rolls are tried.
 
 See docs/conventions.md for frames and names, docs/robot.md for the models.
 """
@@ -27,11 +28,14 @@ import numpy.typing as npt
 
 from seldinger.errors import BadInputError
 from seldinger.robot.models import RobotKind, RobotModel
+from seldinger.robot.ur_ik import ur_forward_many, ur_geometry, ur_inverse_many
 
 __all__ = [
     "IK_ANGLE_TOL_DEG",
     "IK_DISTANCE_TOL_MM",
     "IkResult",
+    "arm_candidates_many",
+    "arm_joint_origins_many",
     "arm_robot",
     "axis_errors",
     "forward",
@@ -224,6 +228,64 @@ def _arm_forward(
     return base_to_ct @ flange_to_base @ model.tool_to_flange
 
 
+def arm_candidates_many(
+    model: RobotModel,
+    guide_poses: npt.ArrayLike,
+    base_to_ct: Matrix44,
+    rolls_deg: tuple[float, ...] = ARM_ROLLS_DEG,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Every closed-form joint solution of a UR-type arm for N guide poses, over the rolls
+    ``rolls_deg`` (the needle's roll is free): ``(N, 8·rolls, 6)`` degrees (NaN: no
+    solution on that branch) and whether each is within the joint limits.
+
+    Raises
+    ------
+    ValueError
+        If the model's arm is not of the UR form (then :func:`inverse` iterates instead).
+    """
+    assert model.rtb_model is not None and model.tool_to_flange is not None
+    geometry = ur_geometry(arm_robot(model.rtb_model))
+    poses = np.asarray(guide_poses, dtype=float).reshape(-1, 4, 4)
+    ct_to_base = np.linalg.inv(base_to_ct)
+    flange_to_tool = np.linalg.inv(model.tool_to_flange)
+    out = []
+    for roll in rolls_deg:
+        c, s = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+        rolled = np.eye(4)
+        rolled[:2, :2] = [[c, -s], [s, c]]
+        flange = ct_to_base @ poses @ (rolled @ flange_to_tool)
+        flange[:, :3, 3] *= M_PER_MM
+        out.append(np.degrees(ur_inverse_many(geometry, flange)))
+    joints = np.concatenate(out, axis=1)
+    with np.errstate(invalid="ignore"):
+        inside = np.all((joints >= model.lower) & (joints <= model.upper), axis=2)
+    return joints, inside
+
+
+def arm_joint_origins_many(
+    model: RobotModel, joints_deg: npt.ArrayLike, base_to_ct: Matrix44
+) -> npt.NDArray[np.float64]:
+    """The base and the six joint frames' origins of a UR-type arm for M joint vectors:
+    (M, 7, 3) CT LPS mm (straight segments between them outline the links)."""
+    assert model.rtb_model is not None
+    geometry = ur_geometry(arm_robot(model.rtb_model))
+    frames = ur_forward_many(geometry, np.radians(np.asarray(joints_deg, dtype=float)))
+    return np.asarray(frames[..., :3, 3] / M_PER_MM @ base_to_ct[:3, :3].T + base_to_ct[:3, 3])
+
+
+def _arm_closed_form(
+    model: RobotModel, guide_pose: Matrix44, base_to_ct: Matrix44, q0_deg: npt.ArrayLike | None
+) -> tuple[npt.NDArray[np.float64] | None, str | None]:
+    joints, inside = arm_candidates_many(model, guide_pose[None], base_to_ct)
+    if not inside[0].any():
+        return None, "joint_limit" if np.isfinite(joints[0]).all(axis=1).any() else "workspace"
+    valid = joints[0][inside[0]]
+    if q0_deg is None:
+        return valid[0], None
+    wrapped = (valid - np.asarray(q0_deg, dtype=float) + 180.0) % 360.0 - 180.0
+    return valid[int(np.argmin(np.abs(wrapped).sum(axis=1)))], None
+
+
 def _arm_inverse(
     model: RobotModel,
     guide_pose: Matrix44,
@@ -319,10 +381,13 @@ def inverse(
         reason = reasons[0]
         return IkResult(None if reason else joints[0], reason, pose)
     pose = frame_from_axis(direction, entry - model.standoff_mm * direction)
-    seeds: tuple[tuple[float, ...], ...] = ARM_SEEDS_DEG
-    if q0_deg is not None:
-        seeds = (tuple(float(v) for v in np.asarray(q0_deg, dtype=float)), *ARM_SEEDS_DEG)
-    q, reason = _arm_inverse(model, pose, base, seeds)
+    try:
+        q, reason = _arm_closed_form(model, pose, base, q0_deg)
+    except ValueError:  # not a UR-type arm: numerical IK from seeds
+        seeds: tuple[tuple[float, ...], ...] = ARM_SEEDS_DEG
+        if q0_deg is not None:
+            seeds = (tuple(float(v) for v in np.asarray(q0_deg, dtype=float)), *ARM_SEEDS_DEG)
+        q, reason = _arm_inverse(model, pose, base, seeds)
     if q is not None:
         pose = _arm_forward(model, q, base)
     return IkResult(q, reason, pose)

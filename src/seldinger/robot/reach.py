@@ -12,8 +12,9 @@ Checks, in this order (the first that fails is the reason):
 3. ``workspace``: the guide's pose lies out of the robot's reach.
 4. ``joint_limit``: the pose is reached only beyond a joint's limit.
 
-Checks 1-2 and the guide's inverse kinematics are vectorised over all paths; the arm runs
-a reach-sphere pre-check, then numerical IK per remaining path. The predicted error is the
+Checks 1-2 and the inverse kinematics are vectorised over all paths: the guide's in closed
+form, a UR-type arm's by all closed-form solutions (:mod:`.ur_ik`) with its links checked
+against the body solution by solution; other arms run numerical IK per path. The predicted error is the
 root-sum-square of the registration TRE, the robot's repeatability and the needle's
 deflection (:data:`NEEDLE_DEFLECTION_MM_PER_100MM` of the insertion depth).
 """
@@ -26,13 +27,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 
 from seldinger.imaging import Volume
 from seldinger.motion.uncertainty import DEFAULT_DEFLECTION_MM_PER_100MM, DEFAULT_TRE_MM
 from seldinger.robot.kinematics import (
+    ARM_ROLLS_DEG,
     M_PER_MM,
+    arm_candidates_many,
+    arm_joint_origins_many,
     arm_robot,
     frames_from_axes,
     guide_poses_many,
@@ -40,6 +45,7 @@ from seldinger.robot.kinematics import (
     inverse_guide_many,
 )
 from seldinger.robot.models import CT_BORE_DIAMETER_MM, MountSide, RobotKind, RobotModel
+from seldinger.robot.ur_ik import ur_forward_many, ur_geometry
 
 __all__ = [
     "DEFAULT_TRE_MM",
@@ -185,20 +191,20 @@ def reach_paths(
     directions = (targets - entries) / lengths[:, None]
     n = len(entries)
     reasons = np.full(n, None, dtype=object)
-    # The guide's body along the axis, outward from the skin: (N, S, 3).
-    start_mm = model.standoff_mm + GUIDE_CLEARANCE_MM
-    offsets = np.arange(start_mm, model.standoff_mm + model.guide_length_mm + 1e-9, SAMPLE_STEP_MM)
-    # float32: positions to ~0.01 mm at 400 mm, far below a voxel, at half the memory
-    guide = (entries[:, None, :] - offsets[None, :, None] * directions[:, None, :]).astype(
-        np.float32
-    )
+    # The guide's body: a segment along the axis, outward from the skin, (N, 2, 3).
+    near_mm = model.standoff_mm + GUIDE_CLEARANCE_MM
+    far_mm = model.standoff_mm + model.guide_length_mm
+    guide = entries[:, None, :] - np.array([near_mm, far_mm])[None, :, None] * directions[:, None]
     if model.in_bore:
+        # The distance from the bore's axis is convex along a segment: its ends decide.
         radius = np.hypot(
             guide[..., 0] - bore_axis_xy_lps_mm[0], guide[..., 1] - bore_axis_xy_lps_mm[1]
         )
         reasons[(radius > CT_BORE_DIAMETER_MM / 2.0).any(axis=1)] = "bore"
     if body is not None:
-        reasons[_inside(body, guide).any(axis=1)] = "collision_body"
+        to_index = np.asarray(np.linalg.inv(body.affine), dtype=np.float64)
+        hit = _links_hit(guide, to_index, _mask_u8(body), SAMPLE_STEP_MM)
+        reasons[hit] = "collision_body"
     joints = np.full((n, len(model.joints)), np.nan)
     poses = frames_from_axes(directions, entries - model.standoff_mm * directions)
     todo = np.flatnonzero(reasons == None)  # noqa: E711 (elementwise on an object array)
@@ -208,6 +214,8 @@ def reach_paths(
         reasons[todo] = ik_reasons
         done = todo[ik_reasons == None]  # noqa: E711
         poses[done] = guide_poses_many(joints[done], base_to_ct)
+    elif _closed_form(model):
+        _reach_arm_closed_form(model, todo, poses, joints, reasons, base_to_ct, body)
     else:
         previous = None  # the last solution seeds the next path's IK (neighbours are alike)
         for index in todo:
@@ -222,20 +230,148 @@ def reach_paths(
                 and _inside(body, _arm_links_lps_mm(model, list(result.joints), base_to_ct)).any()
             ):
                 reasons[index] = "collision_body"
-    errors = predicted_error_mm(lengths, tre_mm, model.repeatability_mm)
-    out = []
-    for i in range(n):
-        ok = reasons[i] is None
-        out.append(
-            PathReach(
-                reachable=ok,
-                reason=reasons[i],
-                joints=np.round(joints[i], 4).tolist() if ok else None,
-                guide_pose=poses[i],
-                predicted_error_mm=float(errors[i]),
-            )
+    errors = predicted_error_mm(lengths, tre_mm, model.repeatability_mm).tolist()
+    rounded = np.round(joints, 4).tolist()
+    return [
+        PathReach(
+            reachable=reasons[i] is None,
+            reason=reasons[i],
+            joints=rounded[i] if reasons[i] is None else None,
+            guide_pose=poses[i],
+            predicted_error_mm=errors[i],
         )
-    return out
+        for i in range(n)
+    ]
+
+
+def _closed_form(model: RobotModel) -> bool:
+    try:
+        arm_candidates_many(model, np.eye(4)[None], np.eye(4))
+    except ValueError:
+        return False
+    return True
+
+
+def _mask_u8(mask: Volume) -> npt.NDArray[np.uint8]:
+    """The mask as uint8 for the kernel: a view of a bool array (no copy of a whole CT)."""
+    array = np.asarray(mask.array)
+    if array.dtype == np.bool_:
+        array = array.view(np.uint8)
+    return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+@nb.njit(cache=True, nogil=True)
+def _links_hit(
+    origins: npt.NDArray[np.float64],
+    ct_to_index: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.uint8],
+    step_mm: float,
+) -> npt.NDArray[np.bool_]:  # pragma: no cover - compiled
+    """Whether any point every ``step_mm`` along the segments joining ``origins`` (M, K, 3)
+    lies in ``mask`` (nearest voxel; ``ct_to_index`` the inverse affine). Written as a loop
+    that stops at the first hit: the vectorised form held every link point of every
+    candidate pose in memory (hundreds of MB for the few thousand skin entries)."""
+    m, k = origins.shape[0], origins.shape[1]
+    ni, nj, nk = mask.shape
+    hit = np.zeros(m, dtype=np.bool_)
+    for c in range(m):
+        for s in range(k - 1):
+            dx = origins[c, s + 1, 0] - origins[c, s, 0]
+            dy = origins[c, s + 1, 1] - origins[c, s, 1]
+            dz = origins[c, s + 1, 2] - origins[c, s, 2]
+            n = int(np.ceil(np.sqrt(dx * dx + dy * dy + dz * dz) / step_mm)) + 1
+            for q in range(n):
+                t = q / max(n - 1, 1)
+                x = origins[c, s, 0] + t * dx
+                y = origins[c, s, 1] + t * dy
+                z = origins[c, s, 2] + t * dz
+                i = int(
+                    np.rint(
+                        ct_to_index[0, 0] * x
+                        + ct_to_index[0, 1] * y
+                        + ct_to_index[0, 2] * z
+                        + ct_to_index[0, 3]
+                    )
+                )
+                j = int(
+                    np.rint(
+                        ct_to_index[1, 0] * x
+                        + ct_to_index[1, 1] * y
+                        + ct_to_index[1, 2] * z
+                        + ct_to_index[1, 3]
+                    )
+                )
+                kk = int(
+                    np.rint(
+                        ct_to_index[2, 0] * x
+                        + ct_to_index[2, 1] * y
+                        + ct_to_index[2, 2] * z
+                        + ct_to_index[2, 3]
+                    )
+                )
+                if 0 <= i < ni and 0 <= j < nj and 0 <= kk < nk and mask[i, j, kk]:
+                    hit[c] = True
+                    break
+            if hit[c]:
+                break
+    return hit
+
+
+def _reach_arm_closed_form(
+    model: RobotModel,
+    todo: npt.NDArray[np.intp],
+    poses: npt.NDArray[np.float64],
+    joints: npt.NDArray[np.float64],
+    reasons: npt.NDArray[np.object_],
+    base_to_ct: npt.NDArray[np.float64],
+    body: Volume | None,
+) -> None:
+    """The arm's reachability for every path at once (fills ``joints``, ``reasons`` and
+    ``poses`` in place): roll by roll, only for the paths still without a solution, all
+    eight closed-form branches, each branch's links checked against the body in turn."""
+    mask = None
+    if body is not None:
+        mask = _mask_u8(body)
+        ct_to_index = np.asarray(np.linalg.inv(body.affine), dtype=np.float64)
+    pending = np.asarray(todo, dtype=np.intp)
+    solved = np.zeros(len(poses), dtype=bool)
+    in_limits = np.zeros(len(poses), dtype=bool)
+    for roll in ARM_ROLLS_DEG:
+        if not len(pending):
+            break
+        candidates, inside = arm_candidates_many(model, poses[pending], base_to_ct, (roll,))
+        solved[pending] |= np.any(np.all(np.isfinite(candidates), axis=2), axis=1)
+        in_limits[pending] |= inside.any(axis=1)
+        found = np.zeros(len(pending), dtype=bool)
+        for branch in range(candidates.shape[1]):
+            trying = np.flatnonzero(~found & inside[:, branch])
+            if not len(trying):
+                continue
+            q = candidates[trying, branch]
+            clear = np.ones(len(trying), dtype=bool)
+            if mask is not None:
+                origins = arm_joint_origins_many(model, q, base_to_ct)
+                clear = ~_links_hit(origins, ct_to_index, mask, SAMPLE_STEP_MM)
+            joints[pending[trying[clear]]] = q[clear]
+            found[trying[clear]] = True
+        pending = pending[~found]
+    reasons[pending[~solved[pending]]] = "workspace"
+    reasons[pending[solved[pending] & ~in_limits[pending]]] = "joint_limit"
+    reasons[pending[in_limits[pending]]] = "collision_body"
+    done = np.setdiff1d(todo, pending)
+    if len(done):
+        poses[done] = _arm_poses(model, joints[done], base_to_ct)
+
+
+def _arm_poses(
+    model: RobotModel, joints_deg: npt.NDArray[np.float64], base_to_ct: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Guide poses of the arm at joints (M, 6) degrees, by the closed-form forward model."""
+    assert model.rtb_model is not None and model.tool_to_flange is not None
+    frames = ur_forward_many(ur_geometry(arm_robot(model.rtb_model)), np.radians(joints_deg))
+    flange = frames[:, 6].copy()
+    flange[:, :3, 3] /= M_PER_MM
+    return np.asarray(base_to_ct @ flange @ model.tool_to_flange)
 
 
 def summarise(results: list[PathReach]) -> dict[str, Any]:

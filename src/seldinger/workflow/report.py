@@ -29,6 +29,7 @@ from seldinger.export import (
 from seldinger.export.ablation_figures import write_ablation_figures
 from seldinger.export.anatomy3d import render_airways_3d
 from seldinger.export.report import replaceable_report_folder
+from seldinger.export.report_robot import robot_section
 from seldinger.export.report_sections import (
     ablation_section,
     case_section,
@@ -112,6 +113,8 @@ def build_report(request: ReportRequest, case: PlanCase | None = None) -> tuple[
             navigation_record_section(report, plan.navigation)
         if plan.motion is not None:
             motion_section(report, plan.motion)
+        if plan.robot is not None:
+            robot_section(report, plan.robot)
         for hook in request.extra_sections:
             hook(report)
     return report, notes

@@ -183,6 +183,13 @@ def run_robot_session(
             "gated insertion needs the breathing signal: give --tracker HOST:PORT (or no "
             "--gate-window, for a plan without a motion section)."
         )
+    # Connect first: a robot or tracker that does not answer leaves no log and no record.
+    controller = RobotController(*request.robot_at)
+    try:
+        tracker = TrackerFeed(*request.tracker_at) if request.tracker_at is not None else None
+    except SeldingerError:
+        controller.close()
+        raise
     started = datetime.now(UTC)
     log_path = request.plan_path.parent / f"robot_session_{started:%Y%m%dT%H%M%S}.jsonl"
     log = SessionLog(log_path)
@@ -191,8 +198,6 @@ def run_robot_session(
     replans: list[tuple[str, Replan]] = []
     outcome = "completed"
     notes: list[str] = []
-    controller = RobotController(*request.robot_at)
-    tracker = TrackerFeed(*request.tracker_at) if request.tracker_at is not None else None
     session = RobotSession(
         controller,
         log,
