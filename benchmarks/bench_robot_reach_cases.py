@@ -10,7 +10,7 @@ of the best path). Prints the fraction reachable, the reasons counted, and the t
 the goal (≤ 1 s per robot), with the planner's search time for scale. Needs ../shared/data;
 takes a few minutes (segmentation). Run from the project root::
 
-    .venv/bin/python benchmarks/bench_robot_reach_cases.py
+    .venv/bin/python benchmarks/bench_robot_reach_cases.py [lidc-idri-0001] [totalseg-abdomen]
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def lidc() -> tuple[Volume, Anatomy, Volume]:
 
 
 def abdomen() -> tuple[Volume, Anatomy, Volume]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "anatomy"))
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path[:0] = [str(tests), str(tests / "anatomy")]
     from reference import reference_volume  # the test helper that reads the label maps
 
     case = DATA / "totalseg-abdomen"
@@ -71,7 +72,9 @@ def main() -> None:
         f"{'case':<18} {'robot':<11} {'safe paths':>10} {'reachable':>14} {'reach s':>8} "
         f"{'search s':>9}  goal  reasons"
     )
-    for name, load in (("lidc-idri-0001", lidc), ("totalseg-abdomen", abdomen)):
+    cases = {"lidc-idri-0001": lidc, "totalseg-abdomen": abdomen}
+    chosen = sys.argv[1:] or list(cases)
+    for name, load in ((n, cases[n]) for n in chosen):
         if not DATA.is_dir():
             print("../shared/data is absent")
             return

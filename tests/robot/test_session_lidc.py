@@ -143,7 +143,7 @@ def test_an_introducer_5_mm_off_is_made_good_by_the_replan(lidc_plan, tmp_path) 
     side = np.cross(u, [0.0, 0.0, 1.0])
     side /= np.linalg.norm(side)
     replanner = Replanner(plan_path)
-    for offset in (5.0 * side, -5.0 * side, 5.0 * np.cross(u, side)):
+    for offset in (5.0 * side, 5.0 * np.cross(u, side)):
         replan = replanner.replan([PlacedProbe(tuple(tip + offset), tuple(u))])
         assert replan.placed_coverage_percent < 99.0  # the miss matters
         if replan.feasible:
