@@ -173,3 +173,61 @@ def test_reachability_of_the_lidc_paths_is_reported_and_ranked(
     assert ranks == [1, 2, 3, 4, 5]
     best = min(saved.robot.reach, key=lambda r: r.robot_rank)
     assert best.reachable == (summary["reachable"] > 0)
+
+
+def _draw_needle(ct, entry, tip, hu: float = 3000.0):  # type: ignore[no-untyped-def]
+    """The CT with a steel needle from entry to tip: every voxel the line passes through
+    (sampled every 0.1 mm) and its in-plane neighbours (the needle's blooming) at ``hu``."""
+    entry, tip = np.asarray(entry, float), np.asarray(tip, float)
+    n = int(np.linalg.norm(tip - entry) / 0.1) + 1
+    line = entry + np.linspace(0.0, 1.0, n)[:, None] * (tip - entry)
+    ijk = np.unique(np.rint(ct.lps_to_index(line)).astype(int), axis=0)
+    array = np.array(ct.array, copy=True)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            array[ijk[:, 0] + di, ijk[:, 1] + dj, ijk[:, 2]] = hu
+    return ct.with_array(array)
+
+
+def test_a_confirmation_ct_finds_the_needle_and_the_session_uses_it(
+    lidc_plan, lidc_volume, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from seldinger.robot.needle_ct import NeedleNotFoundError, needle_in_ct
+
+    plan_path = _copy(lidc_plan, tmp_path, ablation=False)
+    path = Plan.load(plan_path).trajectories.paths[0]  # type: ignore[union-attr]
+    entry, target = np.asarray(path.entry_lps_mm), np.asarray(path.target_lps_mm)
+    # Unit check: a needle 3 mm beside and 2 mm short of the target is found to within a
+    # voxel (0.7 x 0.7 x 2.5 mm).
+    u = (target - entry) / np.linalg.norm(target - entry)
+    side = np.cross(u, [0.0, 0.0, 1.0]) / np.linalg.norm(np.cross(u, [0.0, 0.0, 1.0]))
+    tip = target + 3.0 * side - 2.0 * u
+    found = needle_in_ct(_draw_needle(lidc_volume, entry + 3.0 * side, tip), entry, target)
+    assert np.linalg.norm(np.subtract(found.tip_lps_mm, tip)) <= 1.5
+    with pytest.raises(NeedleNotFoundError, match="no needle"):
+        needle_in_ct(lidc_volume, entry, target)
+    # The session: the control CT shows the needle where it really is.
+    world = NeedleWorld(NeedleWorldSettings(seed=4))
+    settings = SimulatedRobotSettings(repeatability_mm=0.5, speed_mm_per_s=100.0)
+
+    def control_ct(name: str) -> Path:
+        truth = world.tissue_tip_lps_mm()
+        assert truth is not None
+        out = tmp_path / f"control_{name.split()[0]}.nii.gz"
+        write_volume(_draw_needle(lidc_volume, entry, truth), out, force=True)
+        return out
+
+    with SimulatedRobot(settings=settings, world=world, tracker_port=0) as sim:
+        request = SessionRequest(
+            plan_path=plan_path,
+            robot="guide_5dof",
+            robot_at=("127.0.0.1", sim.port),
+            confirm_ct=control_ct,
+        )
+        outcome = run_robot_session(request)
+    (needle,) = outcome.record.needles
+    truth = world.tissue_tip_lps_mm()
+    assert truth is not None and needle.measured_tip_lps_mm is not None
+    assert np.linalg.norm(np.subtract(needle.measured_tip_lps_mm, truth)) <= 1.5
+    events = [json.loads(line)["event"] for line in outcome.log_path.read_text().splitlines()]
+    assert "confirm_ct" in events

@@ -217,6 +217,14 @@ def run(
     tolerance_mm: Annotated[
         float, typer.Option("--tolerance-mm", min=0.1, help="Adjust a needle missing by more.")
     ] = 2.0,
+    confirm_ct: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-ct",
+            help="Confirm each needle in a control CT (asked for after each insertion; in "
+            "the plan's frame) instead of with the tracker.",
+        ),
+    ] = False,
     auto: Annotated[
         bool, typer.Option("--auto", help="Do not ask before each motion (simulation).")
     ] = False,
@@ -244,6 +252,7 @@ def run(
         gate_window=gate_window,
         settings=SessionSettings(tolerance_mm=tolerance_mm),
         command=command_line(),
+        confirm_ct=_ask_for_ct if confirm_ct else None,
     )
     ask = None if auto else (lambda sentence: typer.confirm(f"{sentence}?", default=True))
     with progress("robot session", not as_json and auto):
@@ -265,6 +274,10 @@ def _print_session(outcome: Any) -> None:
                 if r.feasible else f"infeasible: {r.reason}")  # fmt: skip
         out_console.print(f"re-plan after {r.after}: {text}", highlight=False)
     out_console.print(f"{outcome.record.outcome}; log {outcome.log_path}", highlight=False)
+
+
+def _ask_for_ct(needle: str) -> Path:
+    return Path(typer.prompt(f"confirmation CT of {needle} (file or DICOM folder)"))
 
 
 def _mm(value: float | None) -> str:

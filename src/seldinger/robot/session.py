@@ -38,9 +38,11 @@ import numpy as np
 import numpy.typing as npt
 
 from seldinger.errors import BadInputError, ExitCode, PeerError, SeldingerError
+from seldinger.imaging import Volume
 from seldinger.navigation.igtl import IgtlClient, Received, TransformMessage
 
 from .kinematics import frame_from_axis
+from .needle_ct import needle_in_ct
 from .needle_world import CHEST_REFERENCE, NEEDLE_TIP
 from .protocol import (
     MOTION_STOPPED,
@@ -280,6 +282,10 @@ class RobotSession:
     ask : callable, optional
         Asked before every motion with a sentence; False stops the session (``--auto``
         passes None: no questions).
+    confirm_ct : callable, optional
+        Gives the confirmation CT (in the plan's frame) after a needle is inserted; the tip
+        is then found in it (:func:`~seldinger.robot.needle_ct.needle_in_ct`) instead of
+        read from the tracker.
     """
 
     def __init__(
@@ -291,8 +297,10 @@ class RobotSession:
         gate: BreathingGate | None = None,
         settings: SessionSettings | None = None,
         ask: Callable[[str], bool] | None = None,
+        confirm_ct: Callable[[NeedleGoal], Volume] | None = None,
     ) -> None:
         self.controller = controller
+        self._confirm_ct = confirm_ct
         self.log = log
         self.tracker = tracker
         self.gate = gate
@@ -355,7 +363,7 @@ class RobotSession:
             self._move(frame_from_axis(axis, entry - self.settings.standoff_mm * axis), "align")
             self._confirm_step(f"insert {goal.name} to {np.linalg.norm(aim - entry):.1f} mm")
             self._move(frame_from_axis(axis, aim), "insert", gated=self.gate is not None)
-            measured = self._confirm()
+            measured = self._confirm(goal)
             if measured is None:
                 break
             error = measured - np.asarray(goal.tip_lps_mm)
@@ -449,9 +457,16 @@ class RobotSession:
             time.sleep(0.005)
         raise PeerError("the breathing gate did not open before the move's time ran out.")
 
-    def _confirm(self) -> Float64Array | None:
-        """The tracked tip: the mean of the samples at the deepest exhale within
-        ``confirm_s`` (or two breaths when gated); None without a tracker."""
+    def _confirm(self, goal: NeedleGoal) -> Float64Array | None:
+        """The tip found in the confirmation CT, else the tracked tip: the mean of the
+        samples at the deepest exhale within ``confirm_s`` (or two breaths when gated);
+        None without either."""
+        if self._confirm_ct is not None:
+            found = needle_in_ct(self._confirm_ct(goal), goal.entry_lps_mm, goal.tip_lps_mm)
+            self.log.write(
+                "confirm_ct", name=goal.name, tip_lps_mm=found.tip_lps_mm, voxels=found.n_voxels
+            )
+            return np.asarray(found.tip_lps_mm, dtype=float)
         if self.tracker is None:
             self.log.write(
                 "confirm_skipped", reason="no tracker: the robot's own pose is no confirmation"

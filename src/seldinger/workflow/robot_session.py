@@ -30,7 +30,8 @@ import numpy as np
 
 from seldinger.errors import BadInputError, MissingFileError, SeldingerError
 from seldinger.files import staged_outputs
-from seldinger.io import write_volume
+from seldinger.imaging import Volume
+from seldinger.io import read_ct, write_volume
 from seldinger.navigation.transforms import validate_rigid
 from seldinger.plan import (
     NeedlePlacementRecord,
@@ -72,6 +73,9 @@ class SessionRequest:
     gate_window: float | None = None
     settings: SessionSettings = field(default_factory=SessionSettings)
     command: str | None = None
+    #: Gives the confirmation CT's path after each insertion (by the needle's name); the
+    #: tip is then found in that CT rather than read from the tracker.
+    confirm_ct: Callable[[str], Path] | None = None
 
 
 @dataclass
@@ -152,6 +156,30 @@ def _record(result: NeedleResult) -> NeedlePlacementRecord:
     )
 
 
+def _ct_reader(request: SessionRequest, plan: Plan) -> Callable[[NeedleGoal], Volume] | None:
+    """Read the confirmation CT the request's provider names; it must cover the plan's CT
+    frame (same patient position, or registered and resampled onto the plan's CT)."""
+    provider = request.confirm_ct
+    if provider is None:
+        return None
+
+    def read(goal: NeedleGoal) -> Volume:
+        volume = read_ct(provider(goal.name)).volume
+        box_lo, box_hi = volume.geometry.bounds_lps_mm()
+        tip = np.asarray(goal.tip_lps_mm)
+        if np.any(tip < np.minimum(box_lo, box_hi) - 1.0) or np.any(
+            tip > np.maximum(box_lo, box_hi) + 1.0
+        ):
+            raise BadInputError(
+                f"the confirmation CT does not cover the planned tip of {goal.name} "
+                f"{np.round(tip, 1).tolist()} LPS mm; is it in the plan's frame ({plan.case.shape} "
+                "CT)? Register and resample it onto the plan's CT first."
+            )
+        return volume
+
+    return read
+
+
 def _replan_record(after: str, replan: Replan) -> ReplanRecord:
     d = replan.to_dict()
     return ReplanRecord(
@@ -205,6 +233,7 @@ def run_robot_session(
         gate=BreathingGate(window) if window is not None else None,
         settings=request.settings,
         ask=ask,
+        confirm_ct=_ct_reader(request, plan),
     )
     try:
         session.start(robot_to_ct)
