@@ -176,6 +176,38 @@ def serve(
         out_console.print(f"stopped in state {summary['state']}", highlight=False)
 
 
+CalibrationOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help='JSON {"robot_to_ct": 4x4} (from `robot calibrate --out`); default: the '
+        "assumed mount of `robot reach`.",
+        show_default=False,
+    ),
+]
+
+GateWindowOption = Annotated[
+    float | None,
+    typer.Option(
+        "--gate-window",
+        min=0.01,
+        max=1.0,
+        help="Insert only while the chest is within this fraction of its range from "
+        "end-exhale (default 0.1 when the plan has a motion section).",
+        show_default=False,
+    ),
+]
+
+ConfirmCtOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm-ct",
+        help="Confirm each needle in a control CT (asked for after each insertion; in "
+        "the plan's frame) instead of with the tracker.",
+    ),
+]
+
+
 @robot_app.command("run")
 def run(
     plan: PlanArgument,
@@ -194,37 +226,12 @@ def run(
             show_default=False,
         ),
     ] = None,
-    calibration: Annotated[
-        Path | None,
-        typer.Option(
-            "--calibration",
-            help='JSON {"robot_to_ct": 4x4} (from `robot calibrate --out`); default: the '
-            "assumed mount of `robot reach`.",
-            show_default=False,
-        ),
-    ] = None,
-    gate_window: Annotated[
-        float | None,
-        typer.Option(
-            "--gate-window",
-            min=0.01,
-            max=1.0,
-            help="Insert only while the chest is within this fraction of its range from "
-            "end-exhale (default 0.1 when the plan has a motion section).",
-            show_default=False,
-        ),
-    ] = None,
+    calibration: CalibrationOption = None,
+    gate_window: GateWindowOption = None,
     tolerance_mm: Annotated[
         float, typer.Option("--tolerance-mm", min=0.1, help="Adjust a needle missing by more.")
     ] = 2.0,
-    confirm_ct: Annotated[
-        bool,
-        typer.Option(
-            "--confirm-ct",
-            help="Confirm each needle in a control CT (asked for after each insertion; in "
-            "the plan's frame) instead of with the tracker.",
-        ),
-    ] = False,
+    confirm_ct: ConfirmCtOption = False,
     auto: Annotated[
         bool, typer.Option("--auto", help="Do not ask before each motion (simulation).")
     ] = False,
@@ -254,9 +261,8 @@ def run(
         command=command_line(),
         confirm_ct=_ask_for_ct if confirm_ct else None,
     )
-    ask = None if auto else (lambda sentence: typer.confirm(f"{sentence}?", default=True))
     with progress("robot session", not as_json and auto):
-        outcome = run_robot_session(request, ask)
+        outcome = run_robot_session(request, None if auto else _ask)
     if as_json:
         print_json(outcome.summary())
         return
@@ -274,6 +280,10 @@ def _print_session(outcome: Any) -> None:
                 if r.feasible else f"infeasible: {r.reason}")  # fmt: skip
         out_console.print(f"re-plan after {r.after}: {text}", highlight=False)
     out_console.print(f"{outcome.record.outcome}; log {outcome.log_path}", highlight=False)
+
+
+def _ask(sentence: str) -> bool:
+    return typer.confirm(f"{sentence}?", default=True)
 
 
 def _ask_for_ct(needle: str) -> Path:
