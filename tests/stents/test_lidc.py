@@ -1,0 +1,76 @@
+"""lidc-idri-0001: tracheal calibre, no false stenosis, and an inserted 60 % stenosis.
+
+The CT is LIDC-IDRI data (CC BY 3.0; Armato SG III et al., Med Phys 38:915-931, 2011).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared_paths import LIDC, canonical_ct
+
+#: Adult tracheal diameter range of the issue's acceptance bar, mm.
+ADULT_TRACHEA_MM = (14.0, 22.0)
+
+
+@pytest.fixture(scope="module")
+def lidc_airway():  # type: ignore[no-untyped-def]
+    """The CT, its airway mask and graph, and the survey (segmented here: body + airways)."""
+    from seldinger.anatomy import segment
+    from seldinger.stents import measure_airway
+
+    ct = canonical_ct(LIDC)
+    anatomy = segment(ct, ["body", "airways"])
+    assert anatomy.airway_graph is not None
+    survey = measure_airway(ct, anatomy.airway_graph, anatomy["airways"])
+    return ct, anatomy, survey
+
+
+def test_tracheal_diameters_are_adult(lidc_airway) -> None:  # type: ignore[no-untyped-def]
+    _, _, survey = lidc_airway
+    trachea = survey.profile("trachea")
+    use = (trachea.sections.status == "ok") & ~trachea.junction
+    assert use.sum() > 60  # most of the ~9 cm trachea is measured
+    equivalent = trachea.sections.equivalent_diameter_mm[use]
+    widest = trachea.sections.max_diameter_mm[use]
+    lo, hi = ADULT_TRACHEA_MM
+    assert lo <= float(np.median(equivalent)) <= hi
+    assert lo <= float(np.median(widest)) <= hi
+    # every station's widest (coronal) diameter is an adult trachea's
+    assert np.all((widest >= lo - 0.5) & (widest <= hi))
+
+
+def test_no_false_stenosis_over_20_percent(lidc_airway) -> None:  # type: ignore[no-untyped-def]
+    _, _, survey = lidc_airway
+    assert survey.stenoses == ()
+    # and no graded narrowing of 20 % by area below the running reference anywhere in the
+    # trachea proper, by the same finder with no threshold left
+    from seldinger.stents import find_lesions
+
+    trachea = survey.profile("trachea")
+    lesions = find_lesions(trachea.centreline.s_mm, trachea.analysed_area_mm2)
+    assert all(not lesion.bounded for lesion in lesions)
+
+
+def test_an_inserted_60_percent_stenosis_is_found(lidc_airway) -> None:  # type: ignore[no-untyped-def]
+    from seldinger.anatomy import segment
+    from seldinger.stents import measure_airway
+    from seldinger.stents.phantoms import insert_stenosis
+
+    ct, _, survey = lidc_airway
+    trachea = survey.profile("trachea")
+    start = 45.0 - trachea.path_offset_mm  # 45 mm below the upper end of the trachea
+    length = 20.0
+    s = trachea.centreline.s_mm
+    local = float(np.median(trachea.sections.area_mm2[(s >= start) & (s <= start + length)]))
+    residual_mm = np.sqrt(0.4 * local / np.pi)  # 60 % of the local lumen filled
+    narrowed = insert_stenosis(ct, trachea.centreline.points_lps_mm, start, length, residual_mm)
+    anatomy = segment(narrowed, ["body", "airways"])
+    assert anatomy.airway_graph is not None
+    found = measure_airway(narrowed, anatomy.airway_graph, anatomy["airways"])
+    (stenosis,) = [x for x in found.stenoses if x.label == "trachea"]
+    assert stenosis.stenosis_area_percent == pytest.approx(60.0, abs=5.0)
+    assert stenosis.length_mm == pytest.approx(length, abs=3.0)
+    assert stenosis.min_area_mm2 == pytest.approx(np.pi * residual_mm**2, rel=0.1)
+    assert stenosis.distance_from_carina_mm is not None and stenosis.distance_from_carina_mm > 10
