@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from seldinger.errors import BadInputError
 from seldinger.robot.models import RobotKind, RobotModel
-from seldinger.robot.ur_ik import ur_forward_many, ur_geometry, ur_inverse_many
+from seldinger.robot.ur_ik import ur_forward_fast, ur_geometry, ur_inverse_fast
 
 __all__ = [
     "IK_ANGLE_TOL_DEG",
@@ -233,10 +233,12 @@ def arm_candidates_many(
     guide_poses: npt.ArrayLike,
     base_to_ct: Matrix44,
     rolls_deg: tuple[float, ...] = ARM_ROLLS_DEG,
+    first_only: bool = False,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Every closed-form joint solution of a UR-type arm for N guide poses, over the rolls
     ``rolls_deg`` (the needle's roll is free): ``(N, 8·rolls, 6)`` degrees (NaN: no
-    solution on that branch) and whether each is within the joint limits.
+    solution on that branch) and whether each is within the joint limits. ``first_only``:
+    branch 0 of each roll only (the others NaN), when most poses are expected to take it.
 
     Raises
     ------
@@ -249,13 +251,16 @@ def arm_candidates_many(
     ct_to_base = np.linalg.inv(base_to_ct)
     flange_to_tool = np.linalg.inv(model.tool_to_flange)
     out = []
+    # ct_to_base @ pose: one (4N x 4) product rather than N small ones
+    in_base = (poses.transpose(0, 2, 1).reshape(-1, 4) @ ct_to_base.T).reshape(-1, 4, 4)
+    in_base = in_base.transpose(0, 2, 1)
     for roll in rolls_deg:
         c, s = math.cos(math.radians(roll)), math.sin(math.radians(roll))
         rolled = np.eye(4)
         rolled[:2, :2] = [[c, -s], [s, c]]
-        flange = ct_to_base @ poses @ (rolled @ flange_to_tool)
+        flange = (in_base.reshape(-1, 4) @ (rolled @ flange_to_tool)).reshape(-1, 4, 4)
         flange[:, :3, 3] *= M_PER_MM
-        out.append(np.degrees(ur_inverse_many(geometry, flange)))
+        out.append(np.degrees(ur_inverse_fast(geometry, flange, first_only)))
     joints = np.concatenate(out, axis=1)
     with np.errstate(invalid="ignore"):
         inside = np.all((joints >= model.lower) & (joints <= model.upper), axis=2)
@@ -269,7 +274,7 @@ def arm_joint_origins_many(
     (M, 7, 3) CT LPS mm (straight segments between them outline the links)."""
     assert model.rtb_model is not None
     geometry = ur_geometry(arm_robot(model.rtb_model))
-    frames = ur_forward_many(geometry, np.radians(np.asarray(joints_deg, dtype=float)))
+    frames = ur_forward_fast(geometry, np.radians(np.asarray(joints_deg, dtype=float)))
     return np.asarray(frames[..., :3, 3] / M_PER_MM @ base_to_ct[:3, :3].T + base_to_ct[:3, 3])
 
 

@@ -45,7 +45,7 @@ from seldinger.robot.kinematics import (
     inverse_guide_many,
 )
 from seldinger.robot.models import CT_BORE_DIAMETER_MM, MountSide, RobotKind, RobotModel
-from seldinger.robot.ur_ik import ur_forward_many, ur_geometry
+from seldinger.robot.ur_ik import ur_forward_fast, ur_geometry
 
 __all__ = [
     "DEFAULT_TRE_MM",
@@ -336,10 +336,14 @@ def _reach_arm_closed_form(
     pending = np.asarray(todo, dtype=np.intp)
     solved = np.zeros(len(poses), dtype=bool)
     in_limits = np.zeros(len(poses), dtype=bool)
-    for roll in ARM_ROLLS_DEG:
+    # Most paths take the first branch at the first roll: try that alone for every path,
+    # then all eight branches of each roll for the paths still without a solution.
+    for roll, first_only in [(ARM_ROLLS_DEG[0], True)] + [(r, False) for r in ARM_ROLLS_DEG]:
         if not len(pending):
             break
-        candidates, inside = arm_candidates_many(model, poses[pending], base_to_ct, (roll,))
+        candidates, inside = arm_candidates_many(
+            model, poses[pending], base_to_ct, (roll,), first_only
+        )
         solved[pending] |= np.any(np.all(np.isfinite(candidates), axis=2), axis=1)
         in_limits[pending] |= inside.any(axis=1)
         found = np.zeros(len(pending), dtype=bool)
@@ -368,7 +372,7 @@ def _arm_poses(
 ) -> npt.NDArray[np.float64]:
     """Guide poses of the arm at joints (M, 6) degrees, by the closed-form forward model."""
     assert model.rtb_model is not None and model.tool_to_flange is not None
-    frames = ur_forward_many(ur_geometry(arm_robot(model.rtb_model)), np.radians(joints_deg))
+    frames = ur_forward_fast(ur_geometry(arm_robot(model.rtb_model)), np.radians(joints_deg))
     flange = frames[:, 6].copy()
     flange[:, :3, 3] /= M_PER_MM
     return np.asarray(base_to_ct @ flange @ model.tool_to_flange)
