@@ -11,8 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml web/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# NiiVue for `seldinger serve`, pinned by web/package-lock.json, copied into the package
+	@if command -v npm >/dev/null; then \
+		cd web && npm ci --no-audit --no-fund --silent && npm run --silent build; \
+	else echo "warning: npm not found: seldinger serve will lack its viewer (apt install npm)" >&2; fi
 	touch $(STAMP)
 
 install: $(STAMP)

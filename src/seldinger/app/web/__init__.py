@@ -1,0 +1,1 @@
+"""The browser workstation of ``seldinger serve``: routes, token check and static files."""
