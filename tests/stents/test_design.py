@@ -89,3 +89,16 @@ def test_studs_and_the_mould(tube_survey, tmp_path) -> None:  # type: ignore[no-
         model = archive.read("3D/3dmodel.model").decode()
     assert 'unit="millimeter"' in model
     assert model.count("<triangle ") == len(studded.mesh.faces)
+
+
+def test_y_stent_fitted_to_the_phantom_ct(y_phantom, y_survey) -> None:  # type: ignore[no-untyped-def]
+    """With the CT, the junction is cut to the airway: the crotch is checked like the rest."""
+    ct, _ = y_phantom
+    mask = ct.with_array(np.asarray(ct.array) < -500)
+    design = design_stent(y_survey, StentOptions(kind="y", wall_mm=WALL_MM), ct=ct, lumen=mask)
+    assert design.crotch is None
+    check = airway_fit(design, ct, y_survey, lumen=mask)
+    assert check.watertight and check.min_wall_mm >= MIN_WALL_MM
+    assert check.max_excess_mm is not None and check.max_excess_mm <= FIT_TOLERANCE_MM
+    solid = design.outer - design.inner
+    assert len(solid.decompose()) == 1 and solid.genus() == 2

@@ -74,3 +74,28 @@ def test_an_inserted_60_percent_stenosis_is_found(lidc_airway) -> None:  # type:
     assert stenosis.length_mm == pytest.approx(length, abs=3.0)
     assert stenosis.min_area_mm2 == pytest.approx(np.pi * residual_mm**2, rel=0.1)
     assert stenosis.distance_from_carina_mm is not None and stenosis.distance_from_carina_mm > 10
+
+
+def test_y_stent_on_lidc_is_printable_and_fits(lidc_airway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: watertight, wall >= 1 mm everywhere, nowhere outside the airway wall by
+    more than the oversize -- the carina's crotch included (no region left out)."""
+    from seldinger.stents.design import (
+        FIT_TOLERANCE_MM,
+        MIN_WALL_MM,
+        StentOptions,
+        airway_fit,
+        design_stent,
+    )
+
+    ct, anatomy, survey = lidc_airway
+    mask = anatomy["airways"]
+    design = design_stent(survey, StentOptions(kind="y", wall_mm=1.5), ct=ct, lumen=mask)
+    assert design.crotch is None  # fitted to the carina: the crotch is checked too
+    check = airway_fit(design, ct, survey, lumen=mask)
+    assert check.watertight
+    assert check.min_wall_mm >= MIN_WALL_MM
+    assert check.max_excess_mm is not None and check.max_excess_mm <= FIT_TOLERANCE_MM
+    assert check.ok
+    # one solid, a Y: a surface of genus 2 (three openings), no pockets or tunnels
+    solid = design.outer - design.inner
+    assert len(solid.decompose()) == 1 and solid.genus() == 2

@@ -5,16 +5,20 @@ cross-section, :attr:`~seldinger.stents.sections.CrossSections.radius_mm`) where
 is healthy; across a stenosis (and at junctions, where no outline is measured) the outline
 is interpolated between the healthy sections on either side, so the stent has the
 airway's reference size there and opens the narrowing. The outline is smoothed, enlarged
-by the oversize, and the wall (``wall_mm``) is taken inwards. A Y stent joins the lower
-trachea and both main bronchi: each bronchial limb starts inside the tracheal limb and
-leaves through its floor (the tracheal lumen stops a wall short of the limb's end), so the
-solids overlap in volume and the boolean union is exact and manifold; the bronchial lumens
-pierce the floor, which stays as the stent's carina. Optional studs (cylinders on the outer surface,
-as on Dumon stents) resist migration.
+by the oversize, and the wall (``wall_mm``) is taken inwards, so that each limb's lumen lies
+a wall inside its own limb. A Y stent joins the lower trachea and both main bronchi: each
+bronchial limb starts inside the tracheal limb and leaves through its floor (the tracheal
+lumen stops a wall short of the limb's end, each bronchial lumen starts a wall into its
+limb), so the solids overlap in volume and the boolean union is exact and manifold. Given
+the CT, the Y's junction is fitted to the airway (:func:`_airway_clip`): the limbs are cut
+by the lumen grown by the oversize and the lumens by the same surface a wall further in,
+so the crotch takes the carina's shape with a full wall; without it, a slab between the
+bronchial lumens stays as the stent's carina. Optional studs (cylinders on the outer
+surface, as on Dumon stents) resist migration.
 
 Printability is checked on the result: closed manifold (watertight, consistently
-oriented), the wall thickness everywhere (rays cast from the inner surface through the
-wall), and the volume.
+oriented), the wall thickness everywhere (exact distances from the lumen's surface to the
+outer surface), and the volume.
 
 Frame and units follow ``docs/conventions.md``: LPS millimetres.
 """
@@ -58,8 +62,11 @@ _FIT_REACH_MM = 8.0
 _SMOOTH_ALONG_MM = 2.0
 _SMOOTH_AROUND_RAYS = 1.5
 _SAMPLE_MM = 0.3  # spacing of the outer-surface points the wall is measured to
+_EXACT_POINTS = 500  # lumen points whose wall is measured exactly
 _RING_STEP_MM = 1.0  # ring spacing along a limb
 _END_FIT_MM = 10.0  # healthy axis fitted by a line to continue it beyond its ends
+_CLIP_GRID_MM = 0.3  # grid of the airway a Y junction is fitted to
+_OPEN_MM = 1.0  # radius of the ball the fitted airway is opened by
 _BEND_MM = 15.0  # a Y's bronchial limb bends onto its bronchus's axis this far down it
 
 
@@ -274,6 +281,20 @@ def _limb_on_profile(
     return _Limb(centres, u, v, rolled * (1.0 + oversize / 100.0), tangents[0], tangents[-1])
 
 
+def _slope_factor(limb: _Limb) -> FloatArray:
+    """``1 / cos`` of the angle between the outer surface's normal and the radial direction,
+    per ring and ray: a wall taken inwards along the radius by ``wall / cos`` is ``wall``
+    thick along the normal where the outline changes along or around the tube."""
+    r = limb.outer_r
+    step = np.linalg.norm(np.gradient(limb.centres, axis=0), axis=1)[:, None]
+    along = np.gradient(r, axis=0) / np.maximum(step, 1e-6) if len(r) > 1 else 0.0 * r
+    dtheta = 2.0 * np.pi / r.shape[1]
+    around = (np.roll(r, -1, axis=1) - np.roll(r, 1, axis=1)) / (2.0 * dtheta * r)
+    factor = np.sqrt(1.0 + along**2 + around**2)
+    # the thinnest spot is where the slope is steepest nearby: spread the largest
+    return np.asarray(ndi.maximum_filter(factor, size=3, mode="nearest"), dtype=np.float64)
+
+
 def _tubes(
     limb: _Limb,
     lumen: _Limb,
@@ -284,7 +305,7 @@ def _tubes(
 ) -> tuple[Mesh, Mesh]:
     """Outer tube of ``limb``, and the lumen tube of ``lumen`` (``wall_mm`` inside its outer
     radius), extended at its ends along the tangents."""
-    inner_r = lumen.outer_r - wall_mm
+    inner_r = lumen.outer_r - wall_mm * _slope_factor(lumen)
     if inner_r.min() < 1.0:
         raise InfeasiblePlanError(
             f"a {wall_mm} mm wall leaves under 1 mm of lumen in the {label.replace('_', ' ')}; "
@@ -342,6 +363,35 @@ def _bronchial_limb(
         tangents[0],
         tangents[-1],
     )
+
+
+def _trim_start(limb: _Limb, mm: float) -> _Limb:
+    """The limb without its first ``mm`` (along its centres; the new first ring
+    interpolated between the two rings about it)."""
+    step = np.linalg.norm(np.diff(limb.centres, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(step)])
+    k = int(np.clip(np.searchsorted(s, mm, side="right"), 1, len(s) - 1))
+    t = (mm - s[k - 1]) / max(s[k] - s[k - 1], 1e-9)
+
+    def cut(a: FloatArray) -> FloatArray:
+        first = (1.0 - t) * a[k - 1] + t * a[k]
+        return np.concatenate([first[None], a[k:]])
+
+    u, v = cut(limb.u), cut(limb.v)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v -= u * np.einsum("ij,ij->i", u, v)[:, None]
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return _Limb(cut(limb.centres), u, v, cut(limb.outer_r), limb.tangent_start, limb.tangent_end)
+
+
+def _trim_end(limb: _Limb, mm: float) -> _Limb:
+    """The limb without its last ``mm`` (as :func:`_trim_start`)."""
+
+    def flip(x: _Limb) -> _Limb:
+        return _Limb(x.centres[::-1], x.u[::-1], x.v[::-1], x.outer_r[::-1],
+                     -x.tangent_end, -x.tangent_start)  # fmt: skip
+
+    return flip(_trim_start(flip(limb), mm))
 
 
 def _rolled_outline(
@@ -409,6 +459,80 @@ def _septum(lumens: list[_Limb], wall_mm: float) -> Any:
     return slab.transform(transform)
 
 
+def _airway_clip(
+    ct: Volume,
+    lumen: Volume | None,
+    box: tuple[float, ...],
+    axis_lps_mm: FloatArray,
+    survey: LumenSurvey,
+    o: StentOptions,
+    radius_mm: float,
+    edge_level_hu: float,
+) -> tuple[Any, Any]:
+    """The airway lumen grown by the oversize, and the same a wall further in: solids
+    (manifold3d) over ``box`` (x0, y0, z0, x1, y1, z1, LPS mm, grown by 2 mm).
+
+    The lumen is the CT below ``edge_level_hu`` (trilinear, on a :data:`_CLIP_GRID_MM`
+    grid) within 3 mm of the airway mask, plus the stretch of every stenosis (the stent is
+    meant to push it open); opened by a :data:`_OPEN_MM` ball, only the part holding the
+    limbs' axes (``axis_lps_mm``) is kept, with the air within a ball of it (lung that a
+    partial-volume leak joins to the airway is not airway). From its signed distance
+    (Euclidean distance transform, smoothed by one grid step), the level ``d`` = the
+    oversize allowed at ``radius_mm`` from the axis less a grid step gives the outer cut,
+    ``d - wall_mm`` the inner one: level sets of one distance field lie ``wall_mm`` apart,
+    and erosion distributes over intersection, so cutting the outer and the inner solid by
+    them keeps the wall.
+    """
+    from skimage.measure import marching_cubes
+
+    h = _CLIP_GRID_MM
+    lo = np.asarray(box[:3], dtype=np.float64) - 2.0
+    hi = np.asarray(box[3:], dtype=np.float64) + 2.0
+    axes = [np.arange(a, b + h, h) for a, b in zip(lo, hi, strict=True)]
+    shape = tuple(len(a) for a in axes)
+    hu = ndi.map_coordinates(
+        ct.array, _grid_index(ct, axes), order=1, mode="nearest", output=np.float32
+    )
+    inside = hu < edge_level_hu
+    if lumen is not None:
+        inside &= _near_mask_ijk(lumen, _grid_index(lumen, axes), 3.0)
+    for stenosis in survey.stenoses:
+        a, b = np.asarray(stenosis.start_lps_mm), np.asarray(stenosis.end_lps_mm)
+        mid, half = 0.5 * (a + b), 0.5 * float(np.linalg.norm(b - a)) + 3.0
+        square = sum(
+            ((ax - m) ** 2).reshape([-1 if d == i else 1 for d in range(3)])
+            for i, (ax, m) in enumerate(zip(axes, mid, strict=True))
+        )
+        inside |= np.asarray(square) <= half**2 + (radius_mm * 2.0) ** 2
+    inside_3d = inside
+    # the airway is the air connected to the limbs' axes, not lung behind a wall that
+    # partial volume leaves thinner than the edge level somewhere: opened by a ball
+    # (leaks under two radii across are cut), the part holding the axes, and the air
+    # within a radius of it
+    core = ndi.distance_transform_edt(inside_3d) > _OPEN_MM / h
+    labels, _ = ndi.label(core)
+    at = np.round((axis_lps_mm - lo) / h).astype(int)
+    at = at[np.all((at >= 0) & (at < np.asarray(shape)), axis=1)]
+    seeds = np.unique(labels[tuple(at.T)])
+    core = np.isin(labels, seeds[seeds > 0])
+    inside_3d &= ndi.distance_transform_edt(~core) <= _OPEN_MM / h + 1.0
+    inside_3d[[0, -1]] = inside_3d[:, [0, -1]] = inside_3d[:, :, [0, -1]] = False
+    sdf = ndi.distance_transform_edt(~inside_3d) - ndi.distance_transform_edt(inside_3d)
+    sdf = ndi.gaussian_filter(sdf.astype(np.float64) * h, 1.0)
+    sdf[[0, -1]] = sdf[:, [0, -1]] = sdf[:, :, [0, -1]] = 1e3  # closed surfaces
+    fraction = o.oversize_percent / 100.0
+    # a grid step inside the allowance: the cut surface is resolved to about that
+    grow = max(fraction / (1.0 + fraction) * radius_mm - h, 0.0)
+    solids = []
+    for level in (grow, grow - o.wall_mm):
+        verts, faces, _, _ = marching_cubes(sdf, level=level, spacing=(h, h, h))
+        mesh = Mesh(verts.astype(np.float64) + lo, faces.astype(np.int64))
+        if mesh.volume_mm3 < 0:
+            mesh = Mesh(mesh.vertices_lps_mm, mesh.faces[:, ::-1].copy())
+        solids.append(to_manifold(mesh).simplify(_CLIP_GRID_MM / 6.0).as_original())
+    return solids[0], solids[1]
+
+
 def _smooth_keeping_ends(points: FloatArray, sigma: float) -> FloatArray:
     """Gaussian smoothing along a polyline that neither shortens it nor moves its ends
     (the straight line between the ends is taken out, smoothed residual added back)."""
@@ -456,7 +580,14 @@ def _studs(
     return studs
 
 
-def design_stent(survey: LumenSurvey, options: StentOptions | None = None) -> StentDesign:
+def design_stent(
+    survey: LumenSurvey,
+    options: StentOptions | None = None,
+    *,
+    ct: Volume | None = None,
+    lumen: Volume | None = None,
+    edge_level_hu: float = -500.0,
+) -> StentDesign:
     """Design a tracheal or Y stent on a measured airway.
 
     Parameters
@@ -466,6 +597,11 @@ def design_stent(survey: LumenSurvey, options: StentOptions | None = None) -> St
         both main bronchi).
     options : StentOptions, optional
         Shape parameters (default: tracheal, 1.5 mm wall, 10 % oversize, no studs).
+    ct, lumen : Volume, optional
+        The CT and its airway mask. Given with a Y stent, the junction is fitted to the
+        airway (:func:`_airway_clip`): the swept limbs are cut by the lumen grown by the
+        oversize and the stent's lumen by the same surface a wall further in, so the crotch
+        takes the carina's real shape with a wall of ``wall_mm`` across it.
 
     Returns
     -------
@@ -521,9 +657,7 @@ def design_stent(survey: LumenSurvey, options: StentOptions | None = None) -> St
         )
         # the tracheal lumen stops a wall short of the limb's end: the floor of the Y,
         # pierced by the bronchial lumens
-        trachea_lumen = _limb_on_profile(
-            trachea, outline, carina - o.tracheal_limb_mm - off, carina - off - o.wall_mm, oversize
-        )
+        trachea_lumen = _trim_end(trachea_limb, o.wall_mm)
         pieces.append((trachea_limb, trachea_lumen, 3.0, 0.0, "trachea"))
         limbs.append(("trachea", carina - o.tracheal_limb_mm, carina))
         for index, label in enumerate(("main_bronchus_right", "main_bronchus_left")):
@@ -544,7 +678,9 @@ def design_stent(survey: LumenSurvey, options: StentOptions | None = None) -> St
                 o,
                 above_floor_mm=6.0 + 0.5 * index,
             )
-            pieces.append((limb, limb, 0.0, 3.0, label))
+            # its lumen starts a wall into the limb, as the tracheal lumen stops a wall
+            # short of the floor: each lumen lies a wall inside its own limb
+            pieces.append((limb, _trim_start(limb, o.wall_mm), 0.0, 3.0, label))
             limbs.append(
                 (label, bronchus.path_offset_mm, bronchus.path_offset_mm + o.bronchial_limb_mm)
             )
@@ -552,18 +688,41 @@ def design_stent(survey: LumenSurvey, options: StentOptions | None = None) -> St
     inners: list[Any] = []
     studs: list[Any] = []
     stud_bases: list[FloatArray] = []
-    for limb, lumen, ext0, ext1, label in pieces:
-        outer, inner = _tubes(limb, lumen, o.wall_mm, ext0, ext1, label)
+    for limb, bore, ext0, ext1, label in pieces:
+        outer, inner = _tubes(limb, bore, o.wall_mm, ext0, ext1, label)
         outers.append(to_manifold(outer))
         inners.append(to_manifold(inner))
         if o.studs:
             for solid, base in _studs(limb.centres, limb.u, limb.v, limb.outer_r, o):
                 studs.append(solid)
                 stud_bases.append(base)
-    outer_solid = manifold3d.Manifold.batch_boolean(outers + studs, manifold3d.OpType.Add)
+    outer_solid = manifold3d.Manifold.batch_boolean(outers, manifold3d.OpType.Add)
     inner_solid = manifold3d.Manifold.batch_boolean(inners, manifold3d.OpType.Add)
-    if o.kind == "y":
+    fitted = o.kind == "y" and ct is not None
+    if fitted and ct is not None:
+        # the junction takes the airway's shape: the limbs cut by the lumen grown by the
+        # oversize, their lumens by the same surface a wall further in (no septum needed:
+        # each lumen lies a wall inside its own limb, and the carina's wall is the cut's)
+        radius = float(min(p[0].outer_r.min() for p in pieces))
+        grown, shrunk = _airway_clip(
+            ct,
+            lumen,
+            inner_solid.bounding_box(),
+            np.concatenate([p[0].centres for p in pieces]),
+            survey,
+            o,
+            radius,
+            edge_level_hu,
+        )
+        # slivers of a limb cut off by the airway's wall are dropped
+        outer_solid = max((outer_solid ^ grown).decompose(), key=lambda m: m.volume())
+        inner_solid = inner_solid ^ shrunk
+    elif o.kind == "y":
         inner_solid = inner_solid - _septum([p[1] for p in pieces], o.wall_mm)
+    if studs:
+        outer_solid = manifold3d.Manifold.batch_boolean(
+            [outer_solid, *studs], manifold3d.OpType.Add
+        )
     stent = outer_solid - inner_solid
     mesh = from_manifold(stent)
     ends = [(pieces[0][0].centres[0], pieces[0][0].tangent_start)]
@@ -573,7 +732,8 @@ def design_stent(survey: LumenSurvey, options: StentOptions | None = None) -> St
     check = print_check(stent, mesh, inner_solid, outer_solid, ends, o.wall_mm)
     axis = np.concatenate([p[0].centres for p in pieces])
     ring_max = float(max(p[0].outer_r.max() for p in pieces))
-    crotch = _crotch_frame([p[1] for p in pieces]) if o.kind == "y" else None
+    # a crotch fitted to the carina is checked like the rest; a swept one rides on it
+    crotch = _crotch_frame([p[1] for p in pieces]) if o.kind == "y" and not fitted else None
     return StentDesign(
         mesh,
         outer_solid,
@@ -628,14 +788,45 @@ def print_check(
         ],
         dtype=bool,
     )
+    # the lumen's triangles' centroids and corners
+    points = np.concatenate([centroids[lumen], stored[np.unique(tm.faces[lumen])]])
     for centre, axis in ends or []:
-        lumen &= np.abs((centroids - centre) @ axis) > 1.5 * wall_mm
-    if lumen.any():
-        distance, _ = tree.query(centroids[lumen])
-        min_wall = float(distance.min())
+        points = points[np.abs((points - centre) @ axis) > 1.5 * wall_mm]
+    if len(points):
+        # every point: exactly to the outer triangles around its nearest outer vertex; the
+        # nearest few thousand: exactly to every outer triangle within reach
+        distance, vertex = tree.query(points)
+        incident = trimesh.Trimesh(outer_mesh.vertices_lps_mm, outer_mesh.faces,
+                                   process=False).vertex_faces[vertex]  # fmt: skip
+        which, column = np.nonzero(incident >= 0)
+        triangles = outer_mesh.vertices_lps_mm[outer_mesh.faces[incident[which, column]]]
+        closest = trimesh.triangles.closest_point(triangles, points[which])
+        min_wall = float(np.linalg.norm(closest - points[which], axis=1).min())
+        nearest = np.argsort(distance)[:_EXACT_POINTS]
+        min_wall = min(
+            min_wall, _exact_min_distance(outer_mesh, points[nearest], distance[nearest])
+        )
     else:
         min_wall = float("nan")
     return PrintCheck(watertight, min_wall, float(stent.volume()))
+
+
+def _exact_min_distance(mesh: Mesh, points: FloatArray, upper: FloatArray) -> float:
+    """The least distance from ``points`` to the triangles of ``mesh``, given an upper
+    bound per point (its distance to the nearest vertex): every triangle whose centre lies
+    within the bound plus the largest centre-to-corner distance is tested exactly (closest
+    point on a triangle, Ericson 2005, via trimesh)."""
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    tri = mesh.vertices_lps_mm[mesh.faces]
+    centres = tri.mean(axis=1)
+    reach = float(np.linalg.norm(tri - centres[:, None], axis=2).max())
+    lists = cKDTree(centres).query_ball_point(points, upper + reach + 1e-6)
+    which = np.repeat(np.arange(len(points)), [len(x) for x in lists])
+    faces = np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])
+    closest = trimesh.triangles.closest_point(tri[faces], points[which])
+    return float(np.linalg.norm(closest - points[which], axis=1).min())
 
 
 def airway_fit(
@@ -713,6 +904,36 @@ def airway_fit(
         max_outside_mm=float(distance.max()),
         max_excess_mm=float(np.max(distance - allowed)),
     )
+
+
+def _grid_index(volume: Volume, axes: list[FloatArray]) -> npt.NDArray[np.float32]:
+    """Fractional voxel indices (3, nx, ny, nz) of the LPS grid spanned by ``axes``."""
+    inverse = np.linalg.inv(volume.affine)
+    out = np.empty((3, *(len(a) for a in axes)), dtype=np.float32)
+    for row in range(3):
+        out[row] = (
+            (inverse[row, 0] * axes[0])[:, None, None]
+            + (inverse[row, 1] * axes[1])[None, :, None]
+            + (inverse[row, 2] * axes[2])[None, None, :]
+            + inverse[row, 3]
+        )
+    return out
+
+
+def _near_mask_ijk(mask: Volume, ijk: npt.NDArray[Any], reach_mm: float) -> npt.NDArray[np.bool_]:
+    """Whether voxel positions ``ijk`` (3, ...) lie within ``reach_mm`` of a bool mask."""
+    spacing = np.asarray(mask.spacing_mm)
+    flat = ijk.reshape(3, -1)
+    top = np.asarray(mask.shape) - 1
+    lo = np.clip(np.floor(flat.min(axis=1) - 2).astype(int), 0, top)
+    hi = np.clip(np.ceil(flat.max(axis=1) + 2).astype(int), 0, top)
+    box = tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))
+    distance = ndi.distance_transform_edt(
+        ~np.asarray(mask.array[box], dtype=bool), sampling=spacing
+    )
+    shifted = ijk - lo.reshape((3,) + (1,) * (ijk.ndim - 1)).astype(np.float32)
+    values = ndi.map_coordinates(distance, shifted, order=1, mode="nearest", output=np.float32)
+    return np.asarray(values <= reach_mm)
 
 
 def _near_mask(mask: Volume, points_lps_mm: FloatArray, reach_mm: float) -> npt.NDArray[np.bool_]:

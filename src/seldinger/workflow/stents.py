@@ -214,7 +214,7 @@ def design_file(
         survey, mask = measure_lumen(ct, source)
     except AnatomyError as err:
         raise BadInputError(f"the lumen cannot be traced: {err}") from err
-    design = design_stent(survey, options)
+    design = design_stent(survey, options, ct=ct, lumen=mask)
     design = replace(design, check=airway_fit(design, ct, survey, lumen=mask))
     mould = make_mould(design) if mould_dir is not None else None
     with staged_outputs(force) as stage:
