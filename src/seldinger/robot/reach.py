@@ -260,6 +260,15 @@ def _mask_u8(mask: Volume) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(array, dtype=np.uint8)
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _voxel(
+    ct_to_index: npt.NDArray[np.float64], axis: int, x: float, y: float, z: float
+) -> int:  # pragma: no cover - compiled
+    """The nearest voxel index along ``axis`` of the LPS point (x, y, z)."""
+    m = ct_to_index
+    return int(np.rint(m[axis, 0] * x + m[axis, 1] * y + m[axis, 2] * z + m[axis, 3]))
+
+
 @nb.njit(cache=True, nogil=True)
 def _links_hit(
     origins: npt.NDArray[np.float64],
@@ -285,30 +294,9 @@ def _links_hit(
                 x = origins[c, s, 0] + t * dx
                 y = origins[c, s, 1] + t * dy
                 z = origins[c, s, 2] + t * dz
-                i = int(
-                    np.rint(
-                        ct_to_index[0, 0] * x
-                        + ct_to_index[0, 1] * y
-                        + ct_to_index[0, 2] * z
-                        + ct_to_index[0, 3]
-                    )
-                )
-                j = int(
-                    np.rint(
-                        ct_to_index[1, 0] * x
-                        + ct_to_index[1, 1] * y
-                        + ct_to_index[1, 2] * z
-                        + ct_to_index[1, 3]
-                    )
-                )
-                kk = int(
-                    np.rint(
-                        ct_to_index[2, 0] * x
-                        + ct_to_index[2, 1] * y
-                        + ct_to_index[2, 2] * z
-                        + ct_to_index[2, 3]
-                    )
-                )
+                i = _voxel(ct_to_index, 0, x, y, z)
+                j = _voxel(ct_to_index, 1, x, y, z)
+                kk = _voxel(ct_to_index, 2, x, y, z)
                 if 0 <= i < ni and 0 <= j < nj and 0 <= kk < nk and mask[i, j, kk]:
                     hit[c] = True
                     break
