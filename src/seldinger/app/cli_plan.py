@@ -416,6 +416,16 @@ def _run_trajectory(request: Any, as_json: bool) -> None:
     print_written([request.out, *outcome.figures])
 
 
+PhysicsOption = Annotated[
+    bool,
+    typer.Option(
+        "--physics",
+        help="Simulate the zone on the CT (bioheat with heat sinks, IRE field, cryo) and use it "
+        "for coverage and margin; the heat-sink shrinkage goes into the plan and the report.",
+    ),
+]
+
+
 @plan_app.command("ablation")
 def plan_ablation(
     plan_path: PlanArgument,
@@ -428,6 +438,7 @@ def plan_ablation(
     figures: AblationFiguresOption = None,
     ct_path: PlanCtOption = None,
     resample: ResampleOption = False,
+    physics: PhysicsOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -466,6 +477,7 @@ def plan_ablation(
         resample=resample,
         force=force,
         command=command_line(),
+        physics=physics,
     )
     outcome = plan_ablation_step(request, stages(not as_json))
     if as_json:

@@ -349,12 +349,45 @@ def ablation_section(report: Report, section: AblationSection, figures: Figures)
             f"Heat sinks: no vessel at least {HEAT_SINK_CALIBRE_MM:g} mm wide runs "
             f"within {HEAT_SINK_DISTANCE_MM:g} mm of the zone."
         )
+    if section.physics is not None:
+        physics_rows(report, section)
     report.add_text(
         f"Device: {section.device}, zone sizes from a {section.device_provenance}. "
         f"Source: {' '.join(section.device_source.split())}"
     )
     for note in section.notes:
         report.add_text(f"Note: {note}")
+
+
+def physics_rows(report: Report, section: AblationSection) -> None:
+    """The simulated zone (``plan ablation --physics``): the chart's figures beside it and
+    the heat-sink shrinkage per vessel."""
+    physics = section.physics
+    assert physics is not None
+    report.add_text(
+        "Coverage and margin above come from the zone simulated on this CT "
+        f"({physics.engine}, {physics.spacing_mm:g} mm grid: bioheat with the vessels held at "
+        "blood temperature, or the IRE field, or the cryo isotherm). The chart zone gave "
+        f"{physics.chart_target_coverage_percent:.1f} % of the lesion + margin, "
+        f"{physics.chart_zone_volume_ml:.1f} mL and a minimal margin of "
+        f"{physics.chart_min_margin_mm:.1f} mm."
+    )
+    if physics.heat_sink_shrinkage:
+        report.add_table(
+            [
+                {
+                    "vessel": h.vessel,
+                    "reach without the sink (mm)": h.reach_without_sink_mm,
+                    "reach with the sink (mm)": h.reach_with_sink_mm,
+                    "shrinkage (mm)": h.shrinkage_mm,
+                    "flagged": "yes" if h.flagged else "no",
+                }
+                for h in physics.heat_sink_shrinkage
+            ],
+            caption="Heat-sink shrinkage: how far the simulated zone reaches from its centre "
+            "towards each vessel before it first ends, without and with the vessel held at 37 °C "
+            "(mm; flagged from 2 mm)",
+        )
 
 
 def seed_metric_rows(section: SeedSection) -> dict[str, float]:

@@ -8,7 +8,14 @@ from seldinger.plan.fields import Direction, NonNegativeFloat, Percent, PlanMode
 from seldinger.plan.targets import relative_mask_path
 from seldinger.plan.trajectories import TrajectoryRecord, TrajectoryRules
 
-__all__ = ["AblationSection", "ApplicatorRecord", "HeatSinkRecord", "MarginMetrics"]
+__all__ = [
+    "AblationSection",
+    "ApplicatorRecord",
+    "HeatSinkRecord",
+    "HeatSinkShrinkageRecord",
+    "MarginMetrics",
+    "PhysicsZoneRecord",
+]
 
 
 class ApplicatorRecord(PlanModel):
@@ -62,6 +69,30 @@ class HeatSinkRecord(PlanModel):
     closest_lps_mm: Point3
 
 
+class HeatSinkShrinkageRecord(PlanModel):
+    """A vessel's pull on the simulated zone: its reach towards the vessel without and with
+    the vessel held at blood temperature (``plan ablation --physics``)."""
+
+    vessel: str
+    reach_without_sink_mm: float
+    reach_with_sink_mm: float
+    shrinkage_mm: NonNegativeFloat
+    flagged: bool
+
+
+class PhysicsZoneRecord(PlanModel):
+    """The zone simulated by ``plan ablation --physics`` (coverage and margin use it), with
+    the chart zone's figures it replaced and the heat-sink shrinkage per vessel."""
+
+    engine: str = "seldinger.physics"
+    spacing_mm: NonNegativeFloat
+    chart_target_coverage_percent: Percent
+    chart_zone_volume_ml: NonNegativeFloat
+    chart_min_margin_mm: float
+    heat_sink_shrinkage: list[HeatSinkShrinkageRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class AblationSection(PlanModel):
     """The ablation step's result.
 
@@ -93,6 +124,10 @@ class AblationSection(PlanModel):
     notes : list of str
     seconds : dict of str to float
         Time per stage.
+    physics : PhysicsZoneRecord or None
+        Set by ``plan ablation --physics``: coverage, margin and zone volume above come from
+        the simulated zone; this record keeps the chart zone's figures and the heat-sink
+        shrinkage. ``None`` (and absent from older plans): the chart zone.
     """
 
     target: str = Field(min_length=1)
@@ -114,6 +149,7 @@ class AblationSection(PlanModel):
     n_candidates: int = Field(default=0, ge=0)
     notes: list[str] = Field(default_factory=list)
     seconds: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    physics: PhysicsZoneRecord | None = None
 
     def model_post_init(self, context: object, /) -> None:
         if self.zone_mask_path is not None:

@@ -8,16 +8,19 @@ zone mask beside it (``ablation_zone.nii.gz``) and the figures, all or nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from seldinger.anatomy import Anatomy
 from seldinger.errors import OutputExistsError
 from seldinger.export.ablation_figures import ablation_figure_names, write_ablation_figures
 from seldinger.files import check_outputs, staged_outputs
+from seldinger.imaging import Volume
 from seldinger.io import write_volume
 from seldinger.physics.ablation import Device, load_catalogue
 from seldinger.plan import AblationSection, Plan, TrajectoryRules
+from seldinger.plan.ablation import HeatSinkShrinkageRecord, PhysicsZoneRecord
 from seldinger.planning.ablation import AblationPlan, plan_ablation
 from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 from seldinger.workflow.case import PlanCase, Stages, open_target, quiet_stages, read_mask
@@ -51,6 +54,8 @@ class AblationRequest:
     resample: bool = False
     force: bool = False
     command: str | None = None
+    physics: bool = False
+    physics_spacing_mm: float = 1.0
 
     def parameters(self) -> dict[str, Any]:
         """The request as the plan's provenance records it."""
@@ -61,6 +66,7 @@ class AblationRequest:
             "max_probes": self.max_probes,
             "target": self.target,
             "vessels": {name: str(path) for name, path in self.vessels.items()},
+            "physics": self.physics,
         }
 
 
@@ -174,6 +180,12 @@ def plan_ablation_step(
         )
     plan = case.plan
     section = result.to_section(target.name, ZONE_MASK_NAME, rules)
+    physics_notes: list[str] = []
+    if request.physics:
+        with stages("simulating the zone (physics)"):
+            result, section, physics_notes = _physics_zone(
+                case, anatomy, lesion, result, section, vessels, request
+            )
     plan.ablation = section
     plan.provenance.record("ablation", request.parameters(), request.command)
     figures: list[Path] = []
@@ -197,5 +209,73 @@ def plan_ablation_step(
         device=device,
         zone_path=zone_path,
         figures=figures,
-        notes=[*case.ct.meta.notes, *result.placement.notes, *ablation_caveats(device)],
+        notes=[
+            *case.ct.meta.notes,
+            *result.placement.notes,
+            *(physics_notes if request.physics else ablation_caveats(device)),
+        ],
     )
+
+
+def _physics_zone(
+    case: PlanCase,
+    anatomy: Anatomy,
+    lesion: Volume,
+    result: AblationPlan,
+    section: AblationSection,
+    vessels: dict[str, Volume],
+    request: AblationRequest,
+) -> tuple[AblationPlan, AblationSection, list[str]]:
+    """Coverage and margin from the simulated zone; the chart's figures kept beside them."""
+    from seldinger.planning.ablation.physics_zone import coverage_percent, simulate_physics_zone
+    from seldinger.planning.margin import assess_margin
+
+    simulated = simulate_physics_zone(
+        case.volume,
+        anatomy,
+        lesion,
+        section.device,
+        section.applicators,
+        section.heat_sinks,
+        vessels,
+        request.physics_spacing_mm,
+    )
+    margin = assess_margin(lesion, simulated.zone)
+    target_percent, lesion_percent, zone_ml, healthy_ml = coverage_percent(
+        simulated.zone, lesion, request.margin_mm
+    )
+    record = PhysicsZoneRecord(
+        spacing_mm=request.physics_spacing_mm,
+        chart_target_coverage_percent=section.target_coverage_percent,
+        chart_zone_volume_ml=section.zone_volume_ml,
+        chart_min_margin_mm=section.margin.min_margin_mm,
+        heat_sink_shrinkage=[
+            HeatSinkShrinkageRecord(
+                vessel=s.vessel,
+                reach_without_sink_mm=s.reach_without_sink_mm,
+                reach_with_sink_mm=s.reach_with_sink_mm,
+                shrinkage_mm=round(s.shrinkage_mm, 2),
+                flagged=s.flagged,
+            )
+            for s in simulated.shrinkage
+        ],
+        notes=simulated.notes,
+    )
+    section = section.model_copy(
+        update={
+            "target_coverage_percent": round(target_percent, 2),
+            "lesion_coverage_percent": round(lesion_percent, 2),
+            "zone_volume_ml": round(zone_ml, 2),
+            "healthy_ablated_ml": round(healthy_ml, 2),
+            "margin": margin.to_record(),
+            "physics": record,
+            "notes": [*section.notes, *simulated.notes],
+        }
+    )
+    notes = [
+        f"physics zone: lesion + {request.margin_mm:g} mm covered {target_percent:.1f} % "
+        f"(chart zone {record.chart_target_coverage_percent:.1f} %), zone {zone_ml:.1f} mL "
+        f"(chart {record.chart_zone_volume_ml:.1f} mL)",
+        *simulated.notes,
+    ]
+    return replace(result, zone=simulated.zone, margin=margin), section, notes
