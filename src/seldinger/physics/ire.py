@@ -324,7 +324,7 @@ def parallel_probes(
 
     >>> probes, pairs = parallel_probes((0, 0, 0), (0, 0, -1), 20.0)
     >>> len(probes), len(pairs), pairs[0].voltage_v
-    (3, 3, 2625.0)
+    (3, 3, 2250.0)
     """
     if not (math.isfinite(lesion_diameter_mm) and lesion_diameter_mm > 0):
         raise BadInputError(f"lesion_diameter_mm must be positive; got {lesion_diameter_mm!r}.")
