@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from seldinger.errors import BadInputError
 from seldinger.robot.models import RobotKind, RobotModel
-from seldinger.robot.ur_ik import ur_forward_fast, ur_geometry, ur_inverse_fast
+from seldinger.robot.ur_ik import ur_forward_many, ur_geometry, ur_inverse_many
 
 __all__ = [
     "IK_ANGLE_TOL_DEG",
@@ -260,7 +260,7 @@ def arm_candidates_many(
         rolled[:2, :2] = [[c, -s], [s, c]]
         flange = (in_base.reshape(-1, 4) @ (rolled @ flange_to_tool)).reshape(-1, 4, 4)
         flange[:, :3, 3] *= M_PER_MM
-        out.append(np.degrees(ur_inverse_fast(geometry, flange, first_only)))
+        out.append(np.degrees(ur_inverse_many(geometry, flange, first_only)))
     joints = np.concatenate(out, axis=1)
     with np.errstate(invalid="ignore"):
         inside = np.all((joints >= model.lower) & (joints <= model.upper), axis=2)
@@ -274,7 +274,7 @@ def arm_joint_origins_many(
     (M, 7, 3) CT LPS mm (straight segments between them outline the links)."""
     assert model.rtb_model is not None
     geometry = ur_geometry(arm_robot(model.rtb_model))
-    frames = ur_forward_fast(geometry, np.radians(np.asarray(joints_deg, dtype=float)))
+    frames = ur_forward_many(geometry, np.radians(np.asarray(joints_deg, dtype=float)))
     return np.asarray(frames[..., :3, 3] / M_PER_MM @ base_to_ct[:3, :3].T + base_to_ct[:3, 3])
 
 
