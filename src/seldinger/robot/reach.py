@@ -32,7 +32,11 @@ import numpy as np
 import numpy.typing as npt
 
 from seldinger.imaging import Volume
-from seldinger.motion.uncertainty import DEFAULT_DEFLECTION_MM_PER_100MM, DEFAULT_TRE_MM
+from seldinger.motion.uncertainty import (
+    DEFAULT_DEFLECTION_MM_PER_100MM,
+    DEFAULT_TRE_MM,
+    inside_mask,
+)
 from seldinger.robot.kinematics import (
     ARM_ROLLS_DEG,
     M_PER_MM,
@@ -45,7 +49,7 @@ from seldinger.robot.kinematics import (
     inverse_guide_many,
 )
 from seldinger.robot.models import CT_BORE_DIAMETER_MM, MountSide, RobotKind, RobotModel
-from seldinger.robot.ur_ik import ur_forward_fast, ur_geometry
+from seldinger.robot.ur_ik import ur_forward_many, ur_geometry
 
 __all__ = [
     "DEFAULT_TRE_MM",
@@ -126,17 +130,6 @@ def mount_side_for(entry_lps_mm: npt.ArrayLike, target_lps_mm: npt.ArrayLike) ->
     if abs(outward[0]) > abs(outward[1]):
         return MountSide.LEFT if outward[0] > 0 else MountSide.RIGHT
     return MountSide.POSTERIOR if outward[1] > 0 else MountSide.ANTERIOR
-
-
-def _inside(mask: Volume, points_lps_mm: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.bool_]:
-    """Mask value at points (..., 3), nearest voxel; False outside the grid."""
-    inv = np.linalg.inv(mask.affine).astype(points_lps_mm.dtype)
-    ijk = np.rint(points_lps_mm @ inv[:3, :3].T + inv[:3, 3]).astype(np.intp)
-    shape = np.array(mask.array.shape)
-    valid = np.all((ijk >= 0) & (ijk < shape), axis=-1)
-    clipped = np.clip(ijk, 0, shape - 1)
-    values = np.asarray(mask.array)[clipped[..., 0], clipped[..., 1], clipped[..., 2]]
-    return valid & values.astype(bool)
 
 
 def _arm_links_lps_mm(
@@ -227,7 +220,9 @@ def reach_paths(
             joints[index] = previous = result.joints
             if (
                 body is not None
-                and _inside(body, _arm_links_lps_mm(model, list(result.joints), base_to_ct)).any()
+                and inside_mask(
+                    body, _arm_links_lps_mm(model, list(result.joints), base_to_ct)
+                ).any()
             ):
                 reasons[index] = "collision_body"
     errors = predicted_error_mm(lengths, tre_mm, model.repeatability_mm).tolist()
@@ -245,8 +240,10 @@ def reach_paths(
 
 
 def _closed_form(model: RobotModel) -> bool:
+    """Whether the arm is of the UR form (closed-form IK), else numerical IK per path."""
+    assert model.rtb_model is not None
     try:
-        arm_candidates_many(model, np.eye(4)[None], np.eye(4))
+        ur_geometry(arm_robot(model.rtb_model))
     except ValueError:
         return False
     return True
@@ -360,7 +357,7 @@ def _arm_poses(
 ) -> npt.NDArray[np.float64]:
     """Guide poses of the arm at joints (M, 6) degrees, by the closed-form forward model."""
     assert model.rtb_model is not None and model.tool_to_flange is not None
-    frames = ur_forward_fast(ur_geometry(arm_robot(model.rtb_model)), np.radians(joints_deg))
+    frames = ur_forward_many(ur_geometry(arm_robot(model.rtb_model)), np.radians(joints_deg))
     flange = frames[:, 6].copy()
     flange[:, :3, 3] /= M_PER_MM
     return np.asarray(base_to_ct @ flange @ model.tool_to_flange)
