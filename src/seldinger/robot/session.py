@@ -366,24 +366,24 @@ class RobotSession:
             measured = self._confirm(goal)
             if measured is None:
                 break
-            error = measured - np.asarray(goal.tip_lps_mm)
-            along = float(np.dot(error, goal.axis))
-            lateral = error - along * goal.axis
+            found = self._result(goal, measured, adjustments, time.monotonic() - clock)
             self.log.write(
                 "confirm",
                 name=goal.name,
                 measured_tip_lps_mm=measured,
-                error_mm=float(np.linalg.norm(error)),
-                lateral_error_mm=float(np.linalg.norm(lateral)),
-                depth_error_mm=along,
+                error_mm=found.error_mm,
+                lateral_error_mm=found.lateral_error_mm,
+                depth_error_mm=found.depth_error_mm,
             )
+            assert found.error_mm is not None
             if (
-                float(np.linalg.norm(error)) <= self.settings.tolerance_mm
+                found.error_mm <= self.settings.tolerance_mm
                 or adjustments >= self.settings.max_adjustments
             ):
-                break
+                return found
             adjustments += 1
-            aim = aim - error  # aim against the miss: deflection and depth are systematic
+            # aim against the miss: deflection and depth are systematic
+            aim = aim - (measured - np.asarray(goal.tip_lps_mm))
             self.log.write("adjust", name=goal.name, number=adjustments, new_aim_lps_mm=aim)
         return self._result(goal, measured, adjustments, time.monotonic() - clock)
 
