@@ -126,8 +126,13 @@ def test_unknown_state_and_message_are_refused(slow_robot: SimulatedRobot) -> No
     with IgtlClient(port=slow_robot.port) as raw:
         raw.send(StringMessage(device_name="CMD_0001", text="FLY"))
         raw.send(StatusMessage(device_name="CLB_0002"))
-        acks = [raw.receive(timeout_s=5.0).message for _ in range(2)]
-    codes = [m.code for m in acks if isinstance(m, StatusMessage)]
+        # the two acknowledgements, among the CURRENT_POSITION the robot streams meanwhile
+        acks: list[StatusMessage] = []
+        while len(acks) < 2:
+            message = raw.receive(timeout_s=5.0).message
+            if isinstance(message, StatusMessage) and message.device_name.startswith("ACK_"):
+                acks.append(message)
+    codes = [m.code for m in acks]
     assert codes == [StatusCode.UNKNOWN_INSTRUCTION, StatusCode.UNKNOWN_INSTRUCTION]
     assert slow_robot.state is S.START_UP
 
