@@ -24,7 +24,7 @@ from seldinger.anatomy.lungs import segment_lungs
 from seldinger.anatomy.mediastinal_organs import MEDIASTINAL_ORGANS, segment_mediastinal_organs
 from seldinger.anatomy.mediastinum import segment_mediastinum
 from seldinger.anatomy.morphology import BoolArray, bounding_slices
-from seldinger.anatomy.result import STRUCTURES, Anatomy
+from seldinger.anatomy.result import RADIUS, STRUCTURES, Anatomy
 from seldinger.anatomy.spinal_canal import segment_spinal_canal
 from seldinger.anatomy.vessels import segment_pulmonary_vessels
 from seldinger.imaging import Volume, reorient
@@ -325,7 +325,7 @@ def run_pipeline(
         engine=engine,
         notes=tuple(run.notes),
         airway_graph=run.graph if "airways" in masks else None,
-        vessel_radius_mm=radius,
+        volumes={} if radius is None else {RADIUS: radius},
         laa_percent=run.laa_percent if "emphysema" in masks else None,
         esophagus_centreline=run.esophagus_centreline if "esophagus" in masks else None,
     )

@@ -18,7 +18,15 @@ from seldinger.anatomy.errors import AnatomyError
 from seldinger.files import atomic_dir
 from seldinger.imaging import Volume
 
-__all__ = ["ANATOMY_JSON", "STRUCTURES", "Anatomy", "LazyMasks", "load_anatomy", "map_masks"]
+__all__ = [
+    "ANATOMY_JSON",
+    "RADIUS",
+    "STRUCTURES",
+    "Anatomy",
+    "LazyMasks",
+    "load_anatomy",
+    "map_masks",
+]
 
 #: Every structure the anatomy step knows, in the order they are reported.
 STRUCTURES: tuple[str, ...] = (
@@ -50,7 +58,9 @@ STRUCTURES: tuple[str, ...] = (
 #: Name of the summary file in an anatomy folder.
 ANATOMY_JSON = "anatomy.json"
 _GRAPH_JSON = "airway_graph.json"
-_RADIUS_FILE = "vessel_radius_mm.nii.gz"
+#: The key of the vessel radius map in :attr:`Anatomy.volumes`.
+RADIUS = "vessel_radius_mm"
+_RADIUS_FILE = f"{RADIUS}.nii.gz"
 _OESOPHAGUS_JSON = "esophagus_centreline.json"
 
 
@@ -119,8 +129,11 @@ class Anatomy:
         What the user should know (anatomy out of view, fallbacks taken).
     airway_graph : AirwayGraph, optional
         Centreline graph of the airway tree (LPS mm).
-    vessel_radius_mm : Volume, optional
-        Estimated pulmonary vessel radius per voxel (0 outside vessels).
+    volumes : mapping of str to Volume
+        Maps that are not masks, on the masks' grid, read on first use like them
+        (:class:`LazyMasks`): ``vessel_radius_mm``, the estimated pulmonary vessel radius
+        per voxel (0 outside vessels; :attr:`vessel_radius_mm`). A planner whose distance
+        maps are cached never reads it (0.3 s of a float map on a chest CT).
     laa_percent : float, optional
         Emphysema index: percentage of lung below -950 HU.
     fingerprints : mapping of str to str
@@ -145,7 +158,7 @@ class Anatomy:
     engine: str = "classical"
     notes: tuple[str, ...] = ()
     airway_graph: AirwayGraph | None = None
-    vessel_radius_mm: Volume | None = None
+    volumes: Mapping[str, Volume] = field(default_factory=dict)
     laa_percent: float | None = None
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     folder: Path | None = None
@@ -162,6 +175,11 @@ class Anatomy:
 
     def __contains__(self, name: object) -> bool:
         return name in self.masks
+
+    @property
+    def vessel_radius_mm(self) -> Volume | None:
+        """The estimated pulmonary vessel radius per voxel, mm (0 outside vessels), if any."""
+        return self.volumes.get(RADIUS)
 
     def volume_ml(self, name: str) -> float:
         """Volume of a structure in millilitres."""
@@ -267,9 +285,9 @@ def load_anatomy(folder: str | Path) -> Anatomy:
     centreline = None
     if "esophagus_centreline" in summary:
         centreline = json.loads((folder / summary["esophagus_centreline"]).read_text())
-    radius = None
+    volumes = {}
     if "vessel_radius" in summary:
-        radius = read_volume(folder / summary["vessel_radius"])
+        volumes[RADIUS] = partial(read_volume, folder / summary["vessel_radius"])
         fingerprints["vessel_radius"] = _digest(folder / summary["vessel_radius"])
     return Anatomy(
         masks=LazyMasks(loaders),
@@ -279,7 +297,7 @@ def load_anatomy(folder: str | Path) -> Anatomy:
         engine=str(summary.get("engine", "classical")),
         notes=tuple(summary.get("notes", ())),
         airway_graph=graph,
-        vessel_radius_mm=radius,
+        volumes=LazyMasks(volumes),
         laa_percent=summary.get("laa_percent"),
         fingerprints=fingerprints,
         folder=folder,

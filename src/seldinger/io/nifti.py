@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from seldinger.io.errors import ImageReadError
 from seldinger.io.limits import build_volume, reason
 from seldinger.io.nifti_header import NiftiLayout, read_layout
 from seldinger.io.streams import CHUNK_BYTES as _CHUNK_BYTES
+from seldinger.io.streams import GZIP_ERRORS, open_gzip
 
 __all__ = ["LPS_FROM_RAS", "read_nifti", "write_nifti"]
 
@@ -60,7 +59,7 @@ def _read_voxels(path: Path, layout: NiftiLayout) -> npt.NDArray[Any]:
     view = memoryview(buffer)
     done = 0
     try:
-        with gzip.open(path, "rb") if layout.compressed else path.open("rb") as handle:
+        with open_gzip(path) if layout.compressed else path.open("rb") as handle:
             handle.seek(layout.offset)
             while done < len(buffer):
                 n = handle.readinto(view[done:])
@@ -70,7 +69,7 @@ def _read_voxels(path: Path, layout: NiftiLayout) -> npt.NDArray[Any]:
             if layout.compressed:  # read to the end: gzip checks CRC-32 and ISIZE there
                 while handle.read(_CHUNK_BYTES):
                     pass
-    except (OSError, EOFError, ValueError, zlib.error) as err:
+    except GZIP_ERRORS as err:
         raise ImageReadError(
             f"{path}: voxel data cannot be read ({reason(err)}); the file is damaged. Export "
             "the image again."

@@ -9,8 +9,6 @@ classes but ``check=False``, refuses every inconsistency itself (NIfTI-1 standar
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,14 @@ from seldinger.io.limits import (
     check_voxel_count,
     reason,
 )
-from seldinger.io.streams import DEFLATE_MAX_RATIO, StreamError, available_bytes, gzip_isize
+from seldinger.io.streams import (
+    DEFLATE_MAX_RATIO,
+    GZIP_ERRORS,
+    StreamError,
+    available_bytes,
+    gzip_isize,
+    open_gzip,
+)
 
 __all__ = ["NiftiLayout", "read_layout"]
 
@@ -59,9 +64,9 @@ def _is_gzip(path: Path) -> bool:
 
 def _header(path: Path, compressed: bool) -> Any:
     try:
-        with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
+        with open_gzip(path) if compressed else path.open("rb") as handle:
             block = handle.read(540)
-    except (OSError, EOFError, ValueError, zlib.error) as err:  # BadGzipFile is an OSError
+    except GZIP_ERRORS as err:  # BadGzipFile is an OSError
         raise ImageReadError(
             f"{path}: not a readable NIfTI file ({reason(err)}). {_EXPORT_FIX}"
         ) from err

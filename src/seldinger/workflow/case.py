@@ -161,7 +161,6 @@ class PlanCase:
         if len(folders) == 1 and (next(iter(folders)) / ANATOMY_JSON).is_file():
             folder = next(iter(folders))
             stored = load_anatomy(folder)
-            radius = stored.vessel_radius_mm
             return Anatomy(
                 masks=map_masks(
                     stored.masks,
@@ -170,9 +169,10 @@ class PlanCase:
                 engine=stored.engine,
                 notes=stored.notes,
                 airway_graph=stored.airway_graph,
-                vessel_radius_mm=None
-                if radius is None
-                else on_grid(radius, ct, f"the vessel radius map in {folder}", fix),
+                volumes=map_masks(
+                    stored.volumes,
+                    lambda name, volume: on_grid(volume, ct, f"the {name} map in {folder}", fix),
+                ),
                 fingerprints=stored.fingerprints,
                 folder=stored.folder,
                 voxel_counts=stored.voxel_counts,

@@ -292,7 +292,6 @@ def _on_ct_grid(anatomy: Anatomy, volume: Volume, request: TrajectoryRequest) ->
     fix = (
         f"Segment this CT: `seldinger segment {request.ct_path} --out DIR`, and pass --anatomy DIR."
     )
-    radius = anatomy.vessel_radius_mm
     return replace(
         anatomy,
         masks=map_masks(
@@ -301,9 +300,12 @@ def _on_ct_grid(anatomy: Anatomy, volume: Volume, request: TrajectoryRequest) ->
                 mask, volume, f"the anatomy in {request.anatomy_dir} ({name})", fix
             ),
         ),
-        vessel_radius_mm=None
-        if radius is None
-        else on_grid(radius, volume, f"the vessel radius map in {request.anatomy_dir}", fix),
+        volumes=map_masks(
+            anatomy.volumes,
+            lambda name, map_: on_grid(
+                map_, volume, f"the {name} map in {request.anatomy_dir}", fix
+            ),
+        ),
     )
 
 
