@@ -186,9 +186,13 @@ def test_robot_run_from_the_command_line_places_the_needle_and_logs_it(
     with SimulatedRobot(settings=settings, world=NeedleWorld(), tracker_port=0) as sim:
         args = ["robot", "run", str(plan), "--robot-at", f"127.0.0.1:{sim.port}"]
         args += ["--tracker", f"127.0.0.1:{sim.tracker_port}", "--auto", "--json"]
-        assert main(args) == 0
+        # The tracker's frame is never guessed: no registration in the plan, no option.
+        assert main(args) != 0
+        assert "tracker's frame is unknown" in capsys.readouterr().err
+        assert main([*args, "--tracker-in-ct"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["outcome"] == "completed"
+    assert out["tracker_frame"] == "the tracker reports CT LPS mm (--tracker-in-ct)"
     (needle,) = out["needles"]
     assert needle["name"] == f"introducer (path rank {first.rank})"
     assert needle["error_mm"] <= 2.0
@@ -200,3 +204,47 @@ def test_robot_run_from_the_command_line_places_the_needle_and_logs_it(
     assert main(["robot", "run", str(plan), "--robot-at", "127.0.0.1:1", "--auto"]) == 6
     assert "cannot connect" in capsys.readouterr().err
     assert len(Plan.load(plan).robot.sessions) == 1  # type: ignore[union-attr]
+
+
+def test_robot_run_takes_the_tracker_into_the_ct_by_the_plans_registration(
+    plan_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tracker in its own frame, registered with `navigate register --plan`: `robot run`
+    uses the plan's latest registration by default and records which."""
+    from scipy.spatial.transform import Rotation
+
+    from seldinger.navigation.transforms import rigid_matrix
+    from seldinger.robot.needle_world import NeedleWorld
+    from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
+
+    plan = Path(shutil.copytree(plan_path.parent, tmp_path / "case")) / "plan.json"
+    tracker_to_ct = rigid_matrix(
+        Rotation.from_euler("zyx", [-40, 15, 0], degrees=True).as_matrix(), [-300.0, 800.0, 50.0]
+    )
+    fiducials = np.array([[-120.0, -90.0, 20.0], [110.0, -80.0, -10.0], [0.0, -110.0, 90.0],
+                          [10.0, 60.0, -80.0], [-60.0, 40.0, 60.0]])  # fmt: skip
+    in_tracker = (np.linalg.inv(tracker_to_ct) @ np.c_[fiducials, np.ones(5)].T).T[:, :3]
+    for name, points in (("ct.csv", fiducials), ("tracker.csv", in_tracker)):
+        rows = ["x_mm,y_mm,z_mm", *(",".join(f"{v:.6f}" for v in p) for p in points)]
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+    args = ["navigate", "register", "--fixed", str(tmp_path / "ct.csv"), "--moving"]
+    assert main([*args, str(tmp_path / "tracker.csv"), "--plan", str(plan)]) == 0
+    capsys.readouterr()
+    settings = SimulatedRobotSettings(speed_mm_per_s=200.0)
+    world = NeedleWorld()
+    with SimulatedRobot(
+        settings=settings, world=world, tracker_port=0, tracker_to_ct=tracker_to_ct
+    ) as sim:
+        args = ["robot", "run", str(plan), "--robot-at", f"127.0.0.1:{sim.port}"]
+        args += ["--tracker", f"127.0.0.1:{sim.tracker_port}", "--auto", "--json"]
+        assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "completed"
+    assert out["tracker_frame"] == "registration-1 of plan.json"
+    assert out["needles"][0]["error_mm"] <= 2.0
+    truth = world.tissue_tip_lps_mm()
+    measured = out["needles"][0]["measured_tip_lps_mm"]
+    assert truth is not None and np.linalg.norm(np.subtract(measured, truth)) <= 1.0
+    # two frames at once: one clear line
+    assert main([*args, "--tracker-in-ct", "--registration", "latest"]) == 3
+    assert "give one tracker frame" in capsys.readouterr().err

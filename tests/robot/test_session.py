@@ -119,6 +119,47 @@ def test_a_session_aligns_inserts_confirms_and_adjusts(tmp_path: Path) -> None:
     assert events[-1] == "end"
 
 
+def test_a_tracker_in_its_own_frame_is_taken_into_the_ct_by_its_registration(
+    tmp_path: Path,
+) -> None:
+    """The simulated tracker stands 30 degrees round and 1.2 m off the CT's origin: read
+    through its registration the needle lands as planned; read raw, the points are nowhere
+    near the CT's."""
+    tracker_to_ct = rigid_matrix(
+        Rotation.from_euler("zyx", [30, -10, 5], degrees=True).as_matrix(), [200.0, -900.0, 700.0]
+    )
+    world = NeedleWorld(NeedleWorldSettings(deflection_mm_per_100mm=0.0, tracker_noise_mm=0.1))
+    goal = NeedleGoal("introducer", (30.0, -100.0, 5.0), (20.0, -20.0, 0.0))
+    settings = SimulatedRobotSettings(repeatability_mm=0.1, speed_mm_per_s=200.0)
+    with SimulatedRobot(
+        settings=settings, world=world, tracker_port=0, tracker_to_ct=tracker_to_ct
+    ) as sim:
+        assert sim.tracker_port is not None
+        controller = RobotController("127.0.0.1", sim.port)
+        tracker = TrackerFeed("127.0.0.1", sim.tracker_port, tracker_to_ct=tracker_to_ct)
+        raw = TrackerFeed("127.0.0.1", sim.tracker_port)
+        log = SessionLog(tmp_path / "session.jsonl")
+        session = RobotSession(
+            controller, log, tracker=tracker, settings=SessionSettings(confirm_s=0.3)
+        )
+        try:
+            session.start(rigid_matrix(np.eye(3), [0.0, -250.0, 0.0]))
+            result = session.place(goal)
+            session.finish()
+            _, raw_tips = raw.samples("tip", 0.0)
+        finally:
+            controller.close()
+            tracker.close()
+            raw.close()
+            log.close()
+    assert result.error_mm is not None and result.error_mm <= 1.0
+    assert result.adjustments == 0
+    truth = world.tissue_tip_lps_mm()
+    assert truth is not None and result.measured_tip_lps_mm is not None
+    assert np.linalg.norm(np.subtract(result.measured_tip_lps_mm, truth)) <= 0.5
+    assert len(raw_tips) and np.linalg.norm(raw_tips[-1] - truth) > 500.0
+
+
 def test_robot_calibrate_from_a_logged_session(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(3)
     marker_to_flange = rigid_matrix(Rotation.from_euler("xyz", [10, -20, 30], degrees=True).as_matrix(), [20.0, 5.0, 60.0])  # fmt: skip

@@ -73,6 +73,7 @@ def _session(  # type: ignore[no-untyped-def]
             robot="guide_5dof",
             robot_at=("127.0.0.1", sim.port),
             tracker_at=("127.0.0.1", sim.tracker_port),
+            tracker_in_ct=True,
             gate_window=gate,
             settings=session or SessionSettings(gate_learn_s=8.0),
         )

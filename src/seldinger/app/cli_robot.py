@@ -97,6 +97,63 @@ def reach(
                       f"({report['tre_source']}).", highlight=False)  # fmt: skip
 
 
+SimTrackerPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--tracker-port",
+        min=0,
+        max=65535,
+        help="Also simulate the patient and a tracker streaming NeedleTip and "
+        "ChestReference (40 Hz) on this port (0: any free one).",
+        show_default=False,
+    ),
+]
+BreathingOption = Annotated[
+    float,
+    typer.Option("--breathing-mm", min=0.0, help="Target motion peak to peak (SI), mm."),
+]
+DeflectionOption = Annotated[
+    float,
+    typer.Option("--deflection-mm-per-100mm", min=0.0, help="Needle drift per 100 mm inserted."),
+]
+SimTrackerFrameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracker-to-ct",
+        metavar="MATRIX",
+        help="Place the simulated tracker: it reports in its own frame, this rigid 4x4 (JSON "
+        "or a JSON file) taking it to the CT. Default: it reports CT LPS mm.",
+        show_default=False,
+    ),
+]
+TrackerToCtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracker-to-ct",
+        metavar="MATRIX",
+        help="The tracker's registration to the CT: a rigid 4x4 as JSON or a JSON file.",
+        show_default=False,
+    ),
+]
+RegistrationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registration",
+        metavar="ID|latest",
+        help="The plan's tracker registration (`navigate register`); default: the latest, "
+        "unless --tracker-to-ct or --tracker-in-ct is given.",
+        show_default=False,
+    ),
+]
+TrackerInCtOption = Annotated[
+    bool,
+    typer.Option(
+        "--tracker-in-ct",
+        help="The tracker reports CT LPS mm itself (the simulator of `robot serve`).",
+    ),
+]
+
+
 @robot_app.command("serve")
 def serve(
     robot: Annotated[
@@ -112,27 +169,10 @@ def serve(
             "--seconds", help="Stop after this long (default: Ctrl-C).", show_default=False
         ),
     ] = None,
-    tracker_port: Annotated[
-        int | None,
-        typer.Option(
-            "--tracker-port",
-            min=0,
-            max=65535,
-            help="Also simulate the patient and a tracker streaming NeedleTip and "
-            "ChestReference (CT LPS mm, 40 Hz) on this port (0: any free one).",
-            show_default=False,
-        ),
-    ] = None,
-    breathing_mm: Annotated[
-        float,
-        typer.Option("--breathing-mm", min=0.0, help="Target motion peak to peak (SI), mm."),
-    ] = 0.0,
-    deflection: Annotated[
-        float,
-        typer.Option(
-            "--deflection-mm-per-100mm", min=0.0, help="Needle drift per 100 mm inserted."
-        ),
-    ] = 1.0,
+    tracker_port: SimTrackerPortOption = None,
+    breathing_mm: BreathingOption = 0.0,
+    deflection: DeflectionOption = 1.0,
+    tracker_to_ct: SimTrackerFrameOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A simulated robot speaking the robot protocol over OpenIGTLink (Seldinger controls it).
@@ -142,12 +182,15 @@ def serve(
     the pose streamed; a lost controller or EMERGENCY stops motion (docs/robot.md).
 
     With `--tracker-port` it also plays the patient (breathing, needle deflection) and a
-    tracker already registered to the CT, for `seldinger robot run --tracker`.
+    tracker, for `seldinger robot run --tracker`: reporting CT LPS mm (`robot run
+    --tracker-in-ct`), or in its own frame with `--tracker-to-ct MATRIX` (`robot run
+    --tracker-to-ct` the same matrix, or the plan's registration).
 
     Example: `seldinger robot serve --robot guide_5dof --port 18945 --tracker-port 18944
     --breathing-mm 15`.
     """
     from seldinger.robot.needle_world import NeedleWorldSettings
+    from seldinger.workflow.navigation import read_matrix
     from seldinger.workflow.robot import serve_simulated_robot
 
     def ready(what: str) -> Callable[[int], None]:
@@ -169,6 +212,9 @@ def serve(
         tracker_port=tracker_port,
         world=world,
         on_tracker_ready=ready("tracker"),
+        tracker_to_ct=None
+        if tracker_to_ct is None
+        else read_matrix(tracker_to_ct, "--tracker-to-ct", "tracker_to_ct"),
     )
     if as_json:
         print_json(summary)
@@ -221,7 +267,8 @@ def run(
         typer.Option(
             "--tracker",
             metavar="HOST:PORT",
-            help="Tracker stream (NeedleTip, ChestReference in CT LPS mm): confirmation, "
+            help="Tracker stream (NeedleTip, ChestReference), taken into the CT by the "
+            "plan's registration, --tracker-to-ct or --tracker-in-ct: confirmation, "
             "adjustment, re-planning and gating need it.",
             show_default=False,
         ),
@@ -232,6 +279,9 @@ def run(
         float, typer.Option("--tolerance-mm", min=0.1, help="Adjust a needle missing by more.")
     ] = 2.0,
     confirm_ct: ConfirmCtOption = False,
+    tracker_to_ct: TrackerToCtOption = None,
+    registration: RegistrationOption = None,
+    tracker_in_ct: TrackerInCtOption = False,
     auto: Annotated[
         bool, typer.Option("--auto", help="Do not ask before each motion (simulation).")
     ] = False,
@@ -242,8 +292,8 @@ def run(
     applicators in turn, re-planning the rest from where each needle really is. The session
     is logged as JSON lines beside PLAN and recorded in it (robot section, report).
 
-    Example: `seldinger robot run plan.json --robot-at localhost:18945 --tracker
-    localhost:18944 --auto`.
+    Example (the simulator of `robot serve --tracker-port 18944`): `seldinger robot run
+    plan.json --robot-at localhost:18945 --tracker localhost:18944 --tracker-in-ct --auto`.
     """
     from seldinger.app.cli_navigate_live import parse_tracker_address
     from seldinger.app.common import command_line
@@ -260,6 +310,9 @@ def run(
         settings=SessionSettings(tolerance_mm=tolerance_mm),
         command=command_line(),
         confirm_ct=_ask_for_ct if confirm_ct else None,
+        tracker_to_ct=tracker_to_ct,
+        registration=registration,
+        tracker_in_ct=tracker_in_ct,
     )
     with progress("robot session", not as_json and auto):
         outcome = run_robot_session(request, None if auto else _ask)

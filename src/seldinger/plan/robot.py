@@ -71,6 +71,8 @@ class RobotSessionRecord(PlanModel):
     started_utc: str
     calibration_source: str
     robot_to_ct: RigidMatrix
+    #: Where the tracker's points were taken into the CT from (None: no tracker).
+    tracker_frame: str | None = None
     gated: bool
     log_path: str
     needles: list[NeedlePlacementRecord] = Field(default_factory=list)

@@ -114,7 +114,9 @@ class TrackerFeed:
     """The tracked needle tip and chest reference (CT LPS mm) from an OpenIGTLink stream.
 
     A reader thread keeps the recent samples (``history_s``) of ``tip_device`` and
-    ``chest_device`` (TRANSFORMs whose translation is the point).
+    ``chest_device`` (TRANSFORMs whose translation is the point). ``tracker_to_ct`` (rigid
+    4 x 4, the tracker's registration to the CT) takes the points from the tracker's frame
+    into the CT's; None when the tracker already reports CT LPS mm (the simulator).
     """
 
     def __init__(
@@ -125,7 +127,9 @@ class TrackerFeed:
         tip_device: str = NEEDLE_TIP,
         chest_device: str = CHEST_REFERENCE,
         history_s: float = 30.0,
+        tracker_to_ct: Float64Array | None = None,
     ) -> None:
+        self._to_ct = None if tracker_to_ct is None else np.asarray(tracker_to_ct, dtype=float)
         self._lock = threading.Lock()
         self._names = {tip_device: "tip", chest_device: "chest"}
         size = int(history_s * 200)
@@ -140,8 +144,11 @@ class TrackerFeed:
         if frame.ok and isinstance(message, TransformMessage):
             key = self._names.get(message.device_name)
             if key is not None:
+                point = message.matrix[:3, 3].copy()
+                if self._to_ct is not None:
+                    point = self._to_ct[:3, :3] @ point + self._to_ct[:3, 3]
                 with self._lock:
-                    self._samples[key].append((time.monotonic(), message.matrix[:3, 3].copy()))
+                    self._samples[key].append((time.monotonic(), point))
 
     def samples(self, key: str, since_s: float) -> tuple[Float64Array, Float64Array]:
         """Times (monotonic s) and points (n, 3) of ``key`` ("tip" or "chest") since then."""

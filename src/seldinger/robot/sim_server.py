@@ -124,6 +124,10 @@ class SimulatedRobot:
         is served on ``tracker_port``.
     tracker_port : int, optional
         Where the tracker listens (0: a free port, see :attr:`tracker_port`); needs ``world``.
+    tracker_to_ct : ndarray (4, 4), optional
+        Where the simulated tracker stands: its points are sent in its own frame, the CT's
+        points mapped by the inverse of this rigid transform (a session then needs this
+        registration, as with a real tracker). None: the tracker reports CT LPS mm.
     """
 
     def __init__(
@@ -135,9 +139,13 @@ class SimulatedRobot:
         rng: np.random.Generator | None = None,
         world: NeedleWorld | None = None,
         tracker_port: int | None = None,
+        tracker_to_ct: Float64Array | None = None,
     ) -> None:
         self.settings = settings or SimulatedRobotSettings()
         self.world = world
+        self._ct_to_tracker = (
+            None if tracker_to_ct is None else np.linalg.inv(np.asarray(tracker_to_ct, float))
+        )
         self._tracker = (
             IgtlServer(host, tracker_port or 0)
             if world is not None and tracker_port is not None
@@ -260,6 +268,8 @@ class SimulatedRobot:
                 continue
             matrix = np.eye(4)
             matrix[:3, 3] = point
+            if self._ct_to_tracker is not None:
+                matrix = self._ct_to_tracker @ matrix
             self._tracker.send(TransformMessage(device_name=name, matrix=matrix))
 
     def _world_tip(self, pose_robot: Float64Array) -> tuple[Float64Array, Float64Array] | None:

@@ -209,6 +209,7 @@ def serve_simulated_robot(
     tracker_port: int | None = None,
     world: NeedleWorldSettings | None = None,
     on_tracker_ready: Callable[[int], None] | None = None,
+    tracker_to_ct: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Run the simulated robot (``seldinger robot serve``) until ``seconds`` pass or Ctrl-C.
 
@@ -216,8 +217,9 @@ def serve_simulated_robot(
     the model's (:func:`seldinger.robot.load_model`). ``on_ready`` gets the port it
     listens on. With ``tracker_port`` it also plays the patient and a tracker
     (:mod:`seldinger.robot.needle_world`: breathing, needle deflection; ``NeedleTip`` and
-    ``ChestReference`` streamed in CT LPS mm at 40 Hz); ``on_tracker_ready`` gets that
-    port. Returns the final state and the motion stops it made (watchdog included).
+    ``ChestReference`` streamed at 40 Hz, in CT LPS mm or, with ``tracker_to_ct``, in the
+    frame of a tracker standing there); ``on_tracker_ready`` gets that port. Returns the
+    final state and the motion stops it made (watchdog included).
     """
     from seldinger.robot.needle_world import NeedleWorld
     from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
@@ -228,7 +230,12 @@ def serve_simulated_robot(
     settings = SimulatedRobotSettings(repeatability_mm=model.repeatability_mm)
     patient = NeedleWorld(world) if tracker_port is not None else None
     with SimulatedRobot(
-        host, port, settings=settings, world=patient, tracker_port=tracker_port
+        host,
+        port,
+        settings=settings,
+        world=patient,
+        tracker_port=tracker_port,
+        tracker_to_ct=tracker_to_ct,
     ) as server:
         if on_ready is not None:
             on_ready(server.port)

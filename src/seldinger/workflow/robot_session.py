@@ -9,7 +9,11 @@ From a saved plan:
    ``seldinger robot calibrate``; else the assumed mount of ``robot reach``), each needle is
    aligned, inserted (gated at end-exhale when the plan has a motion section or a gate
    window is given), confirmed by the tracker and adjusted (:class:`~seldinger.robot.
-   session.RobotSession`).
+   session.RobotSession`). The tracker's points are taken into the CT by its registration:
+   ``--tracker-to-ct MATRIX``, the plan's registration (``--registration ID``, default the
+   latest, from ``seldinger navigate register``), or ``--tracker-in-ct`` for a tracker that
+   reports CT LPS mm itself (the simulator); with none of them the session is refused
+   rather than guessing the frame.
 3. After each confirmed applicator the rest of the ablation is re-planned from where the
    needles really are (:func:`~seldinger.workflow.ablation_replan.replan_ablation`), and
    the next applicator goes where the re-plan says.
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from seldinger.errors import BadInputError, MissingFileError, SeldingerError
 from seldinger.files import staged_outputs
@@ -53,9 +58,12 @@ from seldinger.robot.session import (
     TrackerFeed,
 )
 from seldinger.workflow.ablation_replan import PlacedProbe, Replan, Replanner
+from seldinger.workflow.navigation import read_matrix
 from seldinger.workflow.robot import robot_base_in_ct
 
 __all__ = ["DEFAULT_GATE_WINDOW", "SessionOutcome", "SessionRequest", "run_robot_session"]
+
+Float64Array = npt.NDArray[np.float64]
 
 #: Gate window (fraction of the breathing range from end-exhale) when the plan has motion.
 DEFAULT_GATE_WINDOW = 0.1
@@ -76,6 +84,23 @@ class SessionRequest:
     #: Gives the confirmation CT's path after each insertion (by the needle's name); the
     #: tip is then found in that CT rather than read from the tracker.
     confirm_ct: Callable[[str], Path] | None = None
+    #: The tracker's frame (module docstring, step 2): at most one of the three.
+    tracker_to_ct: str | None = None
+    registration: str | None = None
+    tracker_in_ct: bool = False
+
+    def __post_init__(self) -> None:
+        given = [
+            option
+            for option, value in (
+                ("--tracker-to-ct", self.tracker_to_ct),
+                ("--registration", self.registration),
+                ("--tracker-in-ct", self.tracker_in_ct or None),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise BadInputError(f"give one tracker frame; got {' and '.join(given)}.")
 
 
 @dataclass
@@ -203,6 +228,7 @@ def run_robot_session(
     model = load_model(request.robot)
     goals = _goals(plan)
     robot_to_ct, calibration_source = _calibration(request, plan)
+    tracker_to_ct, tracker_frame = _tracker_frame(request, plan)
     window = request.gate_window
     if window is None and plan.motion is not None:
         window = DEFAULT_GATE_WINDOW
@@ -214,14 +240,24 @@ def run_robot_session(
     # Connect first: a robot or tracker that does not answer leaves no log and no record.
     controller = RobotController(*request.robot_at)
     try:
-        tracker = TrackerFeed(*request.tracker_at) if request.tracker_at is not None else None
+        tracker = (
+            TrackerFeed(*request.tracker_at, tracker_to_ct=tracker_to_ct)
+            if request.tracker_at is not None
+            else None
+        )
     except SeldingerError:
         controller.close()
         raise
     started = datetime.now(UTC)
     log_path = request.plan_path.parent / f"robot_session_{started:%Y%m%dT%H%M%S}.jsonl"
     log = SessionLog(log_path)
-    log.write("session", robot=model.name, plan=request.plan_path.name, gate_window=window)
+    log.write(
+        "session",
+        robot=model.name,
+        plan=request.plan_path.name,
+        gate_window=window,
+        tracker_frame=tracker_frame,
+    )
     results: list[NeedleResult] = []
     replans: list[tuple[str, Replan]] = []
     outcome = "completed"
@@ -253,6 +289,7 @@ def run_robot_session(
             started_utc=started.isoformat(timespec="seconds"),
             calibration_source=calibration_source,
             robot_to_ct=np.round(robot_to_ct, 6).tolist(),
+            tracker_frame=tracker_frame,
             gated=window is not None,
             log_path=log_path.name,
             needles=[_record(r) for r in results],
@@ -262,6 +299,37 @@ def run_robot_session(
         )
         _save(request, record, [r for _, r in replans])
     return SessionOutcome(record, log_path, results, [r for _, r in replans])
+
+
+def _tracker_frame(request: SessionRequest, plan: Plan) -> tuple[Float64Array | None, str | None]:
+    """The tracker's registration to the CT (None: it reports CT) and where it came from."""
+    if request.tracker_at is None:
+        return None, None
+    if request.tracker_in_ct:
+        return None, "the tracker reports CT LPS mm (--tracker-in-ct)"
+    if request.tracker_to_ct is not None:
+        matrix = read_matrix(request.tracker_to_ct, "--tracker-to-ct", "tracker_to_ct")
+        return matrix, "--tracker-to-ct"
+    section = plan.navigation
+    record = section.registration(request.registration) if section is not None else None
+    if record is None:
+        known = ", ".join(r.name or r.id for r in section.registrations) if section else ""
+        raise PlanContentError(
+            f"the tracker's frame is unknown: {request.plan_path} has no registration "
+            f"{request.registration or ''}(it has: {known or 'none'}). Register the tracker "
+            f"to the CT (`seldinger navigate register --fixed CT.csv --moving TRACKER.csv "
+            f"--plan {request.plan_path}`), or pass --tracker-to-ct MATRIX, or --tracker-in-ct "
+            "when the tracker reports CT LPS mm itself (`seldinger robot serve --tracker-port`)."
+        )
+    if record.moving_frame != "tracker" or record.scale != 1.0:
+        raise PlanContentError(
+            f"registration {record.id} of {request.plan_path} is "
+            f"{'scaled' if record.scale != 1.0 else 'to the patient reference'}; the robot "
+            "session needs a rigid registration of the tracker's own frame (--moving-frame "
+            "tracker)."
+        )
+    matrix = validate_rigid(record.moving_to_fixed, f"{record.id}.moving_to_fixed")
+    return matrix, f"{record.id} of {request.plan_path.name}"
 
 
 def _run_needles(
