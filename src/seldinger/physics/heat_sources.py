@@ -6,16 +6,18 @@
   the dissipation of every face, G·Δφ², goes to its tissue cells, then Q is scaled so that
   ΣQ = the delivered power. An internally cooled electrode holds its cells at the coolant
   temperature.
-* **MW antenna**: a SAR pattern instead of Maxwell's equations, of the separable form used
-  by look-up MWA planners: cylindrical spreading with the attenuation of 2.45 GHz fields in
-  liver and a Gaussian along the antenna centred on the feed gap,
-
-      SAR ∝ exp(−2 α ρ) / max(ρ, ρ₀) · exp(−(s − s_feed)² / (2 ℓ²)),
-
-  with ρ the distance from the antenna axis and s the position along it. α = 48 Np/m follows
-  from ε_r = 43.03, σ = 1.69 S/m (physics.md §2.2, [S]); ρ₀ is the antenna radius; s_feed and
-  ℓ are per device (data/thermal_devices.json). The form is a modelling choice [U]; the power
-  reaching tissue is calibrated against the catalogue zones (``efficiency``).
+* **MW antenna**: Q = ½σ|E|² of the antenna in homogeneous tissue, solved from Maxwell's
+  equations in the antenna's axisymmetric (r, z) plane by :mod:`seldinger.physics.mw_antenna`
+  (TM finite elements in u = r·H_φ, TEM port, PEC conductors, absorbing outer boundary; the
+  coaxial slot antenna of Saito et al. 2000 / the COMSOL "Microwave Cancer Therapy" model
+  unless a device names another design). The pattern per watt is mapped onto the voxels by
+  the voxel's distance ρ from the antenna axis and position s along it (bilinear
+  interpolation of the cell-averaged Q(r, z); voxels near the axis average 3×3×3 sub-points
+  because Q falls as ~1/ρ² there), then scaled so that ΣQ = the delivered power in tissue
+  (the setting's calibrated, effective power; the antenna's S11 is reported, not applied).
+  The tissue is taken as homogeneous with the dielectric properties of the tissue at the
+  antenna (liver at 2.45 GHz by default: ε_r 43.03, σ 1.69 S/m, physics.md §2.2):
+  heterogeneity inside the near field (vessels, a tumour with other ε_r, σ) is not modelled.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from seldinger.physics.electrodes import (
     RasterisedElectrode,
     apply_well_factor,
     rasterise_electrode,
+)
+from seldinger.physics.mw_antenna import (
+    LIVER_2450MHZ,
+    SAITO_SLOT_ANTENNA,
+    CoaxialSlotAntenna,
+    TissueDielectric,
+    antenna_sar,
 )
 from seldinger.physics.solvers import SpdSolver, assemble_diffusion, face_conductances
 
@@ -142,34 +151,42 @@ def mw_antenna_heat_w(
     antenna: Electrode,
     power_w: float,
     *,
-    feed_offset_mm: float,
-    axial_sd_mm: float,
-    attenuation_per_m: float = MW_ATTENUATION_NP_PER_M,
+    design: CoaxialSlotAntenna = SAITO_SLOT_ANTENNA,
+    tissue: TissueDielectric = LIVER_2450MHZ,
     active: BoolArray | None = None,
 ) -> FloatArray:
-    """SAR-pattern heat (W per cell) of a MW antenna, summing to ``power_w`` in tissue.
+    """Maxwell-solved heat (W per cell) of a MW antenna, summing to ``power_w`` in tissue.
 
-    ``feed_offset_mm``: signed position of the feed gap along the insertion direction from
-    the tip (negative: behind the tip).
+    ``antenna.tip_lps_mm`` is the antenna's (catheter's) tip and ``antenna.direction`` the
+    insertion direction; ``design`` and ``tissue`` select the cached axisymmetric solution.
     """
     if not (math.isfinite(power_w) and power_w > 0):
         raise BadInputError(f"power_w must be positive; got {power_w!r}.")
-    ii, jj, kk = np.indices(geometry.shape, dtype=np.float64)
-    pts = (
-        geometry.affine[:3, :3] @ np.stack([ii.ravel(), jj.ravel(), kk.ravel()])
-        + geometry.affine[:3, 3:4]
-    )
-    rel = pts - np.asarray(antenna.tip_lps_mm)[:, None]
+    pattern = antenna_sar(design, tissue).interpolator()
+    shape = geometry.shape
+    tip = np.asarray(antenna.tip_lps_mm)
     d = np.asarray(antenna.direction)
+    ii, jj, kk = np.indices(shape, dtype=np.float64)
+    index = np.stack([ii.ravel(), jj.ravel(), kk.ravel()])
+    linear = geometry.affine[:3, :3]
+    rel = linear @ index + (geometry.affine[:3, 3] - tip)[:, None]
     along = d @ rel  # mm, positive beyond the tip
     radial = np.linalg.norm(rel - np.outer(d, along), axis=0)
-    rho = np.maximum(radial, antenna.radius_mm)
-    s = along - feed_offset_mm
-    axial = np.exp(-0.5 * (s / axial_sd_mm) ** 2)
-    # the shaft does not radiate far beyond the tip: fall off past the tip over ℓ/2
-    axial *= np.where(along > 0, np.exp(-0.5 * (along / (0.5 * axial_sd_mm)) ** 2), 1.0)
-    sar = np.exp(-2.0 * attenuation_per_m * rho / 1000.0) / rho * axial
-    sar = sar.reshape(geometry.shape)
+    q = pattern(np.stack([radial, along], axis=1))
+    # near the axis Q varies as ~1/ρ² within a voxel: average 3×3×3 sub-points there
+    near = np.nonzero(radial < 1.5 * max(geometry.spacing_mm))[0]
+    if near.size:
+        sub = (np.arange(3) - 1.0) / 3.0
+        offsets = np.stack(np.meshgrid(sub, sub, sub, indexing="ij"), -1).reshape(-1, 3)
+        rel_sub = rel[:, near][:, None, :] + (linear @ offsets.T)[:, :, None]
+        along_sub = np.einsum("i,ijk->jk", d, rel_sub)
+        radial_sub = np.linalg.norm(rel_sub - d[:, None, None] * along_sub[None], axis=0)
+        q_sub = pattern(np.stack([radial_sub.ravel(), along_sub.ravel()], axis=1))
+        q[near] = q_sub.reshape(offsets.shape[0], near.size).mean(axis=0)
+    heat = q.reshape(shape)
     if active is not None:
-        sar = np.where(active, sar, 0.0)
-    return np.asarray(sar * (power_w / sar.sum()), dtype=np.float64)
+        heat = np.where(active, heat, 0.0)
+    total = float(heat.sum())
+    if total <= 0:
+        raise BadInputError("The MW antenna lies outside the grid: no power reaches its cells.")
+    return np.asarray(heat * (power_w / total), dtype=np.float64)

@@ -2,8 +2,9 @@
 
 Each RF, MW and cryo device of :mod:`seldinger.physics.ablation.catalogue` has a model in
 ``physics/data/thermal_devices.json``: applicator radius and active length, an RF electrode's
-coolant temperature, a MW antenna's SAR parameters, a cryoprobe's temperature and the
-isotherm its catalogue zone stands for. The power each setting delivers to tissue is
+coolant temperature, a MW antenna's design and frequency
+(:class:`~seldinger.physics.mw_antenna.CoaxialSlotAntenna`, its SAR solved from Maxwell's
+equations), a cryoprobe's temperature and the isotherm its catalogue zone stands for. The power each setting delivers to tissue is
 calibrated (:mod:`seldinger.physics.calibration`) so that the simulated zone in homogeneous
 liver matches the catalogue; the catalogue itself is not changed.
 """
@@ -29,6 +30,7 @@ from seldinger.physics.bioheat import ThermalGrid, ThermalResult, simulate_penne
 from seldinger.physics.cryo import CryoResult, FreezingProperties, simulate_cryo
 from seldinger.physics.electrodes import Electrode, apply_well_factor, rasterise_electrode
 from seldinger.physics.heat_sources import mw_antenna_heat_w, rf_electrode_heat_w
+from seldinger.physics.mw_antenna import LIVER_2450MHZ, CoaxialSlotAntenna, TissueDielectric
 from seldinger.physics.tissue import ARTERIAL_TEMPERATURE_C, PropertyMaps
 
 __all__ = [
@@ -66,8 +68,8 @@ class ThermalDeviceModel:
     source: str
     settings: Mapping[str, SettingModel] = field(default_factory=dict)
     coolant_c: float | None = None
-    feed_offset_mm: float = 0.0
-    axial_sd_mm: float = 10.0
+    antenna: CoaxialSlotAntenna | None = None
+    frequency_hz: float = 2.45e9
     probe_c: float = -140.0
     isotherm_c: float = 0.0
     freeze_s: float = 600.0
@@ -103,6 +105,8 @@ def load_thermal_devices() -> dict[str, ThermalDeviceModel]:
     for name, raw in document["devices"].items():
         raw = dict(raw)
         settings = {k: SettingModel(**v) for k, v in raw.pop("settings", {}).items()}
+        if "antenna" in raw:
+            raw["antenna"] = CoaxialSlotAntenna(**raw.pop("antenna"))
         models[name.lower()] = ThermalDeviceModel(name=name, settings=settings, **raw)
     return models
 
@@ -234,16 +238,30 @@ def run_device(
             for raster in rasters:
                 apply_well_factor(grid.faces, raster)
     elif model.modality == "mw":
+        if model.antenna is None:
+            raise BadInputError(f"MW device {model.name!r} names no antenna design.")
+        # homogeneous-tissue pattern: the maps carry no microwave properties, so liver's
+        # (physics.md §2.2) at the device frequency are used [U elsewhere than in liver]
+        tissue = TissueDielectric(
+            LIVER_2450MHZ.relative_permittivity,
+            LIVER_2450MHZ.conductivity_s_per_m,
+            model.frequency_hz,
+        )
         heat = np.zeros(geometry.shape)
         for probe in probes:
             heat += mw_antenna_heat_w(
                 geometry,
                 probe,
                 setting.delivered_power_w / len(probes),
-                feed_offset_mm=model.feed_offset_mm,
-                axial_sd_mm=model.axial_sd_mm,
+                design=model.antenna,
+                tissue=tissue,
                 active=active,
             )
+        notes.append(
+            f"MW SAR: {model.antenna.name} antenna solved in homogeneous liver "
+            f"(ε_r {tissue.relative_permittivity}, σ {tissue.conductivity_s_per_m} S/m, "
+            f"{tissue.frequency_hz / 1e9:g} GHz)"
+        )
     else:
         raise BadInputError(f"Unknown modality {model.modality!r} of device {model.name!r}.")
     if vessels is not None:
