@@ -34,15 +34,22 @@ E_r = −η ∂_z u/(jωr), E_z = η ∂_r u/(jωr). The boundary conditions:
   leaving along n, ∮ jkη H v with the tissue's complex k. The power leaving through it is
   ½ Re ∮ (kη/ω) |H|² dS.
 
+**Assembly** with scikit-fem: ``MeshQuad.init_tensor`` on the (r, z) nodes restricted to
+the cells outside the conductors, ``ElementQuad1`` on a cell ``Basis`` (Gauss order 5: 3×3
+points) for the volume form and the absorbed power, a ``FacetBasis`` (3 points per edge) for
+the port and the absorbing sides, complex-valued ``BilinearForm``s, ``condense`` for the
+axis and ``solve`` with SuperLU. Hand-written are only the mesh grading, the sorting of the
+boundary facets into port and absorbing sides by their midpoints, and the mapping of
+elements and nodes back to the (r, z) grid by their coordinates: the rectilinear arrays of
+:class:`AxisymmetricMesh` stay the public mesh description and index the SAR table.
+
 Power balance (incident = reflected + absorbed + leaving), a matched coax line (|H_φ| ∝ 1/r,
 no reflection), the attenuation of a lossy line against the analytic complex wavenumber and
 mesh convergence are checked in ``tests/physics/test_mw_antenna.py``; the numbers are in
 docs/physics_simulation.md (e.g. matched line |S11| 1.2e-5, lossy line α within 0.1 % of
-the analytic 48.04 Np/m, power balance 1e-8, slot antenna S11 −14.9 dB). scikit-fem, named
-in the issue, is not installed in this environment (and not a project dependency); the Q1
-assembly on a rectilinear mesh is a few lines of NumPy, so the module needs only SciPy.
-One solve takes 0.05–0.1 s (≈ 10⁴ unknowns); :func:`antenna_sar` caches it per design and
-tissue.
+the analytic 48.04 Np/m, power balance 1e-8, slot antenna S11 −14.9 dB). One solve takes
+0.08–0.15 s (≈ 10⁴ unknowns; the LU about a third of it); :func:`antenna_sar` caches it per
+design and tissue.
 
 **Antenna geometry** (:class:`CoaxialSlotAntenna`): the coaxial slot antenna of Saito et al.
 (K. Saito, Y. Hayashi, H. Yoshimura, K. Ito, "Heating characteristics of array applicator
@@ -70,12 +77,26 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.interpolate import RegularGridInterpolator
 from scipy.sparse.linalg import splu
+from skfem import (
+    Basis,
+    BilinearForm,
+    ElementQuad1,
+    FacetBasis,
+    Functional,
+    LinearForm,
+    MeshQuad,
+    condense,
+    solve,
+)
+from skfem.element import DiscreteField
+from skfem.helpers import dot, grad
 
 from seldinger.errors import BadInputError
 
@@ -244,22 +265,44 @@ class MwSolution:
         )
 
 
-_GAUSS_X = np.array([0.5 - 0.5 * math.sqrt(0.6), 0.5, 0.5 + 0.5 * math.sqrt(0.6)])
-_GAUSS_W = np.array([5.0, 8.0, 5.0]) / 18.0
+_INTORDER = 5  # Gauss–Legendre with 3 points per direction: 3×3 in a cell, 3 on an edge
+#: skfem's FormExtraParams: the fields at the quadrature points by name (w.x, w.eta, w.u, …)
+FormParams = Any
 
 
-def _reference_q1() -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Q1 shape functions and derivatives at the 3×3 Gauss points of the unit square.
+@BilinearForm(dtype=np.complex128)
+def _maxwell(u: DiscreteField, v: DiscreteField, w: FormParams) -> ComplexArray:
+    """(η ∇u·∇w − ω²μ₀ u w)/r: the weak form of ∇ × (η ∇ × H) − ω²μ₀ H in u = r H_φ."""
+    return (w.eta * dot(grad(u), grad(v)) - w.k0_sq * u * v) / w.x[0]
 
-    Local nodes: (i, j), (i+1, j), (i, j+1), (i+1, j+1) with i radial, j axial.
-    """
-    xi, ze = np.meshgrid(_GAUSS_X, _GAUSS_X, indexing="ij")
-    xi, ze = xi.ravel(), ze.ravel()
-    weight = np.outer(_GAUSS_W, _GAUSS_W).ravel()
-    n = np.stack([(1 - xi) * (1 - ze), xi * (1 - ze), (1 - xi) * ze, xi * ze], axis=1)
-    dxi = np.stack([-(1 - ze), 1 - ze, -ze, ze], axis=1)
-    dze = np.stack([-(1 - xi), -xi, 1 - xi, xi], axis=1)
-    return xi, weight, n, dxi, dze
+
+@BilinearForm(dtype=np.complex128)
+def _edge_mass(u: DiscreteField, v: DiscreteField, w: FormParams) -> ComplexArray:
+    """kη u w/r on boundary edges (j× this is the port and absorbing condition)."""
+    return w.k_eta * u * v / w.x[0]
+
+
+@LinearForm
+def _inverse_r(v: DiscreteField, w: FormParams) -> FloatArray:
+    """w/r on the port: the TEM profile (source and projection for S11)."""
+    return v / w.x[0]
+
+
+@Functional
+def _absorbed(w: FormParams) -> FloatArray:
+    """½σ|E|² r with |E|² = |η/(ωr)|² |∇u|² (the 2π of the revolution is put back outside)."""
+    return w.sigma_eta_sq * (abs(w.u.grad[0]) ** 2 + abs(w.u.grad[1]) ** 2) / w.x[0]
+
+
+@Functional
+def _volume(w: FormParams) -> FloatArray:
+    """r: a cell's volume per radian."""
+    return w.x[0]
+
+
+def _superlu(matrix: sp.spmatrix, rhs: ComplexArray) -> ComplexArray:
+    """SuperLU with a minimum-degree ordering of A + Aᵀ (the matrix is complex symmetric)."""
+    return np.asarray(splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs))
 
 
 def solve_axisymmetric(mesh: AxisymmetricMesh, frequency_hz: float) -> MwSolution:
@@ -267,126 +310,62 @@ def solve_axisymmetric(mesh: AxisymmetricMesh, frequency_hz: float) -> MwSolutio
     clock = time.perf_counter()
     omega = 2 * math.pi * frequency_hz
     r, z = mesh.r_m, mesh.z_m
-    nr, nz = r.size, z.size
-    xi, weight, n_q, dxi, dze = _reference_q1()
-    hr, hz = np.diff(r), np.diff(z)
-    ci, cj = np.nonzero(~mesh.pec)  # cells (radial, axial index) that carry field
+    fem, (ci, cj), grid_node = _open_mesh(mesh)
+    basis = Basis(fem, ElementQuad1(), intorder=_INTORDER)
     eps_c = EPS0_F_PER_M * mesh.relative_permittivity[ci, cj] - 1j * (
         mesh.conductivity_s_per_m[ci, cj] / omega
     )
     eta = 1.0 / eps_c
-    r_q = r[ci][:, None] + hr[ci][:, None] * xi[None, :]  # (cells, 9)
-    area_q = weight[None, :] * (hr[ci] * hz[cj])[:, None]
-    w_q = area_q / r_q  # the 1/r weight of the u = r H_φ form
-    g_r = dxi[None] / hr[ci][:, None, None]
-    g_z = dze[None] / hz[cj][:, None, None]
-    stiff = np.einsum("cq,cqk,cql->ckl", w_q, g_r, g_r) + np.einsum(
-        "cq,cqk,cql->ckl", w_q, g_z, g_z
-    )
-    mass = np.einsum("cq,qk,ql->ckl", w_q, n_q, n_q)
-    local = eta[:, None, None] * stiff - omega**2 * MU0_H_PER_M * mass
-    node = np.stack([ci * nz + cj, (ci + 1) * nz + cj, ci * nz + cj + 1, (ci + 1) * nz + cj + 1])
-    node = node.T  # (cells, 4)
-    rows = np.repeat(node, 4, axis=1).ravel()
-    cols = np.tile(node, (1, 4)).ravel()
-    matrix = sp.coo_matrix((local.ravel(), (rows, cols)), shape=(nr * nz,) * 2).tocsr()
-    rhs = np.zeros(nr * nz, dtype=np.complex128)
+    matrix = _maxwell.assemble(basis, eta=_per_point(eta, basis), k0_sq=omega**2 * MU0_H_PER_M)
 
-    # boundary edges: (node a, node b, coordinate a, b, is_radial_edge, k, η, role)
+    a_port, b_port = mesh.port_radii_m
+    port_facets, absorbing_facets = _boundary_facets(fem, mesh)
     k_port = complex_wavenumber_per_m(frequency_hz, mesh.port_permittivity, 0.0)
     eta_port = 1.0 / (EPS0_F_PER_M * mesh.port_permittivity)
-    a_port, b_port = mesh.port_radii_m
     z_impedance = math.sqrt(MU0_H_PER_M / (EPS0_F_PER_M * mesh.port_permittivity))
     log_ratio = math.log(b_port / a_port)
     amplitude = math.sqrt(1.0 / (math.pi * z_impedance * log_ratio))  # 1 W incident
-    edges: list[tuple[npt.NDArray[np.int64], FloatArray, FloatArray, ComplexArray, bool]] = []
-
-    def cell_k_eta(ii: npt.NDArray[np.int64], jj: npt.NDArray[np.int64]) -> ComplexArray:
-        """kη of boundary cells (k with Re k ≥ 0, the outgoing root)."""
-        eps_rel = mesh.relative_permittivity[ii, jj] - 1j * mesh.conductivity_s_per_m[ii, jj] / (
-            omega * EPS0_F_PER_M
-        )
-        k = omega * np.sqrt(MU0_H_PER_M * EPS0_F_PER_M * eps_rel)
-        k = np.where(k.real < 0, -k, k)
-        return np.asarray(k / (EPS0_F_PER_M * eps_rel), dtype=np.complex128)
-
-    centre_r = 0.5 * (r[:-1] + r[1:])
-    open_bottom = ~mesh.pec[:, 0]
-    in_port = (centre_r > a_port) & (centre_r < b_port) & open_bottom
-    port_cells = np.nonzero(in_port)[0]
-    if port_cells.size == 0:
-        raise BadInputError("The port lies on no open cell of the mesh.")
-    if "z_min" in mesh.absorbing:
-        cells = np.nonzero(open_bottom & ~in_port)[0]
-        nodes = np.stack([cells * nz, (cells + 1) * nz], 1)
-        edges.append((nodes, r[cells], r[cells + 1], cell_k_eta(cells, 0 * cells), True))
-    if "z_max" in mesh.absorbing:
-        cells = np.nonzero(~mesh.pec[:, -1])[0]
-        nodes = np.stack([cells * nz + nz - 1, (cells + 1) * nz + nz - 1], 1)
-        kz = cell_k_eta(cells, 0 * cells + nz - 2)
-        edges.append((nodes, r[cells], r[cells + 1], kz, True))
-    if "r_max" in mesh.absorbing:
-        cells = np.nonzero(~mesh.pec[-1, :])[0]
-        nodes = np.stack([(nr - 1) * nz + cells, (nr - 1) * nz + cells + 1], 1)
-        kr = cell_k_eta(0 * cells + nr - 2, cells) / r[-1]
-        edges.append((nodes, z[cells], z[cells + 1], kr, False))
-    port_nodes = np.stack([port_cells * nz, (port_cells + 1) * nz], 1)
-    port_coef = np.full(port_cells.size, k_port * eta_port, dtype=np.complex128)
-    b_rows, b_cols, b_vals = [], [], []
-    leaving_terms = []
-    for nodes, x0, x1, coef, r_weighted in [
-        *edges,
-        (port_nodes, r[port_cells], r[port_cells + 1], port_coef, True),
-    ]:
-        m = _edge_mass(x0, x1, r_weighted)
-        b_rows.append(np.repeat(nodes, 2, axis=1).ravel())
-        b_cols.append(np.tile(nodes, (1, 2)).ravel())
-        b_vals.append((1j * coef[:, None, None] * m).ravel())
-        leaving_terms.append((nodes, coef, m))
-    leaving_terms.pop()  # the port's outgoing wave is the reflection, counted apart
-    matrix = matrix + sp.coo_matrix(
-        (np.concatenate(b_vals), (np.concatenate(b_rows), np.concatenate(b_cols))),
-        shape=(nr * nz,) * 2,
-    )
+    port = FacetBasis(fem, ElementQuad1(), facets=port_facets, intorder=_INTORDER)
+    matrix = matrix + 1j * _edge_mass.assemble(port, k_eta=k_port * eta_port)
+    port_load = _inverse_r.assemble(port)  # ∫ w/r dr over the port
     # source: 2jkη ∫ (A/r)(w/r) r dr = 2jkηA ∫ w/r dr
-    port_load = _edge_load(r[port_cells], r[port_cells + 1])
-    np.add.at(rhs, port_nodes, 2j * k_port * eta_port * amplitude * port_load)
+    rhs = 2j * k_port * eta_port * amplitude * port_load
+    # absorbing sides: ∮ jkη u w/r with the kη of the cell inside (k: the outgoing root)
+    leaving_mass = None
+    if absorbing_facets.size:
+        outer = FacetBasis(fem, ElementQuad1(), facets=absorbing_facets, intorder=_INTORDER)
+        k = omega * np.sqrt(MU0_H_PER_M * eps_c[outer.tind])
+        k_eta = np.where(k.real < 0, -k, k) * eta[outer.tind]
+        leaving_mass = _edge_mass.assemble(outer, k_eta=_per_point(k_eta, outer))
+        matrix = matrix + 1j * leaving_mass
 
-    used = np.zeros(nr * nz, dtype=bool)
-    used[node.ravel()] = True
-    if r[0] == 0.0:
-        used[:nz] = False  # the axis: H_φ = 0
-    free = np.nonzero(used)[0]
-    h_vec = np.zeros(nr * nz, dtype=np.complex128)
-    reduced = matrix.tocsr()[free][:, free].tocsc()
-    # the matrix is complex symmetric with a symmetric pattern: a minimum-degree ordering of
-    # A + Aᵀ fills 1.6× less than SuperLU's default COLAMD and factors ~4× faster here
-    h_vec[free] = splu(reduced, permc_spec="MMD_AT_PLUS_A").solve(rhs[free])
-    h_field = h_vec.reshape(nr, nz)
+    # u = r H_φ = 0 on the axis; the matrix is complex symmetric with a symmetric pattern:
+    # a minimum-degree ordering of A + Aᵀ fills 1.6× less than SuperLU's default COLAMD
+    # and factors ~4× faster here
+    axis = np.flatnonzero(fem.p[0] == 0.0)
+    u = solve(*condense(matrix, rhs, D=axis), solver=_superlu)
 
     # reflection: u = A + B on a TEM port; B = ∫(u − A)/r dr / ln(b/a), the projection
-    integral = complex(np.sum(h_vec[port_nodes] * port_load))
+    integral = complex(port_load @ u)
     s11 = (integral - amplitude * log_ratio) / (amplitude * log_ratio)
     # power leaving through the absorbing sides: ½ Re ∮ (kη/ω)|u/r|² 2π r dl
     leaving = 0.0
-    for nodes, coef, m in leaving_terms:
-        hn = h_vec[nodes]
-        energy = np.einsum("ek,ekl,el->e", hn.conj(), m, hn)
-        leaving += math.pi * float(np.sum((coef * energy).real)) / omega
+    if leaving_mass is not None:
+        leaving = math.pi * float((u.conj() @ (leaving_mass @ u)).real) / omega
 
-    # E and Q at the Gauss points; cell averages of Q for the SAR table
-    # E = η ∇×H/(jω): E_r = −η ∂_z u/(jω r), E_z = η ∂_r u/(jω r)
-    uc = h_vec[node]  # (cells, 4)
-    dr_u = np.einsum("ck,qk->cq", uc, dxi) / hr[ci][:, None]
-    dz_u = np.einsum("ck,qk->cq", uc, dze) / hz[cj][:, None]
-    factor = eta[:, None] / (1j * omega * r_q)
-    e_sq = np.abs(factor * dz_u) ** 2 + np.abs(factor * dr_u) ** 2
-    q_gauss = 0.5 * mesh.conductivity_s_per_m[ci, cj][:, None] * e_sq
-    volume_q = area_q * r_q
-    absorbed_cell = 2 * math.pi * np.sum(volume_q * q_gauss, axis=1)
+    # Q = ½σ|E|² at the Gauss points, E = η ∇×H/(jω): E_r = −η ∂_z u/(jωr), E_z = η ∂_r u/(jωr);
+    # per cell the absorbed power and the cell average of Q for the SAR table
+    sigma = mesh.conductivity_s_per_m[ci, cj]
+    absorbed_cell = (2 * math.pi) * _absorbed.elemental(
+        basis,
+        u=basis.interpolate(u),
+        sigma_eta_sq=_per_point(0.5 * sigma * np.abs(eta) ** 2 / omega**2, basis),
+    )
     q_cell = np.zeros(mesh.pec.shape)
-    q_cell[ci, cj] = absorbed_cell / (2 * math.pi * np.sum(volume_q, axis=1))
-    h_field = h_field / np.where(r > 0, r, np.inf)[:, None]  # H_φ = u/r (0 on the axis)
+    q_cell[ci, cj] = absorbed_cell / (2 * math.pi * _volume.elemental(basis))
+    h_vec = np.zeros(r.size * z.size, dtype=np.complex128)
+    h_vec[grid_node] = u
+    h_field = h_vec.reshape(r.size, z.size) / np.where(r > 0, r, np.inf)[:, None]  # H_φ = u/r
     return MwSolution(
         mesh=mesh,
         h_field=h_field,
@@ -400,21 +379,56 @@ def solve_axisymmetric(mesh: AxisymmetricMesh, frequency_hz: float) -> MwSolutio
     )
 
 
-def _edge_mass(x0: FloatArray, x1: FloatArray, r_weighted: bool) -> FloatArray:
-    """∫ N_a N_b w dx of linear edge shape functions, w = 1/x (z edges) or 1 (3-point Gauss)."""
-    h = (x1 - x0)[:, None]
-    x = x0[:, None] + h * _GAUSS_X[None, :]
-    w = _GAUSS_W[None, :] * h / (x if r_weighted else 1.0)
-    n = np.stack([1 - _GAUSS_X, _GAUSS_X], 1)  # (3, 2)
-    return np.asarray(np.einsum("eq,qa,qb->eab", w, n, n))
+def _open_mesh(
+    mesh: AxisymmetricMesh,
+) -> tuple[MeshQuad, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]], npt.NDArray[np.intp]]:
+    """The skfem mesh of the open (non-metal) cells, each element's (radial, axial) cell index
+    and each node's index in the (nr, nz) grid; found from coordinates, so that nothing
+    depends on skfem's numbering."""
+    r, z = mesh.r_m, mesh.z_m
+    full = MeshQuad.init_tensor(r, z)
+    centre = full.p[:, full.t].mean(axis=1)
+    fem = full.restrict(np.flatnonzero(~mesh.pec[_cell(r, centre[0]), _cell(z, centre[1])]))
+    centre = fem.p[:, fem.t].mean(axis=1)
+    grid_node = np.searchsorted(r, fem.p[0]) * z.size + np.searchsorted(z, fem.p[1])
+    return fem, (_cell(r, centre[0]), _cell(z, centre[1])), grid_node
 
 
-def _edge_load(x0: FloatArray, x1: FloatArray) -> FloatArray:
-    """∫ N_a / r dr on r edges (3-point Gauss), shape (edges, 2)."""
-    h = (x1 - x0)[:, None]
-    x = x0[:, None] + h * _GAUSS_X[None, :]
-    w = _GAUSS_W[None, :] * h / x
-    return np.asarray(w @ np.stack([1 - _GAUSS_X, _GAUSS_X], 1))
+def _cell(nodes: FloatArray, x: FloatArray) -> npt.NDArray[np.intp]:
+    """Index of the cell between ``nodes`` that holds each point ``x`` (inside a cell)."""
+    return np.searchsorted(nodes, x) - 1
+
+
+def _boundary_facets(
+    fem: MeshQuad, mesh: AxisymmetricMesh
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """The port's and the absorbing sides' boundary facets, by their midpoints.
+
+    The other boundary facets (metal, the axis, a coax line's walls) get no boundary term.
+    """
+    r, z = mesh.r_m, mesh.z_m
+    facets = fem.boundary_facets()
+    mid = fem.p[:, fem.facets[:, facets]].mean(axis=1)
+    tol = 1e-9 * max(r[-1] - r[0], z[-1] - z[0])
+    at_z_min = np.abs(mid[1] - z[0]) < tol
+    a_port, b_port = mesh.port_radii_m
+    in_port = at_z_min & (mid[0] > a_port) & (mid[0] < b_port)
+    if not in_port.any():
+        raise BadInputError("The port lies on no open cell of the mesh.")
+    sides = {
+        "z_min": at_z_min & ~in_port,
+        "z_max": np.abs(mid[1] - z[-1]) < tol,
+        "r_max": np.abs(mid[0] - r[-1]) < tol,
+    }
+    absorbing = np.zeros(facets.size, dtype=bool)
+    for side in mesh.absorbing:
+        absorbing |= sides[side]
+    return facets[in_port], facets[absorbing]
+
+
+def _per_point(values: npt.NDArray[np.generic], basis: Any) -> npt.NDArray[np.generic]:
+    """A per-element (or per-facet) coefficient repeated at the basis' quadrature points."""
+    return np.repeat(values[:, None], basis.X.shape[-1], axis=1)
 
 
 def _graded_nodes(
