@@ -368,3 +368,20 @@ def test_all_three_pictures_on_lidc(lidc_ct, tmp_path: Path) -> None:  # type: i
     assert _png_size(risk_map) == (1300, 650)
     for out in (axial, needle, risk_map):
         assert out.stat().st_size > 30_000
+
+
+def test_the_picture_window_follows_the_target_lung_or_soft_tissue() -> None:
+    """A target in aerated lung is drawn in the lung window; one in the liver (or any solid
+    organ) in the soft-tissue window, by a lesion mask or by the target point alone."""
+    from seldinger.export.views import picture_window
+
+    array = np.full((60, 60, 30), 50, dtype=np.int16)  # soft tissue
+    array[:30] = -850  # lung on the low-i half
+    ct = Volume(array, np.diag([1.0, 1.0, 2.0, 1.0]))
+    assert picture_window(ct, point_lps_mm=(12.0, 30.0, 30.0)) == "lung"
+    assert picture_window(ct, point_lps_mm=(48.0, 30.0, 30.0)) == "soft_tissue"
+    nodule = np.zeros(array.shape, dtype=bool)
+    nodule[10:16, 28:34, 13:17] = True
+    assert picture_window(ct, ct.with_array(nodule)) == "lung"
+    assert picture_window(ct, ct.with_array(np.roll(nodule, 35, axis=0))) == "soft_tissue"
+    assert picture_window(ct) == "soft_tissue"  # nothing to judge by

@@ -15,7 +15,6 @@ __all__ = [
     "ABLATION_FIGURES",
     "MAX_PROBE_VIEWS",
     "ablation_figure_names",
-    "picture_window",
     "write_ablation_figures",
 ]
 
@@ -28,34 +27,12 @@ MAX_PROBE_VIEWS = 4
 #: them, and at least this wide (mm).
 _VIEW_PAD_MM = 15.0
 _VIEW_MIN_MM = 90.0
-#: Below this median HU around the lesion, the pictures use the lung window.
-_LUNG_WINDOW_BELOW_HU = -400.0
 
 
 def ablation_figure_names(n_applicators: int = MAX_PROBE_VIEWS) -> list[str]:
     """File names :func:`write_ablation_figures` writes for ``n_applicators``."""
     probes = [f"ablation_probe_{n}.png" for n in range(1, n_applicators + 1)]
     return [ABLATION_FIGURES[0], *probes, ABLATION_FIGURES[1]]
-
-
-def picture_window(ct: Volume, lesion: Volume) -> str:
-    """``"lung"`` for a lesion in aerated lung, else ``"soft_tissue"`` (median HU around it)."""
-    import numpy as np
-    from scipy import ndimage as ndi
-
-    mask = np.asarray(lesion.array, dtype=bool)
-    nz = np.nonzero(mask)
-    pad = [int(np.ceil(5.0 / s)) + 1 for s in lesion.spacing_mm]
-    box = tuple(
-        slice(max(int(i.min()) - p, 0), min(int(i.max()) + p + 1, n))
-        for i, p, n in zip(nz, pad, mask.shape, strict=True)
-    )
-    inner = mask[box]
-    shell = ndi.binary_dilation(inner, iterations=max(pad) - 1) & ~inner
-    values = np.asarray(ct.array[box])[shell]
-    if values.size and float(np.median(values)) < _LUNG_WINDOW_BELOW_HU:
-        return "lung"
-    return "soft_tissue"
 
 
 def _view_box(
@@ -122,7 +99,7 @@ def write_ablation_figures(
 
     from seldinger.export.margin_views import render_margin_map
     from seldinger.export.trajectory_views import render_needle_views
-    from seldinger.export.views import render_views
+    from seldinger.export.views import picture_window, render_views
 
     window = window or picture_window(ct, lesion)
     applicators = section.applicators

@@ -14,6 +14,7 @@ from seldinger.export.trajectory_views import (
     render_paths_axial,
     render_skin_risk_map,
 )
+from seldinger.export.views import picture_window
 from seldinger.imaging import Volume
 from seldinger.planning.trajectory import Trajectory, TrajectorySearch
 
@@ -73,6 +74,8 @@ def write_trajectory_figures(
     entries = np.array([p.entry_lps_mm for p in paths])
     targets = np.array([p.target_lps_mm for p in paths])
     names = trajectory_figure_names(len(paths), n_needle_views)
+    # The lung window for a lung target, else soft tissue (liver, mediastinum, kidney).
+    window = picture_window(ct, lesion, targets[0])
     written = [
         render_paths_axial(
             ct,
@@ -80,6 +83,7 @@ def write_trajectory_figures(
             targets,
             out_dir / names[0],
             masks=masks,
+            window=window,
         )
     ]
     for n, path in enumerate(paths[:n_needle_views], start=1):
@@ -91,6 +95,7 @@ def write_trajectory_figures(
                 out_dir / f"needle_{n}.png",
                 masks=masks,
                 safety_radius_mm=search.constraints.vessel_distance_mm,
+                window=window,
             )
         )
     written.append(

@@ -42,6 +42,7 @@ __all__ = [
     "VIEW_NAMES",
     "WINDOW_PRESETS_HU",
     "RenderedViews",
+    "picture_window",
     "render_views",
     "window_hu",
 ]
@@ -92,6 +93,58 @@ class RenderedViews:
     size_px: tuple[int, int]
     panels_px: dict[str, tuple[int, int, int, int]]
     slice_index: tuple[int, int, int]
+
+
+#: Below this median HU around the target, the pictures use the lung window.
+_LUNG_WINDOW_BELOW_HU = -400.0
+#: Around a target point without a mask: the ball whose median HU decides.
+_TARGET_BALL_MM = 10.0
+
+
+def picture_window(
+    ct: Volume,
+    lesion: Volume | None = None,
+    point_lps_mm: npt.ArrayLike | None = None,
+) -> str:
+    """``"lung"`` for a target in aerated lung, else ``"soft_tissue"``.
+
+    Decided by the median HU of a 5 mm shell around ``lesion`` (a mask on ``ct``'s grid),
+    else of a 10 mm ball around ``point_lps_mm``: a liver or mediastinal target is drawn in
+    the soft-tissue window, where the lung window shows only white.
+    """
+    from scipy import ndimage as ndi
+
+    if lesion is not None and np.asarray(lesion.array).any():
+        mask = np.asarray(lesion.array, dtype=bool)
+        nz = np.nonzero(mask)
+        pad = [int(np.ceil(5.0 / s)) + 1 for s in lesion.spacing_mm]
+        box = tuple(
+            slice(max(int(i.min()) - p, 0), min(int(i.max()) + p + 1, n))
+            for i, p, n in zip(nz, pad, mask.shape, strict=True)
+        )
+        inner = mask[box]
+        around = ndi.binary_dilation(inner, iterations=max(pad) - 1) & ~inner
+    elif point_lps_mm is not None:
+        centre = np.asarray(ct.lps_to_index(np.asarray(point_lps_mm, dtype=float)))
+        reach = [_TARGET_BALL_MM / s for s in ct.spacing_mm]
+        box = tuple(
+            slice(max(int(np.floor(c - r)), 0), max(min(int(np.ceil(c + r)) + 1, n), 0))
+            for c, r, n in zip(centre, reach, ct.shape, strict=True)
+        )
+        grids = np.meshgrid(
+            *[
+                (np.arange(b.start, b.stop) - c) * s
+                for b, c, s in zip(box, centre, ct.spacing_mm, strict=True)
+            ],
+            indexing="ij",
+        )
+        around = sum(g**2 for g in grids) <= _TARGET_BALL_MM**2
+    else:
+        return "soft_tissue"
+    values = np.asarray(ct.array[box])[around]
+    if values.size and float(np.median(values)) < _LUNG_WINDOW_BELOW_HU:
+        return "lung"
+    return "soft_tissue"
 
 
 def window_hu(window: str | tuple[float, float]) -> tuple[float, float]:
