@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +294,27 @@ def test_ire_on_a_plan_refuses_probes_outside_the_body(
         tmp_path / "o",
     )
     assert code == ExitCode.BAD_INPUT and "outside the body" in err
+
+
+def test_thermal_on_a_plan_takes_its_first_applicator(
+    capsys: pytest.CaptureFixture[str], liver_plan: Path, tmp_path: Path
+) -> None:
+    """Without --tip-lps-mm the simulation runs where the plan's applicator 1 stands; a plan
+    with no ablation is refused in one line saying what to give."""
+    case = Path(shutil.copytree(liver_plan, tmp_path / "case"))
+    args = ["simulate", "thermal", case / "plan.json", "--device", "cooltip-rf"]
+    args += ["--setting", "invivo-liver", "--duration-s", 120, "--out", tmp_path / "rf"]
+    code, _, err = _run(capsys, *args)
+    assert code == 3 and "no ablation applicator" in err and "--tip-lps-mm" in err
+    code, _, err = _run(
+        capsys, "plan", "ablation", case / "plan.json", "--device", "cooltip-rf",
+        "--setting", "invivo-liver", "--margin-mm", 2,
+    )  # fmt: skip
+    assert code == 0, err
+    code, stdout, err = _run(capsys, *args, "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    placed = summary["applicator"]
+    assert placed["source"].startswith("applicator 1 of") and placed["source"].endswith("plan.json")
+    zone = read_volume(tmp_path / "rf" / "zone.nii.gz")
+    assert float(zone.value_at_lps(placed["tip_lps_mm"])) == 1

@@ -151,6 +151,18 @@ def ire(
     )
 
 
+ThermalTipOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tip-lps-mm",
+        help="Applicator tip X,Y,Z (LPS mm), along --direction. Default: applicator 1 of "
+        "PLAN's ablation (its tip and direction); in phantom mode the catalogue zone centred "
+        "on the phantom.",
+        show_default=False,
+    ),
+]
+
+
 @simulate_app.command("thermal")
 def thermal(
     out: OutOption,
@@ -178,10 +190,7 @@ def thermal(
             "--duration-s", help="Heating time (s); default the setting's.", show_default=False
         ),
     ] = None,
-    tip: Annotated[
-        str | None,
-        typer.Option("--tip-lps-mm", help="Applicator tip X,Y,Z (LPS mm).", show_default=False),
-    ] = None,
+    tip: ThermalTipOption = None,
     direction: Annotated[
         str, typer.Option("--direction", help="Insertion direction X,Y,Z (towards the tip).")
     ] = "0,0,1",

@@ -350,13 +350,16 @@ def simulate_thermal_files(
         raise BadInputError("Give either --device NAME --setting S or --point-source-w P.")
     tip = np.zeros(3) if request.tip_lps_mm is None else np.asarray(request.tip_lps_mm)
     direction = np.asarray(request.direction, dtype=np.float64)
+    placed: dict[str, Any] = {}
+    if request.plan_path is not None and request.tip_lps_mm is None:
+        tip, direction, placed = _plan_applicator(request.plan_path)
     if request.device is not None:
         if request.setting is None:
             raise BadInputError(
                 f"--device {request.device} needs --setting (see `seldinger devices`)."
             )
         model, setting = catalogue_setting(request.device, request.setting)
-        if request.tip_lps_mm is None:  # the catalogue zone centred on the phantom
+        if request.tip_lps_mm is None and not placed:  # the catalogue zone centred on the phantom
             tip = -setting.zone.centre_offset_mm * direction / np.linalg.norm(direction)
         points = np.array([tip, tip - model.exposure_mm * direction, tip + 10 * direction])
         margin = 0.75 * max(setting.zone.diameters_mm) + 12.0
@@ -415,6 +418,7 @@ def simulate_thermal_files(
     summary = {
         "domain": domain.description,
         "linear": request.linear,
+        **placed,
         **used,
         **_zone_summary(zone, domain.geometry),
         "isotherm_50c_ml": _zone_summary(peak >= 50.0, domain.geometry)["zone_volume_ml"],
@@ -430,6 +434,29 @@ def simulate_thermal_files(
         "zone.nii.gz": zone.astype(np.uint8),
     }
     return summary, _write(request.out, request.force, domain.geometry, volumes, summary)
+
+
+def _plan_applicator(plan_path: Path) -> tuple[FloatArray, FloatArray, dict[str, Any]]:
+    """Applicator 1 of the plan's ablation: its tip, insertion direction, and a record."""
+    from seldinger.plan import Plan
+
+    plan = Plan.load(plan_path)
+    if plan.ablation is None or not plan.ablation.applicators:
+        raise BadInputError(
+            f"{plan_path} has no ablation applicator to simulate: give --tip-lps-mm X,Y,Z and "
+            f"--direction X,Y,Z, or plan the ablation first (`seldinger plan ablation "
+            f"{plan_path} --device NAME --setting S`)."
+        )
+    applicators = plan.ablation.applicators
+    first = applicators[0]
+    record: dict[str, Any] = {
+        "applicator": {
+            "source": f"applicator 1 of {len(applicators)} in {plan_path.name}",
+            "tip_lps_mm": list(first.tip_lps_mm),
+            "direction_lps": list(first.direction_lps),
+        }
+    }
+    return np.asarray(first.tip_lps_mm), np.asarray(first.direction_lps), record
 
 
 @dataclass(frozen=True)
