@@ -40,6 +40,7 @@ from seldinger.export.report_sections import (
     trajectory_section,
 )
 from seldinger.export.seed_figures import write_seed_figures
+from seldinger.export.views import picture_window
 from seldinger.files import atomic_dir
 from seldinger.imaging import Volume
 from seldinger.physics.ablation import Ellipsoid, zone_mask
@@ -255,7 +256,10 @@ def _trajectory_figures(
     masks = {**_masks(anatomy, FIGURE_MASKS), **({} if lesion is None else {"lesion": lesion})}
     entries = np.array([p.entry_lps_mm for p in section.paths])
     targets = np.array([p.target_lps_mm for p in section.paths])
-    axial = render_paths_axial(ct, entries, targets, folder / "paths_axial.png", masks=masks)
+    window = picture_window(ct, lesion, targets[0])  # lung for a lung target
+    axial = render_paths_axial(
+        ct, entries, targets, folder / "paths_axial.png", masks=masks, window=window
+    )
     best = section.paths[0]
     needle = render_needle_views(
         ct,
@@ -264,6 +268,7 @@ def _trajectory_figures(
         folder / "needle_1.png",
         masks=masks,
         safety_radius_mm=section.rules.vessel_distance_mm,
+        window=window,
     )
     return {axial.name: axial, needle.name: needle}
 
