@@ -472,7 +472,9 @@ def export(
     print_notes(done.notes)
     out_console.print(f"{len(done.files)} files in {out}", highlight=False)
     for kind, paths in done.by_kind().items():
-        out_console.print(f"  {kind}: {', '.join(p.name for p in paths)}", highlight=False)
+        names = [p.name for p in paths]
+        shown = ", ".join(names) if len(names) <= 12 else f"{names[0]} … {names[-1]}"
+        out_console.print(f"  {kind} ({len(names)}): {shown}", highlight=False)
 
 
 @app.command()

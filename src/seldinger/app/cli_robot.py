@@ -1,4 +1,5 @@
-"""``seldinger robot …``: the robots known, and which of a plan's paths a robot reaches."""
+"""``seldinger robot …``: the robots known, which of a plan's paths a robot reaches, the
+session with a robot, hand–eye calibration and the simulator."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ __all__ = ["robot_app"]
 robot_app = typer.Typer(
     rich_markup_mode="markdown",
     help="Robotic needle guidance: robot models (a 5-DOF in-bore needle guide, a UR5-class "
-    "arm carrying a guide) and reachability of a plan's paths.",
+    "arm carrying a guide), reachability of a plan's paths, the biopsy + ablation session "
+    "with a robot, hand-eye calibration, and a simulated robot and patient.",
     no_args_is_help=True,
 )
 
