@@ -47,6 +47,19 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_igtl.py
 	$(BIN)/python benchmarks/bench_export.py
 	$(BIN)/python benchmarks/bench_pacs.py
+	$(BIN)/python benchmarks/bench_plan_trajectory.py
+	$(BIN)/python benchmarks/bench_motion_register.py
+	$(BIN)/python benchmarks/bench_motion_model.py
+	$(BIN)/python benchmarks/bench_robot_reach.py
+	$(BIN)/python benchmarks/bench_robot_reach_cases.py
+	$(BIN)/python benchmarks/bench_robot_protocol.py
+	$(BIN)/python benchmarks/bench_physics_ire.py
+	$(BIN)/python benchmarks/bench_physics_thermal.py
+	$(BIN)/python benchmarks/bench_physics_cryo.py
+	$(BIN)/python benchmarks/bench_physics_calibration.py
+	$(BIN)/python benchmarks/bench_mw_antenna.py
+	$(BIN)/python benchmarks/bench_stents.py
+	$(BIN)/python benchmarks/bench_workstation.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
