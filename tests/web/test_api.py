@@ -134,6 +134,10 @@ def test_the_volumes_are_the_ct_and_masks_in_place(client, workstation, tmp_path
     assert preview.content.startswith(b"\x89PNG\r\n\x1a\n") and len(preview.content) > 1000
     half = client.get("/api/volumes/ct.nii", params={"step": 2}, headers=AUTH)
     assert half.status_code == 200
+    quarter = client.get("/api/volumes/ct.nii", params={"step": 4}, headers=AUTH)
+    assert quarter.status_code == 200  # the page's first upload (1 mm voxels: not coarsened)
+    refused = client.get("/api/volumes/labels.nii.gz", params={"step": 4}, headers=AUTH)
+    assert refused.status_code == 422  # step 4 is for the CT only
     assert client.get("/api/volumes/plan.json", headers=AUTH).status_code == 422
 
 
@@ -246,3 +250,23 @@ def test_serve_prints_the_url_with_its_token(chest_plan: Path) -> None:
         finally:
             process.terminate()
             process.wait(20)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("step", [2, 4])
+def test_coarser_takes_block_means_and_maxima(order: str, step: int) -> None:
+    from seldinger.imaging import Volume
+    from seldinger.workflow.workstation import coarser
+
+    rng = np.random.default_rng(step)
+    values = rng.integers(-1024, 2000, size=(13, 10, 3)).astype(np.int16)
+    affine = np.diag([0.7, 0.7, 2.5, 1.0])
+    volume = Volume(np.array(values, order=order), affine)
+    n0, n1 = 13 // step * step, 10 // step * step  # a trailing partial block is dropped
+    blocks = values[:n0, :n1].reshape(n0 // step, step, n1 // step, step, 3)
+    mean = coarser(volume, step)
+    expected = np.rint(blocks.sum(axis=(1, 3), dtype=np.int32) / step**2).astype(np.int16)
+    assert mean.array.dtype == np.int16 and np.array_equal(mean.array, expected)
+    assert np.array_equal(coarser(volume, step, "max").array, blocks.max(axis=(1, 3)))
+    # the block's centre keeps its place: voxel (0, 0, 0) of the coarse grid
+    assert mean.index_to_lps(np.zeros(3)) == pytest.approx([(step - 1) * 0.35] * 2 + [0.0])

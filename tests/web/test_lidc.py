@@ -1,5 +1,5 @@
 """`seldinger serve` on the real lidc-idri-0001 plan, as a user starts it: the URL printed,
-the first slice drawn in headless Chromium, no console errors, a fast re-score."""
+the viewer's own first slice drawn in headless Chromium, no console errors, a fast re-score."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,10 +26,11 @@ pytestmark = [
         reason="the NiiVue bundle is not built (cd web && npm ci && npm run build)",
     ),
 ]
-#: The first slice (the axial preview painted while the viewer starts), issue 21.
+#: The first slice (the viewer's own, or the axial preview if it came first), issue 21.
 FIRST_SLICE_S = 3.0
-#: The viewer's own first slice with SwiftShader (software WebGL, the CT at half in-plane
-#: resolution) on a shared 2-core machine (docs/workstation.md: a GPU takes milliseconds).
+#: The viewer's own first slice with SwiftShader (software WebGL, the CT at a quarter then
+#: half in-plane resolution) on a shared 2-core machine: a loose bound, the timings are the
+#: benchmark's (docs/workstation.md, "Measured": 1.4-2.3 s at load 2.5-3).
 VIEWER_SLICE_SOFTWARE_S = 30.0
 #: The server's share of that: from listening to the CT's bytes sent.
 CT_SERVED_S = 3.0
@@ -60,7 +61,7 @@ def server(lidc_plan: Path) -> Iterator[tuple[str, float]]:
 
 
 def test_the_lidc_plan_is_drawn_quickly_without_errors(
-    server: tuple[str, float], tmp_path: Path
+    server: tuple[str, float], tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     url, printed = server
     base, token = url.split("/?token=")
@@ -80,9 +81,15 @@ def test_the_lidc_plan_is_drawn_quickly_without_errors(
         page.screenshot(tmp_path / "lidc.png")
         first_slice_s = page.evaluate("window.seldinger.firstSliceMs") / 1000.0
         viewer_s = page.evaluate("window.seldinger.viewerSliceMs") / 1000.0
-        print(f"first slice {first_slice_s:.2f} s, viewer {viewer_s:.2f} s after opening the URL")
+        half_s = page.evaluate("window.seldinger.ctReplacedMs") / 1000.0
+        print(
+            f"first slice {first_slice_s:.2f} s, the viewer's own {viewer_s:.2f} s (CT at half "
+            f"resolution {half_s:.2f} s) after opening the URL"
+        )
+        record_property("viewer_first_slice_s", viewer_s)
+        assert page.evaluate("window.seldinger.firstStep") == 4  # the quarter-resolution CT first
         assert first_slice_s <= FIRST_SLICE_S
-        assert viewer_s <= VIEWER_SLICE_SOFTWARE_S
+        assert viewer_s <= half_s <= VIEWER_SLICE_SOFTWARE_S
         assert page.evaluate("window.seldinger.viewer().volumes.length") == 2  # CT and masks
         rows = page.evaluate("document.getElementById('metrics').innerText")
         assert "risk score" in rows

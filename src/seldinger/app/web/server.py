@@ -44,6 +44,8 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 ]
+#: How long ``GET /api/pareto`` waits for the risk maps before answering 503, s.
+PARETO_WAIT_S = 30.0
 #: The live WebSocket sends the stale-data status at least this often, s.
 STATUS_EVERY_S = 0.1
 Scope = MutableMapping[str, Any]
@@ -182,7 +184,9 @@ def create_app(ws: Workstation, token: str, live: LiveRelay | None = None) -> As
 
     @app.get("/api/pareto")
     def pareto() -> list[dict[str, Any]]:
-        return ws.pareto(wait_s=0.5)
+        # The page asks once it is drawn, which can be before the risk maps (built after the
+        # page's volumes): waiting here spares it a 503 (a console error) and a retry.
+        return ws.pareto(wait_s=PARETO_WAIT_S)
 
     @app.post("/api/choose")
     def choose(body: PointBody) -> dict[str, Any]:

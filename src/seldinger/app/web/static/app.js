@@ -9,12 +9,12 @@ const fmt = (v, d = 1) => (v === null || v === undefined ? "–" : typeof v === 
 
 // What tests and the benchmark read (window.seldinger): timings, counters, errors.
 const state = {
-  firstSliceMs: null, overlaysMs: null, mode: "view", overlays: null, selected: null,
+  firstSliceMs: null, previewMs: null, viewerSliceMs: null, overlaysMs: null, mode: "view", overlays: null, selected: null,
   rescored: 0, applicator: 0, live: { frames: 0, drawn: 0, lastSeq: 0, latencies: [] },
 };
 window.seldinger = state;
 state.viewer = () => nv; // for tests and the console
-if (location.search.includes("token=")) history.replaceState(null, "", location.pathname);
+if (location.search.includes("token=")) history.replaceState(null, "", location.pathname + location.hash);
 
 async function api(path, body) {
   const init = body === undefined ? {} : {
@@ -455,41 +455,114 @@ async function showPreview() {
   if (!image.complete) {
     await new Promise((resolve) => { image.onload = resolve; image.onerror = resolve; });
   }
-  if (image.naturalWidth > 0) {
+  if (image.naturalWidth > 0 && state.viewerSliceMs === null) {
     await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-    state.firstSliceMs = performance.now(); // painted: the frame after it was laid out
-    document.body.dataset.state = "preview";
+    state.previewMs = performance.now(); // painted: the frame after it was laid out
+    if (state.firstSliceMs === null) state.firstSliceMs = state.previewMs;
+    if (document.body.dataset.state === "loading") document.body.dataset.state = "preview";
   }
 }
 
-async function main() {
-  state.scriptMs = performance.now();
-  // The axial slice through the target (a PNG from the server) is painted first: starting
-  // WebGL and compiling the viewer's shaders blocks the page for seconds without a GPU.
-  await showPreview();
-  await nv.attachToCanvas($("gl"));
-  nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
-  state.attachedMs = performance.now();
-  const overlaysPromise = api("/api/overlays");
-  // A software renderer (SwiftShader, llvmpipe) gets the CT twice as coarse in-plane (a
-  // quarter of the voxels to upload and blend) and the 3-D view on request; "#full" and "#3d"
-  // in the address override.
+// Waits until the GPU has drawn what was asked (a one-pixel read back waits for every queued
+// command: drawScene returns long before a software renderer has drawn), then for the frame
+// that shows it.
+async function drawn() {
+  nv.gl.readPixels(0, 0, 1, 1, nv.gl.RGBA, nv.gl.UNSIGNED_BYTE, new Uint8Array(4));
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+
+function detectRenderer() {
   const gl = nv.gl;
   const debug = gl.getExtension("WEBGL_debug_renderer_info");
   state.renderer = String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
   state.software = /swiftshader|llvmpipe|software/i.test(state.renderer);
   state.step = state.software && !location.hash.includes("full") ? 2 : 1;
+}
+
+const LUNG = [-600, 1500]; // the lung window (centre, width HU), set before the first upload
+const PREVIEW_WAIT_MS = 300;
+
+// The page's start: boot.js has created the WebGL context and asked for the overlays and the
+// CT; the viewer compiles its shaders while they come, then uploads the CT and draws. The
+// server's axial preview shows meanwhile. Returns the overlays.
+async function startViewer(boot) {
+  Object.assign(state, { contextMs: boot.contextMs, renderer: boot.renderer, software: boot.software, step: boot.step });
+  // The preview is painted before the shaders are compiled (which blocks the page for up to a
+  // second without a GPU), unless it is late: the CT keeps coming meanwhile.
+  await Promise.race([showPreview(), new Promise((resolve) => setTimeout(resolve, PREVIEW_WAIT_MS))]);
+  await nv.attachToCanvas($("gl"), boot.antialias);
+  nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  show3d(!state.software || location.hash.includes("3d"));
+  state.attachedMs = performance.now();
+  const buffer = await (boot.first || boot.ct);
+  state.ctFetchedMs = performance.now();
+  const ct = await ctImage(buffer);
+  const o = await boot.overlays;
+  // The crosshair at the target before the CT's first upload: its first draw is the one shown.
+  if (o.target_lps_mm) nv.scene.crosshairPos = ct.convertMM2Frac(ras(o.target_lps_mm), nv.opts.isSliceMM);
+  nv.addVolume(ct);
+  if (boot.first) state.firstStep = 4;
+  return o;
+}
+
+function ctImage(buffer) {
+  return NVImage.loadFromUrl({
+    url: "ct.nii", name: "ct.nii", buffer, colormap: "gray", cal_min: LUNG[0] - LUNG[1] / 2, cal_max: LUNG[0] + LUNG[1] / 2,
+  });
+}
+
+// The quarter-resolution CT drawn first is replaced by the one the page keeps (before the masks
+// are blended with it); the crosshair stays where it is.
+async function replaceCt(buffer) {
+  const image = await ctImage(await buffer);
+  const mm = nv.frac2mm(nv.scene.crosshairPos);
+  nv.volumes = [];
+  nv.scene.crosshairPos = image.convertMM2Frac([mm[0], mm[1], mm[2]], nv.opts.isSliceMM);
+  nv.addVolume(image);
+  await drawn();
+  state.ctReplacedMs = performance.now();
+}
+
+// Before boot.js (and the benchmark's baseline, "?baseline"): the preview, then the WebGL
+// context and all of NiiVue's shaders, then the CT fetched and uploaded, each step after the
+// other, with NiiVue's gradient pass (for lit 3-D rendering, unused here) at each upload.
+async function startViewerBaseline() {
+  await showPreview();
+  await nv.attachToCanvas($("gl"));
+  nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  state.attachedMs = performance.now();
+  const overlays = api("/api/overlays");
+  detectRenderer();
+  show3d(!state.software || location.hash.includes("3d"));
+  await nv.loadVolumes([{
+    url: `/api/volumes/ct.nii${state.step > 1 ? "?step=2" : ""}`, colormap: "gray",
+    cal_min: LUNG[0] - LUNG[1] / 2, cal_max: LUNG[0] + LUNG[1] / 2,
+  }]);
+  state.ctFetchedMs = performance.now();
+  const o = await overlays;
+  if (o.target_lps_mm) nv.scene.crosshairPos = nv.mm2frac(ras(o.target_lps_mm));
+  nv.drawScene();
+  return o;
+}
+
+async function main() {
+  state.scriptMs = performance.now();
+  const boot = window.seldingerBoot;
+  state.baseline = !boot;
+  const o = boot ? await startViewer(boot) : await startViewerBaseline();
+  state.ctUploadedMs = performance.now(); // JavaScript done: the GPU works on
+  await drawn();
+  state.viewerSliceMs = performance.now(); // the viewer's own first slice, drawn
+  if (state.firstSliceMs === null) state.firstSliceMs = state.viewerSliceMs;
+  $("preview").classList.add("gone");
+  document.body.dataset.state = "ct";
   $("resolution").textContent = state.software
     ? `Software WebGL (${state.renderer}): ${state.step > 1 ? "CT at half in-plane resolution, " : ""}3-D view on request.`
     : "";
-  show3d(!state.software || location.hash.includes("3d"));
-  const [centre, width] = [-600, 1500]; // the lung window, set before the first upload
-  await nv.loadVolumes([{
-    url: `/api/volumes/ct.nii${state.step > 1 ? "?step=2" : ""}`, colormap: "gray",
-    cal_min: centre - width / 2, cal_max: centre + width / 2,
-  }]);
-  state.ctLoadedMs = performance.now();
-  const o = await overlaysPromise;
+  if (state.firstStep) {
+    status("CT shown at a quarter resolution; loading it at half…");
+    await replaceCt(window.seldingerBoot.ct);
+  }
   state.overlays = o;
   state.applicators = o.applicators;
   for (const name of Object.keys(o.window_presets_hu)) {
@@ -500,12 +573,6 @@ async function main() {
     $("windows").append(b);
   }
   setWindow("lung", false);
-  if (o.target_lps_mm) nv.scene.crosshairPos = nv.mm2frac(ras(o.target_lps_mm));
-  nv.drawScene();
-  state.viewerSliceMs = performance.now();
-  if (state.firstSliceMs === null) state.firstSliceMs = state.viewerSliceMs;
-  $("preview").classList.add("gone");
-  document.body.dataset.state = "ct";
   status("CT shown; loading the masks…");
   if (o.selected) showPath(o.selected); else drawPaths();
   if (o.applicators.length) {
@@ -515,6 +582,7 @@ async function main() {
   }
   await loadLayers(o);
   nv.drawScene();
+  await drawn();
   state.overlaysMs = performance.now();
   document.body.dataset.state = "ready";
   status("Ready. Choose what a click sets, then click in a view.");
