@@ -24,24 +24,16 @@ import argparse
 import os
 import platform
 import sys
-import time
 
 import numpy as np
+
+from _timing import best_of  # benchmarks/ is on sys.path when run as a script
 
 GOAL_FRAME_MS = 0.2
 TARGET_LPS_MM = np.array([60.0, 20.0, -120.0])  # right lower lobe, 30 mm above the diaphragm
 CHEST_LPS_MM = np.array([0.0, -110.0, -60.0])  # anterior skin
 RATE_HZ = 40.0
 WINDOW_S = 0.4
-
-
-def _best_of(repeat: int, run: object) -> float:
-    times = []
-    for _ in range(repeat):
-        clock = time.perf_counter()
-        run()  # type: ignore[operator]
-        times.append(time.perf_counter() - clock)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         model.predict_from_displacement(u, surrogate_velocity_mm_per_s(t, u, WINDOW_S))
 
     run_live()  # warm-up
-    live_ms = _best_of(args.repeat, run_live) / n * 1e3
-    naive_ms = _best_of(args.repeat, run_naive) / n * 1e3
-    batch_ms = _best_of(args.repeat, run_batch) / n * 1e3
+    live_ms = best_of(args.repeat, run_live) / n * 1e3
+    naive_ms = best_of(args.repeat, run_naive) / n * 1e3
+    batch_ms = best_of(args.repeat, run_batch) / n * 1e3
 
     u = model.surrogate_displacement_mm(chest)
     predicted = model.predict_from_displacement(u, surrogate_velocity_mm_per_s(t, u, WINDOW_S))
@@ -155,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         ("P(margin≥5) 20 mm mask", lambda: p_margin(zone, large_mask, error_model, rng)),
     ):
         result = run()
-        seconds = _best_of(args.repeat, run)
+        seconds = best_of(args.repeat, run)
         value = getattr(result, "p_hit", None)
         if value is None:
             value = result.p_margin  # type: ignore[union-attr]

@@ -18,9 +18,10 @@ import argparse
 import math
 import os
 import platform
-import time
 
 import numpy as np
+
+from _timing import best_of  # benchmarks/ is on sys.path when run as a script
 
 GOAL_S = 2.0
 
@@ -48,15 +49,6 @@ def analytic_pattern_w(
     axial *= np.where(along > 0, np.exp(-0.5 * (along / (0.5 * axial_sd_mm)) ** 2), 1.0)
     sar = (np.exp(-2.0 * attenuation_per_m * rho / 1000.0) / rho * axial).reshape(shape)
     return np.asarray(sar * (power_w / sar.sum()))
-
-
-def best_of(repeat: int, run: object) -> float:
-    times = []
-    for _ in range(repeat):
-        clock = time.perf_counter()
-        run()  # type: ignore[operator]
-        times.append(time.perf_counter() - clock)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> int:

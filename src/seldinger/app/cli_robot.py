@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from seldinger.app.cli_navigate_live import TrackerToCtOption
 from seldinger.app.common import (
     ForceOption,
     JsonOption,
@@ -125,15 +126,6 @@ SimTrackerFrameOption = Annotated[
         metavar="MATRIX",
         help="Place the simulated tracker: it reports in its own frame, this rigid 4x4 (JSON "
         "or a JSON file) taking it to the CT. Default: it reports CT LPS mm.",
-        show_default=False,
-    ),
-]
-TrackerToCtOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tracker-to-ct",
-        metavar="MATRIX",
-        help="The tracker's registration to the CT: a rigid 4x4 as JSON or a JSON file.",
         show_default=False,
     ),
 ]
