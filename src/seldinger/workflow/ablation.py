@@ -14,7 +14,6 @@ from typing import Any
 
 from seldinger.anatomy import Anatomy
 from seldinger.errors import OutputExistsError
-from seldinger.export.ablation_figures import ablation_figure_names, write_ablation_figures
 from seldinger.files import check_outputs, staged_outputs
 from seldinger.imaging import Volume
 from seldinger.io import write_volume
@@ -152,7 +151,9 @@ def plan_ablation_step(
         )
     zone_path = request.plan_path.parent / ZONE_MASK_NAME
     check_outputs([zone_path], request.force or plan.ablation is not None)
-    if request.figures_dir is not None:
+    if request.figures_dir is not None:  # matplotlib: imported only to draw
+        from seldinger.export.ablation_figures import ablation_figure_names
+
         check_outputs((request.figures_dir / n for n in ablation_figure_names()), request.force)
     case, target, anatomy, lesion = open_target(
         request.plan_path, plan, request.target, request.ct_path, request.resample, stages, case
@@ -192,6 +193,11 @@ def plan_ablation_step(
     with staged_outputs(force=True) as stage:
         write_volume(result.zone, stage.path(zone_path), force=True)
         if request.figures_dir is not None:
+            from seldinger.export.ablation_figures import (
+                ablation_figure_names,
+                write_ablation_figures,
+            )
+
             scratch = stage.scratch(request.figures_dir)
             with stages("drawing figures"):
                 context = {"vessels": anatomy["vessels"]} if "vessels" in anatomy else {}
