@@ -4,9 +4,11 @@ Each RF, MW and cryo device of :mod:`seldinger.physics.ablation.catalogue` has a
 ``physics/data/thermal_devices.json``: applicator radius and active length, an RF electrode's
 coolant temperature, a MW antenna's design and frequency
 (:class:`~seldinger.physics.mw_antenna.CoaxialSlotAntenna`, its SAR solved from Maxwell's
-equations), a cryoprobe's temperature and the isotherm its catalogue zone stands for. The power each setting delivers to tissue is
-calibrated (:mod:`seldinger.physics.calibration`) so that the simulated zone in homogeneous
-liver matches the catalogue; the catalogue itself is not changed.
+equations), a cryoprobe's temperature and the isotherm its catalogue zone stands for. The power each
+RF / MW setting delivers to tissue, and each cryoprobe's surface temperature (and, where
+needed, its freezing length), are calibrated (:mod:`seldinger.physics.calibration`) so that
+the simulated zone in homogeneous liver matches the catalogue; the catalogue itself is not
+changed.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class ThermalDeviceModel:
     freeze_s: float = 600.0
     initial_c: float = ARTERIAL_TEMPERATURE_C
     perfused: bool | None = None
+    calibrated_setting: str | None = None  # cryo: the setting probe_c / exposure_mm fit
 
     def setting(self, name: str, catalogue_setting: Setting | None = None) -> SettingModel:
         """The calibrated setting, or a default from the catalogue's parameters."""
