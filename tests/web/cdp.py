@@ -11,7 +11,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -148,6 +150,7 @@ class Browser:
              f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=self.log,
+            start_new_session=True,  # its own process group: close() ends the helpers too
         )  # fmt: skip
         self.pages: list[Page] = []
         port_file = Path(self.profile.name) / "DevToolsActivePort"
@@ -178,8 +181,20 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        # Chromium's GPU, renderer and utility processes can outlive the browser process by
+        # a moment and still write into the profile (seen once under load: "Directory not
+        # empty: 'Default'"): end the whole group, then remove the profile, retrying briefly.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
-        self.profile.cleanup()
+        for attempt in range(20):
+            try:
+                self.profile.cleanup()
+                break
+            except OSError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.1)
 
     def __enter__(self) -> Browser:
         return self
