@@ -5,9 +5,8 @@ log power) so that the simulated lethal zone (Ω ≥ 1) has the catalogue's widt
 along the applicator is then compared, not fitted. Each cryo device is calibrated on its
 single-probe setting (:func:`calibrate_cryo`): the probe surface temperature is bisected within
 a physical range so that the simulated iceball (the catalogue isotherm, at the catalogue's
-freeze time, in the catalogue's conditions) has the catalogue width, and the freezing length
-along the probe is fitted to the catalogue length only where it was far off; multi-probe
-settings are then predictions.
+freeze time, in the catalogue's conditions) has the catalogue width; the length along the
+probe (freezing length as modelled) and the multi-probe settings are then predictions.
 """
 
 from __future__ import annotations
