@@ -248,3 +248,57 @@ def test_robot_run_takes_the_tracker_into_the_ct_by_the_plans_registration(
     # two frames at once: one clear line
     assert main([*args, "--tracker-in-ct", "--registration", "latest"]) == 3
     assert "give one tracker frame" in capsys.readouterr().err
+
+
+def test_robot_run_reads_a_hub_sensor_through_the_plans_pivot_calibration(
+    plan_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real tracked needle reports a sensor on its hub, 120 mm behind the tip. `navigate
+    pivot --plan` calibrates it from a pivoting log; `robot run --tool` then confirms the
+    needle at the calibrated tip, where read raw the sensor is 120 mm off."""
+    from scipy.spatial.transform import Rotation
+
+    from seldinger.navigation.log_records import TransformRecord
+    from seldinger.navigation.recording import write_session_log
+    from seldinger.navigation.transforms import rigid_matrix
+    from seldinger.robot.needle_world import NEEDLE_SENSOR, SENSOR_TIP_MM, NeedleWorld
+    from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
+
+    plan = Path(shutil.copytree(plan_path.parent, tmp_path / "case")) / "plan.json"
+    # Pivoting about a divot at (40, -60, 25) mm, tilted up to 30 degrees, 0.1 mm noise.
+    rng = np.random.default_rng(11)
+    divot = np.array([40.0, -60.0, 25.0])
+    records = []
+    for n, rotvec in enumerate(rng.uniform(-0.5, 0.5, (80, 3))):
+        rotation = Rotation.from_rotvec(rotvec).as_matrix()
+        origin = divot - rotation @ np.array(SENSOR_TIP_MM) + rng.normal(0.0, 0.06, 3)
+        pose = rigid_matrix(rotation, origin)
+        records.append(TransformRecord.from_matrix(NEEDLE_SENSOR, 0.025 * n, pose))
+    log = tmp_path / "pivot.jsonl"
+    write_session_log(log, records)
+    pivot = ["navigate", "pivot", str(log), "--tool", NEEDLE_SENSOR, "--plan", str(plan)]
+    settings = SimulatedRobotSettings(speed_mm_per_s=200.0)
+    world = NeedleWorld()
+    with SimulatedRobot(settings=settings, world=world, tracker_port=0) as sim:
+        args = ["robot", "run", str(plan), "--robot-at", f"127.0.0.1:{sim.port}"]
+        args += ["--tracker", f"127.0.0.1:{sim.tracker_port}", "--tracker-in-ct", "--json"]
+        # A sensor without its tip: refused before any motion, naming the fix.
+        assert main([*args, "--auto", "--tool", NEEDLE_SENSOR]) != 0
+        assert "holds no calibration of 'NeedleToTracker'" in capsys.readouterr().err
+        assert main([*args, "--auto", "--tip-offset-mm", "120"]) != 0
+        assert "name it with --tool" in capsys.readouterr().err
+        assert main(pivot) == 0
+        capsys.readouterr()
+        assert main([*args, "--auto", "--tool", NEEDLE_SENSOR]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "completed"
+    (note,) = (n for n in out["notes"] if n.startswith("needle tip:"))
+    assert note.startswith(f"needle tip: device {NEEDLE_SENSOR}, tip at [")
+    assert note.endswith("mm by calibration-1")
+    tip_mm = json.loads(note[note.index("[") : note.index("]") + 1])
+    np.testing.assert_allclose(tip_mm, SENSOR_TIP_MM, atol=0.2)
+    (needle,) = out["needles"]
+    assert needle["error_mm"] <= 2.0
+    truth = world.tissue_tip_lps_mm()
+    assert truth is not None
+    assert np.linalg.norm(np.subtract(needle["measured_tip_lps_mm"], truth)) <= 1.0

@@ -14,9 +14,15 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from seldinger.app.cli import main
+from seldinger.navigation.calibration import tool_tip_to_tool
 from seldinger.navigation.transforms import rigid_matrix
 from seldinger.robot.kinematics import arm_robot
-from seldinger.robot.needle_world import NeedleWorld, NeedleWorldSettings
+from seldinger.robot.needle_world import (
+    NEEDLE_SENSOR,
+    SENSOR_TIP_MM,
+    NeedleWorld,
+    NeedleWorldSettings,
+)
 from seldinger.robot.protocol import RobotController
 from seldinger.robot.session import (
     BreathingGate,
@@ -158,6 +164,51 @@ def test_a_tracker_in_its_own_frame_is_taken_into_the_ct_by_its_registration(
     assert truth is not None and result.measured_tip_lps_mm is not None
     assert np.linalg.norm(np.subtract(result.measured_tip_lps_mm, truth)) <= 0.5
     assert len(raw_tips) and np.linalg.norm(raw_tips[-1] - truth) > 500.0
+
+
+def test_a_hub_sensor_in_the_trackers_frame_gives_the_tip_through_its_calibration(
+    tmp_path: Path,
+) -> None:
+    """The hub sensor's pose, in a tracker 1.2 m off the CT: carried to the tip by the
+    pivot calibration, then into the CT by the registration, it is the needle's tip; its
+    own translation lies 120 mm back along the shaft."""
+    tracker_to_ct = rigid_matrix(
+        Rotation.from_euler("zyx", [-25, 10, 40], degrees=True).as_matrix(), [-150.0, 900.0, 80.0]
+    )
+    world = NeedleWorld(NeedleWorldSettings(deflection_mm_per_100mm=0.0, tracker_noise_mm=0.1))
+    goal = NeedleGoal("introducer", (30.0, -100.0, 5.0), (20.0, -20.0, 0.0))
+    settings = SimulatedRobotSettings(repeatability_mm=0.1, speed_mm_per_s=200.0)
+    tip_to_sensor = tool_tip_to_tool(SENSOR_TIP_MM, [0.0, 0.0, 1.0])
+    with SimulatedRobot(
+        settings=settings, world=world, tracker_port=0, tracker_to_ct=tracker_to_ct
+    ) as sim:
+        assert sim.tracker_port is not None
+        controller = RobotController("127.0.0.1", sim.port)
+        feed = dict(tip_device=NEEDLE_SENSOR, tracker_to_ct=tracker_to_ct)
+        tracker = TrackerFeed("127.0.0.1", sim.tracker_port, tip_to_sensor=tip_to_sensor, **feed)
+        raw = TrackerFeed("127.0.0.1", sim.tracker_port, **feed)
+        log = SessionLog(tmp_path / "session.jsonl")
+        session = RobotSession(
+            controller, log, tracker=tracker, settings=SessionSettings(confirm_s=0.3)
+        )
+        try:
+            session.start(rigid_matrix(np.eye(3), [0.0, -250.0, 0.0]))
+            result = session.place(goal)
+            session.finish()
+            _, hubs = raw.samples("tip", 0.0)
+        finally:
+            controller.close()
+            tracker.close()
+            raw.close()
+            log.close()
+    assert result.error_mm is not None and result.error_mm <= 1.0
+    truth = world.tissue_tip_lps_mm()
+    assert truth is not None and result.measured_tip_lps_mm is not None
+    assert np.linalg.norm(np.subtract(result.measured_tip_lps_mm, truth)) <= 0.5
+    assert len(hubs)
+    back = truth - hubs[-1]
+    assert np.linalg.norm(back) == pytest.approx(120.0, abs=1.0)
+    assert np.dot(back / 120.0, goal.axis) > 0.99  # behind the tip, on the shaft
 
 
 def test_robot_calibrate_from_a_logged_session(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

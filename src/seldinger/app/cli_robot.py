@@ -178,7 +178,9 @@ def serve(
     With `--tracker-port` it also plays the patient (breathing, needle deflection) and a
     tracker, for `seldinger robot run --tracker`: reporting CT LPS mm (`robot run
     --tracker-in-ct`), or in its own frame with `--tracker-to-ct MATRIX` (`robot run
-    --tracker-to-ct` the same matrix, or the plan's registration).
+    --tracker-to-ct` the same matrix, or the plan's registration). It streams the tip
+    (NeedleTip), the chest (ChestReference) and a hub sensor on the needle (NeedleToTracker,
+    the tip 120 mm along its +z: `robot run --tool NeedleToTracker --tip-offset-mm 120`).
 
     Example: `seldinger robot serve --robot guide_5dof --port 18945 --tracker-port 18944
     --breathing-mm 15`.
@@ -238,6 +240,35 @@ GateWindowOption = Annotated[
     ),
 ]
 
+ToolOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tool",
+        metavar="DEVICE",
+        help="The tracked sensor on the needle (e.g. NeedleToTracker): its tip comes from "
+        "the plan's pivot calibration of that tool (`navigate pivot --plan`) or "
+        "--tip-offset-mm. Default: the stream's NeedleTip is the tip itself.",
+        show_default=False,
+    ),
+]
+TipCalibrationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tip-calibration",
+        metavar="ID|latest",
+        help="Which of the plan's calibrations of --tool (default: its latest).",
+        show_default=False,
+    ),
+]
+TipOffsetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--tip-offset-mm",
+        min=0.0,
+        help="The tip this far along the --tool sensor's +z (mm), instead of a calibration.",
+        show_default=False,
+    ),
+]
 ConfirmCtOption = Annotated[
     bool,
     typer.Option(
@@ -276,6 +307,9 @@ def run(
     tracker_to_ct: TrackerToCtOption = None,
     registration: RegistrationOption = None,
     tracker_in_ct: TrackerInCtOption = False,
+    tool: ToolOption = None,
+    tip_calibration: TipCalibrationOption = None,
+    tip_offset_mm: TipOffsetOption = None,
     auto: Annotated[
         bool, typer.Option("--auto", help="Do not ask before each motion (simulation).")
     ] = False,
@@ -288,6 +322,8 @@ def run(
 
     Example (the simulator of `robot serve --tracker-port 18944`): `seldinger robot run
     plan.json --robot-at localhost:18945 --tracker localhost:18944 --tracker-in-ct --auto`.
+    A real tracked needle reports a sensor on its hub: add `--tool NeedleToTracker` (its
+    tip from the plan's pivot calibration, `seldinger navigate pivot --plan`).
     """
     from seldinger.app.cli_navigate_live import parse_tracker_address
     from seldinger.app.common import command_line
@@ -307,6 +343,9 @@ def run(
         tracker_to_ct=tracker_to_ct,
         registration=registration,
         tracker_in_ct=tracker_in_ct,
+        tool=tool,
+        tip_calibration=tip_calibration,
+        tip_offset_mm=tip_offset_mm,
     )
     with progress("robot session", not as_json and auto):
         outcome = run_robot_session(request, None if auto else _ask)

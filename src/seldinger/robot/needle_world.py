@@ -17,6 +17,9 @@ A simple, explicit model (for testing the workflow, not for predicting a patient
 - The tracker reports the tip (device ``NeedleTip``) and the chest reference (device
   ``ChestReference``; its translation is the chest-wall displacement, mm) in CT LPS, with
   Gaussian noise (3-D RMS ``tracker_noise_mm``): a tracker already registered to the CT.
+  The simulated robot also streams the pose of a sensor on the needle's hub (device
+  ``NeedleToTracker``, :data:`SENSOR_TIP_MM` behind the tip on the shaft), as a real
+  tracked needle reports it: its tip is known only through a pivot calibration.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from seldinger.navigation.motion import BreathingModel, BreathingTrace
 
 __all__ = [
     "CHEST_REFERENCE",
+    "NEEDLE_SENSOR",
     "NEEDLE_TIP",
+    "SENSOR_TIP_MM",
     "NeedleWorld",
     "NeedleWorldSettings",
 ]
@@ -42,6 +47,10 @@ Float64Array = npt.NDArray[np.float64]
 #: Device names of the simulated tracker's stream.
 NEEDLE_TIP = "NeedleTip"
 CHEST_REFERENCE = "ChestReference"
+NEEDLE_SENSOR = "NeedleToTracker"
+#: The needle tip in the hub sensor's frame (mm): on the shaft (+z), 120 mm ahead of the
+#: sensor, as a pivot calibration of the simulated needle finds it.
+SENSOR_TIP_MM = (0.0, 0.0, 120.0)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,10 @@ class TrackerFeed:
     ``chest_device`` (TRANSFORMs whose translation is the point). ``tracker_to_ct`` (rigid
     4 x 4, the tracker's registration to the CT) takes the points from the tracker's frame
     into the CT's; None when the tracker already reports CT LPS mm (the simulator).
+
+    ``tip_to_sensor`` (rigid 4 x 4, a pivot calibration's ``tool_tip_to_tool``) makes
+    ``tip_device`` a sensor on the needle: the tip is then ``pose @ tip_to_sensor``'s
+    translation, not the pose's own. None: the device reports the tip itself.
     """
 
     def __init__(
@@ -128,8 +132,12 @@ class TrackerFeed:
         chest_device: str = CHEST_REFERENCE,
         history_s: float = 30.0,
         tracker_to_ct: Float64Array | None = None,
+        tip_to_sensor: Float64Array | None = None,
     ) -> None:
         self._to_ct = None if tracker_to_ct is None else np.asarray(tracker_to_ct, dtype=float)
+        self._tip_in_sensor = (
+            None if tip_to_sensor is None else np.asarray(tip_to_sensor, dtype=float)[:3, 3]
+        )
         self._lock = threading.Lock()
         self._names = {tip_device: "tip", chest_device: "chest"}
         size = int(history_s * 200)
@@ -145,6 +153,8 @@ class TrackerFeed:
             key = self._names.get(message.device_name)
             if key is not None:
                 point = message.matrix[:3, 3].copy()
+                if key == "tip" and self._tip_in_sensor is not None:
+                    point += message.matrix[:3, :3] @ self._tip_in_sensor
                 if self._to_ct is not None:
                     point = self._to_ct[:3, :3] @ point + self._to_ct[:3, 3]
                 with self._lock:

@@ -36,7 +36,7 @@ from seldinger.navigation.igtl import (
 )
 from seldinger.navigation.transforms import invert_rigid, validate_rigid
 
-from .needle_world import CHEST_REFERENCE, NEEDLE_TIP, NeedleWorld
+from .needle_world import CHEST_REFERENCE, NEEDLE_SENSOR, NEEDLE_TIP, SENSOR_TIP_MM, NeedleWorld
 from .protocol import (
     ACK_PREFIX,
     CALIBRATION_PREFIX,
@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 #: Period of the simulated tracker's stream (40 Hz, an EM tracker's usual rate).
 TRACKER_INTERVAL_S = 0.025
+#: Roll of the hub sensor about the shaft (degrees): its x and y axes follow no CT axis.
+SENSOR_ROLL_DEG = 35.0
 
 Float64Array = npt.NDArray[np.float64]
 
@@ -263,11 +265,18 @@ class SimulatedRobot:
     def _stream_tracker(self, now_s: float) -> None:
         assert self.world is not None and self._tracker is not None
         tip, chest = self.world.tracked(now_s)
+        poses: list[tuple[str, Float64Array]] = []
         for name, point in ((NEEDLE_TIP, tip), (CHEST_REFERENCE, chest)):
-            if point is None:
-                continue
-            matrix = np.eye(4)
-            matrix[:3, 3] = point
+            if point is not None:
+                matrix = np.eye(4)
+                matrix[:3, 3] = point
+                poses.append((name, matrix))
+        with self._lock:
+            pose_robot = self._pose_robot.copy()
+        held = self._world_tip(pose_robot)
+        if tip is not None and held is not None:
+            poses.append((NEEDLE_SENSOR, _sensor_pose(tip, held[1])))
+        for name, matrix in poses:
             if self._ct_to_tracker is not None:
                 matrix = self._ct_to_tracker @ matrix
             self._tracker.send(TransformMessage(device_name=name, matrix=matrix))
@@ -446,6 +455,26 @@ class SimulatedRobot:
         with self._lock:
             self._target_robot = target_robot
         return StatusMessage(status_string=self._state.value)
+
+
+def _sensor_pose(tip_lps_mm: Float64Array, axis_lps: Float64Array) -> Float64Array:
+    """The hub sensor's pose (sensor to CT) for a needle tip on a shaft along ``axis_lps``.
+
+    Its z axis runs along the shaft toward the tip, its x axis is rolled
+    :data:`SENSOR_ROLL_DEG` about it, and :data:`SENSOR_TIP_MM` in its frame is the tip.
+    """
+    z = np.asarray(axis_lps, dtype=float) / np.linalg.norm(axis_lps)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x0 = np.cross(helper, z)
+    x0 /= np.linalg.norm(x0)
+    y0 = np.cross(z, x0)
+    roll = np.radians(SENSOR_ROLL_DEG)
+    x = np.cos(roll) * x0 + np.sin(roll) * y0
+    rotation = np.column_stack([x, np.cross(z, x), z])
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = np.asarray(tip_lps_mm, dtype=float) - rotation @ np.asarray(SENSOR_TIP_MM)
+    return pose
 
 
 def _refusal(code: StatusCode, error_name: str, text: str) -> StatusMessage:

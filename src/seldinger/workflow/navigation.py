@@ -43,6 +43,7 @@ __all__ = [
     "read_matrix",
     "register_step",
     "setup_guidance",
+    "tool_tip_matrix",
 ]
 
 #: Margin (mm) around the planned path's box in which the critical-distance map is made:
@@ -337,28 +338,47 @@ def _registration(
 
 
 def _calibration(plan: Plan, request: GuidanceRequest) -> tuple[npt.NDArray[np.float64], str]:
-    if request.tip_offset_mm is not None:
-        matrix = tool_tip_to_tool([0.0, 0.0, request.tip_offset_mm], [0.0, 0.0, 1.0])
+    return tool_tip_matrix(
+        plan, request.plan_path, request.tool, request.calibration, request.tip_offset_mm
+    )
+
+
+def tool_tip_matrix(
+    plan: Plan,
+    plan_path: Path,
+    tool: str,
+    calibration: str | None = None,
+    tip_offset_mm: float | None = None,
+) -> tuple[npt.NDArray[np.float64], str]:
+    """A tracked tool's ``tool_tip_to_tool`` and where it came from.
+
+    ``tip_offset_mm`` (the tip that far along the sensor's +z) wins; else the plan's
+    calibration ``calibration`` (an id or name; None or "latest": the latest of ``tool``).
+
+    Raises
+    ------
+    PlanContentError
+        The plan holds no such calibration, or one without a tool tip (says how to add one).
+    """
+    if tip_offset_mm is not None:
+        matrix = tool_tip_to_tool([0.0, 0.0, tip_offset_mm], [0.0, 0.0, 1.0])
         return matrix, "--tip-offset-mm"
     section = plan.navigation or NavigationSection()
-    wanted = request.calibration
-    record = section.calibration(wanted, None if wanted not in (None, "latest") else request.tool)
+    record = section.calibration(calibration, None if calibration not in (None, "latest") else tool)
     if record is None:
         what = (
-            f"calibration of {request.tool!r}"
-            if wanted in (None, "latest")
-            else f"calibration {wanted!r}"
+            f"calibration of {tool!r}"
+            if calibration in (None, "latest")
+            else f"calibration {calibration!r}"
         )
         raise PlanContentError(
-            f"{request.plan_path} holds no {what}; calibrate (`seldinger navigate pivot LOG "
-            f"--tool {request.tool} --plan {request.plan_path}`) or pass --tip-offset-mm D."
+            f"{plan_path} holds no {what}; calibrate (`seldinger navigate pivot LOG "
+            f"--tool {tool} --plan {plan_path}`) or pass --tip-offset-mm D."
         )
     label = record.id or record.name or "calibration"
     if record.tool_tip_to_tool is not None:
         return validate_rigid(record.tool_tip_to_tool, f"{label}.tool_tip_to_tool"), label
-    raise PlanContentError(
-        f"calibration {label} of {request.plan_path} has no tool tip; pivot first."
-    )
+    raise PlanContentError(f"calibration {label} of {plan_path} has no tool tip; pivot first.")
 
 
 def _critical_map(

@@ -13,7 +13,10 @@ From a saved plan:
    ``--tracker-to-ct MATRIX``, the plan's registration (``--registration ID``, default the
    latest, from ``seldinger navigate register``), or ``--tracker-in-ct`` for a tracker that
    reports CT LPS mm itself (the simulator); with none of them the session is refused
-   rather than guessing the frame.
+   rather than guessing the frame. The tip is the stream's ``NeedleTip``, or, with
+   ``--tool DEVICE`` (a sensor on the needle's hub), that sensor's pose carried to the tip
+   by the plan's pivot calibration of the tool (``seldinger navigate pivot``) or by
+   ``--tip-offset-mm``.
 3. After each confirmed applicator the rest of the ablation is re-planned from where the
    needles really are (:func:`~seldinger.workflow.ablation_replan.replan_ablation`), and
    the next applicator goes where the re-plan says.
@@ -47,6 +50,7 @@ from seldinger.plan import (
 )
 from seldinger.plan.errors import PlanContentError
 from seldinger.robot import load_model
+from seldinger.robot.needle_world import NEEDLE_TIP
 from seldinger.robot.protocol import RobotController
 from seldinger.robot.session import (
     BreathingGate,
@@ -58,7 +62,7 @@ from seldinger.robot.session import (
     TrackerFeed,
 )
 from seldinger.workflow.ablation_replan import PlacedProbe, Replan, Replanner
-from seldinger.workflow.navigation import read_matrix
+from seldinger.workflow.navigation import read_matrix, tool_tip_matrix
 from seldinger.workflow.robot import robot_base_in_ct
 
 __all__ = ["DEFAULT_GATE_WINDOW", "SessionOutcome", "SessionRequest", "run_robot_session"]
@@ -88,6 +92,12 @@ class SessionRequest:
     tracker_to_ct: str | None = None
     registration: str | None = None
     tracker_in_ct: bool = False
+    #: The needle's tracked sensor (a device name, e.g. NeedleToTracker): its tip from the
+    #: plan's pivot calibration of that tool (``tip_calibration``: an id or name, default
+    #: the latest) or ``tip_offset_mm`` along its +z. None: the stream's NeedleTip is the tip.
+    tool: str | None = None
+    tip_calibration: str | None = None
+    tip_offset_mm: float | None = None
 
     def __post_init__(self) -> None:
         given = [
@@ -101,6 +111,15 @@ class SessionRequest:
         ]
         if len(given) > 1:
             raise BadInputError(f"give one tracker frame; got {' and '.join(given)}.")
+        tip = [o for o, v in (("--tip-calibration", self.tip_calibration),
+                              ("--tip-offset-mm", self.tip_offset_mm)) if v is not None]  # fmt: skip
+        if tip and self.tool is None:
+            raise BadInputError(
+                f"{tip[0]} calibrates a tracked needle sensor: name it with --tool DEVICE "
+                "(e.g. --tool NeedleToTracker)."
+            )
+        if len(tip) > 1:
+            raise BadInputError("give --tip-calibration or --tip-offset-mm, not both.")
 
 
 @dataclass
@@ -229,6 +248,7 @@ def run_robot_session(
     goals = _goals(plan)
     robot_to_ct, calibration_source = _calibration(request, plan)
     tracker_to_ct, tracker_frame = _tracker_frame(request, plan)
+    tip_device, tip_to_sensor, tip_source = _needle_tip(request, plan)
     window = request.gate_window
     if window is None and plan.motion is not None:
         window = DEFAULT_GATE_WINDOW
@@ -241,7 +261,12 @@ def run_robot_session(
     controller = RobotController(*request.robot_at)
     try:
         tracker = (
-            TrackerFeed(*request.tracker_at, tracker_to_ct=tracker_to_ct)
+            TrackerFeed(
+                *request.tracker_at,
+                tip_device=tip_device,
+                tracker_to_ct=tracker_to_ct,
+                tip_to_sensor=tip_to_sensor,
+            )
             if request.tracker_at is not None
             else None
         )
@@ -257,11 +282,12 @@ def run_robot_session(
         plan=request.plan_path.name,
         gate_window=window,
         tracker_frame=tracker_frame,
+        needle_tip=tip_source,
     )
     results: list[NeedleResult] = []
     replans: list[tuple[str, Replan]] = []
     outcome = "completed"
-    notes: list[str] = []
+    notes: list[str] = [] if tip_source is None else [f"needle tip: {tip_source}"]
     session = RobotSession(
         controller,
         log,
@@ -330,6 +356,19 @@ def _tracker_frame(request: SessionRequest, plan: Plan) -> tuple[Float64Array | 
         )
     matrix = validate_rigid(record.moving_to_fixed, f"{record.id}.moving_to_fixed")
     return matrix, f"{record.id} of {request.plan_path.name}"
+
+
+def _needle_tip(request: SessionRequest, plan: Plan) -> tuple[str, Float64Array | None, str | None]:
+    """The tracked device, its tip calibration (None: it is the tip) and their source."""
+    if request.tracker_at is None:
+        return NEEDLE_TIP, None, None
+    if request.tool is None:
+        return NEEDLE_TIP, None, f"device {NEEDLE_TIP} (the tracker reports the tip)"
+    matrix, source = tool_tip_matrix(
+        plan, request.plan_path, request.tool, request.tip_calibration, request.tip_offset_mm
+    )
+    offset = np.round(matrix[:3, 3], 2).tolist()
+    return request.tool, matrix, f"device {request.tool}, tip at {offset} mm by {source}"
 
 
 def _run_needles(
