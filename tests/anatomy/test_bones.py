@@ -40,6 +40,12 @@ MIN_SURFACE_DICE = 0.90
 # out of our mask gains only 0.018 (lidc) and 0.013 (abdomen). Removing a 4-6 mm rim around
 # the undiluted contrast of the injected arm vein gains 0.007 on lidc but takes cortical
 # recall to 0.9798 (< 0.98). The baselines guard what is reached, minus about 0.005.
+# On the abdomen's 3 mm voxels the bar is out of reach of any threshold edge (the test
+# below): 2 mm is less than one voxel, so only the reference's very cells agree, and its
+# own interior with a threshold edge scores at most 0.845. On lidc (2.5 mm slices) the
+# largest share left is the neck above the thoracic inlet (0.034): the enhanced thyroid,
+# carotid and subclavian arteries and the right brachiocephalic vein full of undiluted
+# contrast, joined to the clavicles, first ribs and vertebrae above the edge threshold.
 LIDC_SURFACE_DICE_BASELINE = 0.863
 ABDOMEN_SURFACE_DICE_BASELINE = 0.848
 
@@ -261,6 +267,57 @@ def test_surface_dice_meets_the_bar_on_both_cases(
     lidc_surface_dice: float, abdomen_surface_dice: float
 ) -> None:
     assert min(lidc_surface_dice, abdomen_surface_dice) >= MIN_SURFACE_DICE
+
+
+def _threshold_edge_oracle(
+    reference: npt.NDArray[np.bool_], ct_hu: npt.NDArray[np.generic], level_hu: float
+) -> npt.NDArray[np.bool_]:
+    """The reference's own interior, with the voxels one away from its edge (either side)
+    decided by a threshold: the best any threshold-edged segmentation could do."""
+    cube = np.ones((3, 3, 3), dtype=bool)
+    inner = ndi.binary_erosion(reference, cube)
+    band = ndi.binary_dilation(reference, cube) & ~inner
+    return np.asarray(inner | (band & (ct_hu > level_hu)))
+
+
+def test_two_mm_on_three_mm_voxels_asks_for_the_references_own_voxels(
+    abdomen_bones, abdomen_volume, abdomen_reference
+) -> None:  # type: ignore[no-untyped-def]
+    """Why the bar is out of reach on totalseg-abdomen (3 mm voxels), for any threshold edge.
+
+    Surface cells lie 3 mm apart there, so a 2 mm tolerance accepts only a surface on the
+    reference's very cells (and the bevelled ones beside a one-voxel step): the score is
+    the same at every tolerance below one voxel. The reference's own interior with a
+    threshold edge, at any level from 60 to 190 HU, stays below 0.90 (best 0.845 at 90 HU):
+    the model's edge is not a threshold edge. At one voxel's tolerance ours agrees on 0.957.
+    """
+    spacing = abdomen_volume.spacing_mm
+    ct_hu = abdomen_volume.array
+    at_1_mm = surface_dice(abdomen_bones, abdomen_reference, spacing, 1.0)
+    at_2_mm = surface_dice(abdomen_bones, abdomen_reference, spacing, TOLERANCE_MM)
+    at_2_9_mm = surface_dice(abdomen_bones, abdomen_reference, spacing, 2.9)
+    assert at_1_mm == at_2_mm == at_2_9_mm
+    oracle = max(
+        surface_dice(
+            _threshold_edge_oracle(abdomen_reference, ct_hu, level), abdomen_reference, spacing, 2.0
+        )
+        for level in range(60, 200, 10)
+    )
+    assert oracle < MIN_SURFACE_DICE
+    assert at_2_mm > oracle  # ours beats that oracle's best (0.853 against 0.845)
+
+
+def test_surface_dice_at_one_voxel_of_tolerance_on_both_cases(
+    lidc_bones, lidc_volume, lidc_reference, abdomen_bones, abdomen_volume, abdomen_reference
+) -> None:  # type: ignore[no-untyped-def]
+    # The bar's 0.90 with the tolerance raised to the largest voxel side where that exceeds
+    # 2 mm (2.5 mm on lidc, 3 mm on the abdomen): 0.906 and 0.957.
+    for bones, volume, reference in (
+        (lidc_bones, lidc_volume, lidc_reference),
+        (abdomen_bones, abdomen_volume, abdomen_reference),
+    ):
+        tolerance_mm = max(TOLERANCE_MM, *volume.spacing_mm)
+        assert surface_dice(bones, reference, volume.spacing_mm, tolerance_mm) >= MIN_SURFACE_DICE
 
 
 def test_lidc_heart_and_aorta_hold_no_bone(lidc_bones) -> None:  # type: ignore[no-untyped-def]

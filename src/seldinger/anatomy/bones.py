@@ -31,7 +31,10 @@ recall of the reference's bone at >= 300 HU 0.983 on lidc-idri-0001 (arterial-ph
 CT, 0.7 x 0.7 x 2.5 mm) and 0.997 on totalseg-abdomen (unenhanced, 3 mm); surface Dice at
 2 mm 0.868 and 0.853, short of the 0.90 asked (the thoracic discs the reference cuts and we
 do not, costal cartilage, the sacrum's canal and marrow, the lumbosacral disc, enhanced
-thyroid and neck vessels, a metal hip implant); Dice 0.820 and 0.905.
+thyroid and neck vessels, a metal hip implant); Dice 0.820 and 0.905. On the abdomen's
+3 mm voxels a 2 mm tolerance accepts only the reference's own surface cells: the score is
+the same at any tolerance under 3 mm, and the reference's interior with a threshold edge at
+any level scores at most 0.845. With one voxel of tolerance (2.5 mm, 3 mm): 0.906 and 0.957.
 """
 
 from __future__ import annotations
