@@ -8,8 +8,10 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from scipy.spatial.transform import Rotation
 
@@ -27,6 +29,7 @@ from seldinger.robot.protocol import RobotController
 from seldinger.robot.session import (
     BreathingGate,
     NeedleGoal,
+    NeedleResult,
     RobotSession,
     SessionLog,
     SessionSettings,
@@ -125,6 +128,47 @@ def test_a_session_aligns_inserts_confirms_and_adjusts(tmp_path: Path) -> None:
     assert events[-1] == "end"
 
 
+def _place_with_a_registered_tracker(
+    tmp_path: Path,
+    tracker_to_ct: npt.NDArray[np.float64],
+    feed: dict[str, Any],
+    raw_feed: dict[str, Any],
+) -> tuple[NeedleResult, NeedleGoal, NeedleWorld, npt.NDArray[np.float64]]:
+    """One needle placed with a tracker standing at ``tracker_to_ct``, read through its
+    registration and ``feed`` (TrackerFeed options); also the last point of a second feed
+    read with ``raw_feed`` only."""
+    world = NeedleWorld(NeedleWorldSettings(deflection_mm_per_100mm=0.0, tracker_noise_mm=0.1))
+    goal = NeedleGoal("introducer", (30.0, -100.0, 5.0), (20.0, -20.0, 0.0))
+    settings = SimulatedRobotSettings(repeatability_mm=0.1, speed_mm_per_s=200.0)
+    with SimulatedRobot(
+        settings=settings, world=world, tracker_port=0, tracker_to_ct=tracker_to_ct
+    ) as sim:
+        assert sim.tracker_port is not None
+        controller = RobotController("127.0.0.1", sim.port)
+        tracker = TrackerFeed("127.0.0.1", sim.tracker_port, tracker_to_ct=tracker_to_ct, **feed)
+        raw = TrackerFeed("127.0.0.1", sim.tracker_port, **raw_feed)
+        log = SessionLog(tmp_path / "session.jsonl")
+        session = RobotSession(
+            controller, log, tracker=tracker, settings=SessionSettings(confirm_s=0.3)
+        )
+        try:
+            session.start(rigid_matrix(np.eye(3), [0.0, -250.0, 0.0]))
+            result = session.place(goal)
+            session.finish()
+            _, raw_points = raw.samples("tip", 0.0)
+        finally:
+            controller.close()
+            tracker.close()
+            raw.close()
+            log.close()
+    assert len(raw_points)
+    assert result.error_mm is not None and result.error_mm <= 1.0
+    truth = world.tissue_tip_lps_mm()
+    assert truth is not None and result.measured_tip_lps_mm is not None
+    assert np.linalg.norm(np.subtract(result.measured_tip_lps_mm, truth)) <= 0.5
+    return result, goal, world, raw_points[-1]
+
+
 def test_a_tracker_in_its_own_frame_is_taken_into_the_ct_by_its_registration(
     tmp_path: Path,
 ) -> None:
@@ -134,36 +178,9 @@ def test_a_tracker_in_its_own_frame_is_taken_into_the_ct_by_its_registration(
     tracker_to_ct = rigid_matrix(
         Rotation.from_euler("zyx", [30, -10, 5], degrees=True).as_matrix(), [200.0, -900.0, 700.0]
     )
-    world = NeedleWorld(NeedleWorldSettings(deflection_mm_per_100mm=0.0, tracker_noise_mm=0.1))
-    goal = NeedleGoal("introducer", (30.0, -100.0, 5.0), (20.0, -20.0, 0.0))
-    settings = SimulatedRobotSettings(repeatability_mm=0.1, speed_mm_per_s=200.0)
-    with SimulatedRobot(
-        settings=settings, world=world, tracker_port=0, tracker_to_ct=tracker_to_ct
-    ) as sim:
-        assert sim.tracker_port is not None
-        controller = RobotController("127.0.0.1", sim.port)
-        tracker = TrackerFeed("127.0.0.1", sim.tracker_port, tracker_to_ct=tracker_to_ct)
-        raw = TrackerFeed("127.0.0.1", sim.tracker_port)
-        log = SessionLog(tmp_path / "session.jsonl")
-        session = RobotSession(
-            controller, log, tracker=tracker, settings=SessionSettings(confirm_s=0.3)
-        )
-        try:
-            session.start(rigid_matrix(np.eye(3), [0.0, -250.0, 0.0]))
-            result = session.place(goal)
-            session.finish()
-            _, raw_tips = raw.samples("tip", 0.0)
-        finally:
-            controller.close()
-            tracker.close()
-            raw.close()
-            log.close()
-    assert result.error_mm is not None and result.error_mm <= 1.0
+    result, _, world, raw_tip = _place_with_a_registered_tracker(tmp_path, tracker_to_ct, {}, {})
     assert result.adjustments == 0
-    truth = world.tissue_tip_lps_mm()
-    assert truth is not None and result.measured_tip_lps_mm is not None
-    assert np.linalg.norm(np.subtract(result.measured_tip_lps_mm, truth)) <= 0.5
-    assert len(raw_tips) and np.linalg.norm(raw_tips[-1] - truth) > 500.0
+    assert np.linalg.norm(raw_tip - world.tissue_tip_lps_mm()) > 500.0
 
 
 def test_a_hub_sensor_in_the_trackers_frame_gives_the_tip_through_its_calibration(
@@ -175,38 +192,12 @@ def test_a_hub_sensor_in_the_trackers_frame_gives_the_tip_through_its_calibratio
     tracker_to_ct = rigid_matrix(
         Rotation.from_euler("zyx", [-25, 10, 40], degrees=True).as_matrix(), [-150.0, 900.0, 80.0]
     )
-    world = NeedleWorld(NeedleWorldSettings(deflection_mm_per_100mm=0.0, tracker_noise_mm=0.1))
-    goal = NeedleGoal("introducer", (30.0, -100.0, 5.0), (20.0, -20.0, 0.0))
-    settings = SimulatedRobotSettings(repeatability_mm=0.1, speed_mm_per_s=200.0)
-    tip_to_sensor = tool_tip_to_tool(SENSOR_TIP_MM, [0.0, 0.0, 1.0])
-    with SimulatedRobot(
-        settings=settings, world=world, tracker_port=0, tracker_to_ct=tracker_to_ct
-    ) as sim:
-        assert sim.tracker_port is not None
-        controller = RobotController("127.0.0.1", sim.port)
-        feed = dict(tip_device=NEEDLE_SENSOR, tracker_to_ct=tracker_to_ct)
-        tracker = TrackerFeed("127.0.0.1", sim.tracker_port, tip_to_sensor=tip_to_sensor, **feed)
-        raw = TrackerFeed("127.0.0.1", sim.tracker_port, **feed)
-        log = SessionLog(tmp_path / "session.jsonl")
-        session = RobotSession(
-            controller, log, tracker=tracker, settings=SessionSettings(confirm_s=0.3)
-        )
-        try:
-            session.start(rigid_matrix(np.eye(3), [0.0, -250.0, 0.0]))
-            result = session.place(goal)
-            session.finish()
-            _, hubs = raw.samples("tip", 0.0)
-        finally:
-            controller.close()
-            tracker.close()
-            raw.close()
-            log.close()
-    assert result.error_mm is not None and result.error_mm <= 1.0
-    truth = world.tissue_tip_lps_mm()
-    assert truth is not None and result.measured_tip_lps_mm is not None
-    assert np.linalg.norm(np.subtract(result.measured_tip_lps_mm, truth)) <= 0.5
-    assert len(hubs)
-    back = truth - hubs[-1]
+    sensor = {"tip_device": NEEDLE_SENSOR, "tracker_to_ct": tracker_to_ct}
+    calibrated = {"tip_device": NEEDLE_SENSOR, "tip_to_sensor": tool_tip_to_tool(SENSOR_TIP_MM)}
+    _, goal, world, hub = _place_with_a_registered_tracker(
+        tmp_path, tracker_to_ct, calibrated, sensor
+    )
+    back = world.tissue_tip_lps_mm() - hub
     assert np.linalg.norm(back) == pytest.approx(120.0, abs=1.0)
     assert np.dot(back / 120.0, goal.axis) > 0.99  # behind the tip, on the shaft
 
