@@ -122,6 +122,17 @@ def test_lesion_refinement_options_and_figure(capsys, tmp_path) -> None:  # type
         "--box-lps-mm", "40,70,-116",
     )  # fmt: skip
     assert code == 2 and "--box-lps-mm" in err
+    # Too small a --max-diameter-mm: the message names the command's options, not the
+    # library's arguments, and nothing is written.
+    code, _, err = _run(
+        capsys,
+        "lesion", LIDC / "ct.nii.gz", "--seed-lps-mm", seed, "--out", flat,
+        "--max-diameter-mm", "12",
+    )  # fmt: skip
+    message = " ".join(err.split())
+    assert code == 3 and "--max-diameter-mm 12" in message and "--box-lps-mm" in message
+    assert "max_diameter_mm" not in message and "box_lps_mm" not in message
+    assert not flat.exists()
 
 
 @pytest.mark.parametrize(

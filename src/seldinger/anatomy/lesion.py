@@ -324,7 +324,7 @@ def segment_lesion(
     )
     while True:
         work = box(core_index, half_mm)
-        model = lesion_model(work, work.local(core_index), lesion_hu)
+        model = lesion_model(work, work.local(core_index), lesion_hu, core_mm)
         near_edge = model.reach_mm > ENLARGE_FRACTION * half_mm
         if not (near_edge or model.open_fraction > MAX_OPEN_FRACTION) or half_mm >= limit_mm:
             break

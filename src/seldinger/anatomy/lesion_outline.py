@@ -47,8 +47,8 @@ from seldinger.anatomy.lesion_regions import (
     nearest_component,
     nearest_voxel,
     separate,
-    shell_median,
     soft_tissue_labels,
+    surroundings,
 )
 
 __all__ = [
@@ -127,8 +127,15 @@ class Outline:
     model: LesionModel
 
 
-def lesion_model(work: WorkBox, centre: Index, lesion_hu: float) -> LesionModel:
-    """The lung model if enough rays from the core end in aerated lung, else soft tissue."""
+def lesion_model(
+    work: WorkBox, centre: Index, lesion_hu: float, core_mm: float = 0.0
+) -> LesionModel:
+    """The lung model if enough rays from the core end in aerated lung, else soft tissue.
+
+    ``core_mm`` is the radius of the lesion's core about ``centre``: the soft-tissue
+    model's first region holds it, so that the surroundings are sampled outside the core
+    even when the lesion's texture leaves the band of its value patchy.
+    """
     centre_mm = np.asarray(centre, dtype=np.float64) * np.asarray(work.spacing)
     aerated = work.aerated
     if np.count_nonzero(aerated) >= 100:
@@ -153,6 +160,8 @@ def lesion_model(work: WorkBox, centre: Index, lesion_hu: float) -> LesionModel:
     spread_hu = 1.4826 * float(np.median(np.abs(nearby - np.median(nearby))))
     tight = np.abs(smooth_hu - lesion_hu) <= max(2.5 * spread_hu, 0.5 * MIN_CONTRAST_HU)
     region = nearest_component(tight & allowed, centre, work.spacing)
+    if core_mm > 0:
+        region |= ball(work.shape, centre, core_mm, work.spacing) & allowed
     return soft_tissue_model(work, centre, region, lesion_hu)
 
 
@@ -168,10 +177,14 @@ def soft_tissue_model(
     # samples the surroundings, not the lesion's ramp.
     gap_mm = 4.0 + max(work.spacing)
     allowed = ~work.outside & ~work.cut
-    background_hu = shell_median(smooth_hu, region, allowed, gap_mm, 4.0, work.spacing)
-    if background_hu is None:
-        background_hu = lesion_hu
-    logger.debug("soft tissue: lesion %.0f HU, surroundings %.0f HU", lesion_hu, background_hu)
+    around = surroundings(smooth_hu, region, allowed, gap_mm, 4.0, work.spacing, lesion_hu)
+    background_hu, other_side_hu = (lesion_hu, None) if around is None else around
+    logger.debug(
+        "soft tissue: lesion %.0f HU, surroundings %.0f HU (other side %s)",
+        lesion_hu,
+        background_hu,
+        "none" if other_side_hu is None else f"{other_side_hu:.0f} HU",
+    )
     if abs(background_hu - lesion_hu) < MIN_CONTRAST_HU:
         raise LesionError(
             f"the lesion ({lesion_hu:.0f} HU at the seed) has no contrast with its "
@@ -179,7 +192,9 @@ def soft_tissue_model(
             "apart), so its edge cannot be found. Check that the seed is inside the "
             "lesion, or use a contrast-enhanced phase in which the lesion shows."
         )
-    why = soft_tissue_labels(smooth_hu, work.outside, work.cut, lesion_hu, background_hu)
+    why = soft_tissue_labels(
+        smooth_hu, work.outside, work.cut, lesion_hu, background_hu, other_side_hu
+    )
     if work.bones is not None:
         why[work.bones & (why == 0)] = EXIT_DENSE
     centre_mm = np.asarray(centre, dtype=np.float64) * np.asarray(work.spacing)
@@ -209,8 +224,15 @@ def outline(work: WorkBox, model: LesionModel, centre: Index, core_mm: float) ->
     region = _without_excluded(work, _hull_region(work, model, centre), centre, core_mm)
     if model.tissue == "soft_tissue" and region.any():
         lesion_hu = float(np.median(model.smooth_hu[region]))
-        model = soft_tissue_model(work, centre, region, lesion_hu)
-        region = _without_excluded(work, _hull_region(work, model, centre), centre, core_mm)
+        try:
+            again = soft_tissue_model(work, centre, region, lesion_hu)
+        except LesionError:
+            # Around this first outline the tissue reads as the lesion (it took in a
+            # neighbour of the lesion's density): the first estimate stands.
+            logger.debug("soft tissue: no contrast around the first outline; kept")
+        else:
+            model = again
+            region = _without_excluded(work, _hull_region(work, model, centre), centre, core_mm)
     if region.any():
         box = bounding_box(region, pad=2)
         sub = region[box]

@@ -53,9 +53,9 @@ __all__ = [
     "nearest_component",
     "nearest_voxel",
     "separate",
-    "shell_median",
     "smooth",
     "soft_tissue_labels",
+    "surroundings",
 ]
 
 BoolArray = npt.NDArray[np.bool_]
@@ -80,6 +80,16 @@ LUNG_THRESHOLD_FRACTION = 0.3
 DENSE_STEP_HU = 100.0
 #: Fat, about -100 HU (-120 to -80): halfway between it and the lesion is the fat edge.
 FAT_HU = -100.0
+#: Around a soft-tissue lesion, voxels below this are air or aerated lung: an edge of their
+#: own, never the background the lesion stands out from.
+AIR_EXIT_HU = -500.0
+#: Around a soft-tissue lesion the tissues it stands out from are fat (about -100 HU) and
+#: denser: darker voxels are air, lung or their partial-volume rim (an edge of their own).
+SHELL_MIN_HU = FAT_HU - 50.0
+#: Tissue on the other side of the lesion's value counts when it holds this share of the
+#: shell around the lesion and lies this far from the lesion (HU).
+OTHER_SIDE_FRACTION = 0.15
+OTHER_SIDE_MIN_HU = 15.0
 #: Voxels this close to aerated lung (mm) may be the lesion's partial-volume rim whatever
 #: their HU: about one slice of a 2.5 mm CT plus the smoothing.
 PARTIAL_VOLUME_MM = 3.5
@@ -270,36 +280,68 @@ def soft_tissue_labels(
     cut: BoolArray,
     lesion_hu: float,
     background_hu: float,
+    other_side_hu: float | None = None,
 ) -> Int8Array:
     """Label the box for a lesion in soft tissue: the band from the lesion halfway out.
 
-    The band runs from the lesion's value to halfway towards the surroundings, and as far
-    again on the other side (which keeps fat or air out of a hypodense lesion, vessels and
-    bone out of a hyperdense one).
+    The band runs from the lesion's value to halfway towards the surroundings
+    (``background_hu``), and as far again on the other side (which keeps fat or air out of
+    a hypodense lesion, vessels and bone out of a hyperdense one), or only halfway to
+    ``other_side_hu`` when tissue on that side is nearer (a liver lesion under the
+    diaphragm: liver on one side, the lung's partial-volume rim and fat on the other).
     """
     contrast_hu = background_hu - lesion_hu
     towards_hu = (smooth_hu - lesion_hu) * np.sign(contrast_hu)
+    behind_hu = abs(contrast_hu)
+    if other_side_hu is not None:
+        behind_hu = min(behind_hu, 0.5 * abs(other_side_hu - lesion_hu))
     why = np.zeros(smooth_hu.shape, dtype=np.int8)
     beyond = towards_hu >= 0.5 * abs(contrast_hu)
-    behind = towards_hu <= -abs(contrast_hu)
+    behind = towards_hu <= -behind_hu
     # The sides in HU: darker than the band is "low", denser is "dense".
     why[beyond] = EXIT_DENSE if contrast_hu > 0 else EXIT_LOW
     why[behind] = EXIT_LOW if contrast_hu > 0 else EXIT_DENSE
-    why[smooth_hu < -500.0] = EXIT_AIR
+    why[smooth_hu < AIR_EXIT_HU] = EXIT_AIR
     why[outside] = EXIT_OUTSIDE
     why[cut] = EXIT_CUT
     return why
 
 
-def shell_median(
+def surroundings(
     smooth_hu: Float32Array,
     region: BoolArray,
     allowed: BoolArray,
     gap_mm: float,
     width_mm: float,
     spacing_mm: Spacing,
-) -> float | None:
-    """Median HU of the shell from ``gap_mm`` to ``gap_mm + width_mm`` around ``region``."""
+    lesion_hu: float,
+) -> tuple[float, float | None] | None:
+    """The tissue around ``region``: its main value and, if any, the other side's (HU).
+
+    The shell from ``gap_mm`` to ``gap_mm + width_mm`` around ``region`` is split at the
+    lesion's value: the side holding more of the shell is the background the lesion
+    stands out from (its median); the other side counts when it holds at least
+    :data:`OTHER_SIDE_FRACTION` of the shell and lies :data:`OTHER_SIDE_MIN_HU` or more
+    from the lesion. Air, aerated lung and their partial-volume rim (below
+    :data:`SHELL_MIN_HU`) are left out, being an edge of their own, unless the tissue left
+    has the lesion's own density: then the whole shell's median is the background. None
+    when the shell is empty.
+    """
     outside_distance = distance_mm(~region, spacing_mm)
     shell = (outside_distance >= gap_mm) & (outside_distance <= gap_mm + width_mm) & allowed
-    return float(np.median(smooth_hu[shell])) if shell.any() else None
+    if not shell.any():
+        return None
+    values = smooth_hu[shell & (smooth_hu >= SHELL_MIN_HU)]
+    if values.size == 0 or abs(float(np.median(values)) - lesion_hu) < OTHER_SIDE_MIN_HU:
+        # Tissue of the lesion's own density all round (a nodule in a small search box
+        # against the chest wall): the lesion stands out from the air, if from anything.
+        return float(np.median(smooth_hu[shell])), None
+    above = values > lesion_hu
+    main, other = (values[above], values[~above])
+    if main.size < other.size:
+        main, other = other, main
+    main_hu = float(np.median(main))
+    if other.size < OTHER_SIDE_FRACTION * values.size:
+        return main_hu, None
+    other_hu = float(np.median(other))
+    return main_hu, (other_hu if abs(other_hu - lesion_hu) >= OTHER_SIDE_MIN_HU else None)

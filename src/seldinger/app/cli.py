@@ -359,6 +359,9 @@ def lesion(
 
     Example: `seldinger lesion ct.nii.gz --seed-lps-mm 56.4,86.3,-116 --out nodule.nii.gz`.
     """
+    import numpy as np
+
+    from seldinger.anatomy.errors import LesionError
     from seldinger.workflow.anatomy import LesionRefinement, segment_lesion_file
 
     seed = parse_lps(seed_lps_mm, "--seed-lps-mm")
@@ -369,17 +372,20 @@ def lesion(
         box_lps_mm=None if box_lps_mm is None else parse_box_lps(box_lps_mm, "--box-lps-mm"),
     )
     with progress(f"reading {ct.name}", not as_json) as callback:
-        loaded, found = segment_lesion_file(
-            ct,
-            seed,
-            out,
-            series_uid=series,
-            resample=resample,
-            force=force,
-            progress=callback,
-            refinement=refinement,
-            figure=figure,
-        )
+        try:
+            loaded, found = segment_lesion_file(
+                ct,
+                seed,
+                out,
+                series_uid=series,
+                resample=resample,
+                force=force,
+                progress=callback,
+                refinement=refinement,
+                figure=figure,
+            )
+        except LesionError as err:
+            raise LesionError(_with_flags(str(err))) from err
     summary = {"output": str(out), "figure": None if figure is None else str(figure)}
     summary |= found.summary()
     if as_json:
@@ -387,9 +393,19 @@ def lesion(
         return
     print_notes(loaded.meta.notes)
     for key in ("volume_ml", "centroid_lps_mm", "recist_diameter_mm", "max_diameter_mm"):
-        out_console.print(f"{key}: {summary[key]}", highlight=False)
+        value = np.round(np.asarray(summary[key], dtype=float), 2 if key == "volume_ml" else 1)
+        out_console.print(f"{key}: {value.tolist()}", highlight=False)
     out_console.print(f"confidence: {found.confidence()}", highlight=False)
     print_written([out, figure])
+
+
+def _with_flags(message: str) -> str:
+    """A lesion message naming the command's options rather than the library's arguments."""
+    for name in ("seed_lps_mm", "include_lps_mm", "exclude_lps_mm", "box_lps_mm"):
+        message = message.replace(f"{name} ", f"--{name.replace('_', '-')} ")
+    return message.replace("max_diameter_mm=", "--max-diameter-mm ").replace(
+        "max_diameter_mm", "--max-diameter-mm"
+    )
 
 
 @app.command()
