@@ -140,3 +140,20 @@ def test_field_of_view_cutting_through_the_lungs_is_refused(lidc_volume, lo, hi,
     cropped = lidc_volume.crop_lps(lidc_volume.index_to_lps(lo), lidc_volume.index_to_lps(hi))
     with pytest.raises(AnatomyError, match="field of view cuts through the lungs"):
         segment(cropped, ["lung_left"])
+
+
+@requires_shared
+def test_an_upper_abdomen_stack_without_lungs_is_segmented_with_notes() -> None:
+    """The 20 real Siemens slices of totalseg-abdomen (4 cm of upper abdomen, no lung):
+    every structure that needs the lungs is left out with a note saying why, and the rest
+    is segmented; nothing stops the run."""
+    from seldinger.io import read_ct
+
+    ct = read_ct(ABDOMEN / "dicom").volume
+    anatomy = segment(ct)
+    notes = " ".join(anatomy.notes)
+    assert anatomy["body"].array.any() and anatomy["bones"].array.any()
+    assert not anatomy["vessels"].array.any()
+    assert "vessels: none segmented (no lung in view" in notes
+    assert "liver: not found (it is looked for under the right lung base" in notes
+    assert "liver" not in anatomy

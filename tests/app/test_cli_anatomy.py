@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from seldinger.app.cli import main
 from seldinger.errors import ExitCode
@@ -149,3 +150,26 @@ def test_lesion_bad_seed_leaves_nothing(capsys, tmp_path, seed, message) -> None
     assert code != 0
     assert message in " ".join(err.split())
     assert list(tmp_path.iterdir()) == []
+
+
+@requires_shared
+def test_a_liver_target_is_told_that_its_vessels_are_not_avoided(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The vessel mask is the lungs' own: for a target in the liver the planner says that
+    # the liver's vessels are neither avoided nor measured, instead of "vessel > 100 mm".
+    out = tmp_path / "anatomy"
+    code, _, err = _run(capsys, "segment", ABDOMEN / "ct.nii.gz", "--out", out)
+    assert code == 0, err
+    liver = read_volume(out / "liver.nii.gz")
+    depth = ndi.distance_transform_edt(np.asarray(liver.array, bool), sampling=liver.spacing_mm)
+    inside = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    target = ",".join(f"{v:.1f}" for v in liver.index_to_lps(np.array(inside, float)))
+    code, stdout, err = _run(
+        capsys,
+        "plan", "trajectory", ABDOMEN / "ct.nii.gz", "--anatomy", out, "--out",
+        tmp_path / "plan.json", f"--target-lps-mm={target}", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    notes = " ".join(json.loads(stdout)["notes"])
+    assert (
+        "the target lies outside the lungs: the vessel mask holds pulmonary vessels only" in notes
+    )

@@ -154,7 +154,14 @@ def _step(run: _Run, name: str) -> None:
     elif name == "liver":
         liver = segment_liver(ct, m["body"], lungs=run.lungs(), bones=m["bones"])
         if liver is None:
-            run.notes.append("liver: not in the CT's field of view")
+            lung_ml = float(run.lungs().sum()) * float(np.prod(ct.spacing_mm)) / 1000.0
+            run.notes.append(
+                "liver: not found (it is looked for under the right lung base; this CT shows "
+                f"{lung_ml:.0f} mL of lung). A CT without the lung bases needs a liver mask "
+                "from elsewhere (--engine totalsegmentator) to plan in the liver."
+                if lung_ml < 50.0
+                else "liver: not in the CT's field of view"
+            )
         else:
             m["liver"] = liver
     elif name == "mediastinum":
@@ -170,6 +177,14 @@ def _step(run: _Run, name: str) -> None:
             ct, m["lung_left"], m["lung_right"], m["bones"], liver=m.get("liver")
         )
     elif name == "vessels":
+        if not run.lungs().any():
+            # An abdominal CT: the pulmonary vessels are found inside the lungs only.
+            run.notes.append(
+                "vessels: none segmented (no lung in view; abdominal vessels are not segmented)"
+            )
+            m["vessels"] = np.zeros(ct.shape, dtype=bool)
+            run.radius_mm = np.zeros(ct.shape, dtype=np.float32)
+            return
         vessels = segment_pulmonary_vessels(ct, run.lungs())
         m["vessels"], run.radius_mm = vessels.mask, vessels.radius_mm
     elif name == "lung_upper_lobe_left":

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from seldinger.anatomy import Anatomy, load_anatomy, map_masks
 from seldinger.anatomy.measure import lesion_measurements
 from seldinger.anatomy.table import Position
@@ -35,6 +38,7 @@ from seldinger.planning.trajectory import (
     plan_trajectories,
 )
 from seldinger.planning.trajectory.drawn import DrawnPath, score_drawn_path
+from seldinger.planning.trajectory.maps import BIT_LUNG_LEFT, BIT_LUNG_RIGHT
 from seldinger.workflow.case import Stages, on_grid, quiet_stages, relative_to_plan
 from seldinger.workflow.position import PatientSetup, TableSideChoice, resolve_position
 
@@ -193,6 +197,7 @@ def plan_trajectory_step(
         drawn = score_drawn_path(maps, search, request.entry_lps_mm)
 
     plan, notes = _plan_for(request, ct)
+    notes.extend(_vessel_notes(maps, search.target_lps_mm))
     for name in anatomy.masks:
         if name not in plan.structures:
             plan.structures[name] = StructureRef(
@@ -307,6 +312,23 @@ def _on_ct_grid(anatomy: Anatomy, volume: Volume, request: TrajectoryRequest) ->
             ),
         ),
     )
+
+
+def _vessel_notes(maps: RiskMaps, target_lps_mm: npt.ArrayLike) -> list[str]:
+    """A note when the target lies outside the lungs: the vessel mask is pulmonary only."""
+    if "vessels" not in maps.distance_names:
+        return []
+    index = np.rint(maps.body.lps_to_index(np.asarray(target_lps_mm, dtype=float))).astype(int)
+    if np.any(index < 0) or np.any(index >= np.asarray(maps.labels.shape)):
+        return []
+    label = maps.labels[int(index[0]), int(index[1]), int(index[2])]
+    if label & (BIT_LUNG_LEFT | BIT_LUNG_RIGHT):
+        return []
+    return [
+        "the target lies outside the lungs: the vessel mask holds pulmonary vessels only, so "
+        "the vessels around it (e.g. the liver's portal and hepatic veins) are not avoided "
+        "and the vessel column does not measure them; check the paths on a contrast phase."
+    ]
 
 
 def _plan_for(request: TrajectoryRequest, ct: Ct) -> tuple[Plan, list[str]]:
