@@ -35,6 +35,7 @@ from seldinger.app.plan_tables import (
     drawn_table,
     heat_sink_lines,
     margin_lines,
+    margin_shortfall,
     paths_table,
     seed_tables,
 )
@@ -494,6 +495,9 @@ def plan_ablation(
     )
     for line in [*margin_lines(outcome.result.margin), *heat_sink_lines(section)]:
         out_console.print(line, highlight=False)
+    short = margin_shortfall(outcome.result.margin, section.margin_mm)
+    if short:
+        out_console.print(f"warning: {short}", highlight=False)
     out_console.print(
         f"device: {dev.name} ({dev.modality}); zone sizes: {dev.provenance} (confidence "
         f"{dev.confidence}); source: {' '.join(dev.source.split())}",

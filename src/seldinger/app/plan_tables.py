@@ -185,6 +185,23 @@ def margin_lines(report: MarginReport) -> list[str]:
     return lines
 
 
+def margin_shortfall(report: MarginReport, asked_mm: float) -> str | None:
+    """A sentence when the planned zone leaves less margin than asked somewhere, else None.
+
+    The placement covers a share of lesion + margin by volume: the zone can still run
+    closer than the margin to the tumour over much of its surface.
+    """
+    if report.min_margin_mm >= asked_mm:
+        return None
+    hi_mm = report.thresholds_mm[1]
+    return (
+        f"the minimal margin is {report.min_margin_mm:.1f} mm, under the {asked_mm:g} mm asked: "
+        f"{report.surface_0_to_5_percent + report.surface_below_0_percent:.1f} % of the tumour "
+        f"surface has less than {hi_mm:g} mm (the placement covers lesion + margin by volume). "
+        "Check the margin map; a larger setting or another applicator widens it."
+    )
+
+
 def devices_table(rows: list[dict[str, Any]]) -> Table:
     """The ablation devices of the catalogue."""
     table = Table(title="Ablation devices (zones: ellipsoids from the cited source)")
