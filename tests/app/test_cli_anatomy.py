@@ -142,6 +142,8 @@ def test_lesion_refinement_options_and_figure(capsys, tmp_path) -> None:  # type
         ("0,170,-116", "outside the body"),  # under the table, in air
         ("0,0,0,1", "three numbers"),
         ("900,0,0", "outside the image"),
+        # in aerated lung 2 mm from a small vessel: the message says where the click was
+        ("80,40,-116", "the click itself is in aerated lung, -905 HU"),
     ],
 )
 def test_lesion_bad_seed_leaves_nothing(capsys, tmp_path, seed, message) -> None:

@@ -132,6 +132,8 @@ MIN_SEARCH_MM = 35.0
 ENLARGE_FRACTION = 0.8
 MAX_OPEN_FRACTION = 0.5
 GROWTH_FACTOR = 1.6
+#: A click below this reads as aerated lung (a seed there moves to the nearest tissue).
+AERATED_HU = -500.0
 #: An outline needs edges of its own in at least this fraction of the directions; below,
 #: there is no boundary (a click in an organ or a large vessel).
 MIN_EDGE_RAYS_FRACTION = 0.2
@@ -445,8 +447,15 @@ def _finish(
     if not refinement.has_cuts and looks_like_tube(
         found.region, work.spacing, metrics["max_diameter_mm"]
     ):
+        seed_hu = float(ct.array[refinement.seed_index])
+        moved = (
+            f" (the click itself is in aerated lung, {seed_hu:.0f} HU; the nearest tissue "
+            f"within {SEED_SEARCH_MM:g} mm of it is a vessel)"
+            if seed_hu < AERATED_HU
+            else ""
+        )
         raise LesionError(
-            f"{where} is in a vessel (the outline found is a tube "
+            f"{where} is in a vessel{moved} (the outline found is a tube "
             f"{metrics['max_diameter_mm']:.0f} mm long), not a lesion; click inside the lesion, "
             "or pass box_lps_mm around an elongated lesion."
         )
