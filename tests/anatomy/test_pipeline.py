@@ -157,3 +157,19 @@ def test_an_upper_abdomen_stack_without_lungs_is_segmented_with_notes() -> None:
     assert "vessels: none segmented (no lung in view" in notes
     assert "liver: not found (it is looked for under the right lung base" in notes
     assert "liver" not in anatomy
+
+
+@requires_shared
+def test_thick_slices_are_noted(abdomen_volume) -> None:
+    """totalseg-abdomen as 6 mm slices (pairs averaged): the vessel and fissure results
+    come with a note on the slice thickness; at its own 3 mm, none."""
+    ct = abdomen_volume
+    k = ct.shape[2] // 2 * 2
+    pairs = ct.array[:, :, :k].astype(np.float32).reshape(*ct.shape[:2], k // 2, 2).mean(axis=3)
+    affine = ct.affine.copy()
+    affine[:3, 2] *= 2.0
+    affine[:3, 3] += 0.5 * ct.affine[:3, 2]  # the centre of each pair
+    thick = Volume(np.rint(pairs).astype(np.int16), affine)
+    note = "slices of 6 mm: small vessels and the fissures are partly lost"
+    assert any(n.startswith(note) for n in segment(thick, ["vessels"]).notes)
+    assert not any("slices of" in n for n in segment(ct, ["vessels"]).notes)

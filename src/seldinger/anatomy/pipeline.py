@@ -96,6 +96,10 @@ def with_prerequisites(structures: Iterable[str]) -> list[str]:
     return [name for name in PIPELINE_ORDER if name in wanted]
 
 
+#: Slices thicker than this (mm) lose small vessels and the fissures (a note says so).
+THICK_SLICE_MM = 3.0
+
+
 def _require_axial(ct: Volume) -> None:
     cosines = np.abs(ct.direction).max(axis=0)
     worst_deg = float(np.degrees(np.arccos(np.clip(cosines.min(), -1.0, 1.0))))
@@ -314,6 +318,14 @@ def run_pipeline(
         given={name: mask[box] for name, mask in given_c.items()},
     )
     run.masks["body"] = body[box]
+    slice_mm = float(canonical.spacing_mm[2])
+    if slice_mm > THICK_SLICE_MM and any(n in order for n in ("vessels", *FISSURE_NAMES)):
+        run.notes.append(
+            f"slices of {slice_mm:g} mm: small vessels and the fissures are partly lost between "
+            f"them, so vessel distances and fissure crossings are less reliable than on slices "
+            f"of {THICK_SLICE_MM:g} mm or thinner; reconstruct thinner slices if the scanner "
+            "kept the raw data."
+        )
     for done, name in enumerate(order[1:], start=1):
         if progress is not None:
             progress(name, done, total)
