@@ -189,7 +189,10 @@ def test_plan_without_anatomy_or_ct(capsys, case: Path, tmp_path: Path) -> None:
         "--ct",
         tmp_path / "other.nii.gz",
     )
-    assert code == ExitCode.BAD_INPUT and "another CT" in err and "--ct" in err
+    assert code == ExitCode.BAD_INPUT and "another CT" in err
+    message = " ".join(err.split())
+    assert "given with --ct" in message and "is not the plan's" in message
+    assert "has changed since" not in message  # the user chose that CT: no contradiction
     assert Plan.load(case / "plan.json").ablation is None
     code, _, err = _run(
         capsys,

@@ -247,10 +247,14 @@ def load_plan_case(
     try:
         loaded.check_case(ct.volume)
     except PlanCaseMismatchError as err:
-        raise PlanCaseMismatchError(
-            f"{' '.join(str(err).split())} The CT at {source} has changed since the plan was "
-            "made: pass the plan's CT with --ct PATH, or plan again on this CT."
-        ) from err
+        advice = (
+            f"The CT given with --ct ({source}) is not the plan's: pass the one the plan was "
+            "made on, or plan again on this CT."
+            if ct_path is not None
+            else f"The CT at {source} has changed since the plan was made: pass the plan's CT "
+            "with --ct PATH, or plan again on this CT."
+        )
+        raise PlanCaseMismatchError(f"{' '.join(str(err).split())} {advice}") from err
     return PlanCase(loaded, path, ct, source)
 
 
