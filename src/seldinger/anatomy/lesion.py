@@ -462,8 +462,9 @@ def _finish(
     if metrics["max_diameter_mm"] > refinement.max_diameter_mm:
         raise LesionError(
             f"the lesion at {where} measures {metrics['max_diameter_mm']:.0f} mm, more than "
-            f"max_diameter_mm={refinement.max_diameter_mm:g}: it leaked into adjacent tissue or "
-            f"is larger; {fix}."
+            f"max_diameter_mm={refinement.max_diameter_mm:g}: it leaked into adjacent tissue, "
+            f"is larger, or there is no lesion at the click (normal tissue grows into its "
+            f"organ); {fix}."
         )
     box = bounding_box(found.region, pad=4)
     model = found.model

@@ -153,7 +153,9 @@ def heat_sink_lines(section: AblationSection) -> list[str]:
     if not section.heat_sinks:
         return [
             f"heat sinks: none (no vessel >= {HEAT_SINK_CALIBRE_MM:g} mm wide within "
-            f"{HEAT_SINK_DISTANCE_MM:g} mm of the zone)"
+            f"{HEAT_SINK_DISTANCE_MM:g} mm of the zone, among the vessel masks checked: the "
+            "anatomy's pulmonary vessels and any given with --vessel; the liver's vessels "
+            "only when given)"
         ]
     return [
         f"heat sink: {sink.vessel} {sink.diameter_mm:.1f} mm wide "
