@@ -232,12 +232,18 @@ def test_unknown_device_lists_the_names_and_how_to_add_one(catalogue: Catalogue)
     with pytest.raises(UnknownDeviceError, match=r"'acme'.*emprint.*nanoknife") as info:
         catalogue.device("acme")
     assert CATALOGUE_ENV_VAR in str(info.value)
+    assert "Did you mean" not in str(info.value)
     assert isinstance(info.value, ValueError)
+    # A misspelling is answered with the nearest name.
+    with pytest.raises(UnknownDeviceError, match=r"'emprnt'.*Did you mean 'emprint'\?"):
+        catalogue.device("emprnt")
 
 
 def test_unknown_setting_lists_the_settings(catalogue: Catalogue) -> None:
     with pytest.raises(UnknownSettingError, match=r"'200W-1min'.*75W-5min.*150W-10min"):
         catalogue.device("emprint").setting("200W-1min")
+    with pytest.raises(UnknownSettingError, match=r"Did you mean '150W-10min'\?"):
+        catalogue.device("emprint").setting("150W-10mn")
 
 
 def test_modality_accepts_strings() -> None:

@@ -7,6 +7,7 @@ of ``/work/shared/reference/physics.md`` §2.5 and §3.3 with its citation; see
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -294,8 +295,11 @@ class Device:
         for key, setting in self.settings.items():
             if key.lower() == str(name).lower():
                 return setting
+        close = difflib.get_close_matches(str(name), list(self.settings), 1)
+        guess = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownSettingError(
-            f"Device {self.name!r} has no setting {name!r}; its settings are {list(self.settings)}."
+            f"Device {self.name!r} has no setting {name!r}; its settings are "
+            f"{list(self.settings)}.{guess}"
         )
 
 
@@ -334,11 +338,18 @@ class Catalogue:
         for key, device in self.devices.items():
             if key.lower() == str(name).lower():
                 return device
+        close = difflib.get_close_matches(str(name).lower(), [n.lower() for n in self.names()], 1)
+        guess = (
+            f"Did you mean {next(n for n in self.names() if n.lower() == close[0])!r}? "
+            if close
+            else ""
+        )
         raise UnknownDeviceError(
-            f"No ablation device {name!r} in the catalogue; known devices are "
-            f"{self.names()}. To add one, write a JSON file in the catalogue schema "
-            f"(docs/ablation_devices.md) and pass it to load_catalogue(path) or list it in "
-            f"the {CATALOGUE_ENV_VAR} environment variable."
+            f"No ablation device {name!r} in the catalogue. {guess}Known devices are "
+            f"{self.names()} (`seldinger plan devices` lists their settings). To add one, "
+            f"write a JSON file in the catalogue schema (docs/ablation_devices.md) and name it "
+            f"in the {CATALOGUE_ENV_VAR} environment variable (or pass it to "
+            "load_catalogue(path) in Python)."
         )
 
     def names(self) -> list[str]:
