@@ -119,6 +119,12 @@ def write_ablation_figures(
             for name, mask in shown.items()
         },
         points=points,
+        lines={
+            f"probe {n}": (np.asarray(a.entry_lps_mm), np.asarray(a.tip_lps_mm))
+            for n, a in enumerate(applicators, 1)
+        },
+        outlined=("lesion",),
+        fill_alpha=0.15,
         window=window,
         out_png=zones_png,
         attribution=attribution,

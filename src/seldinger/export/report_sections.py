@@ -52,6 +52,21 @@ def _image(report: Report, figures: Figures, name: str, caption: str) -> None:
         report.add_image(figures[name], caption=caption)
 
 
+#: How captions name the outlines of a view (its legend lists those the slices cut).
+_OUTLINES = "the structures outlined are named in the legend (only those the slices cut)"
+
+
+def _window_words(window: str) -> str:
+    """``"lung window (W 1500 / L -600 HU)"`` for a preset name, else the name."""
+    from seldinger.export.views import WINDOW_PRESETS_HU
+
+    name = {"mediastinum": "mediastinal"}.get(window, window.replace("_", " "))
+    if window not in WINDOW_PRESETS_HU:
+        return f"{name} window"
+    centre_hu, width_hu = WINDOW_PRESETS_HU[window]
+    return f"{name} window (W {width_hu:g} / L {centre_hu:g} HU)"
+
+
 def _round(point: Sequence[float], digits: int = 1) -> list[float]:
     return [round(float(v), digits) for v in point]
 
@@ -124,19 +139,15 @@ def target_section(
         row["seed point (LPS mm)"] = _round(target.seed_lps_mm)
     row.update(extra)
     report.add_table(row, caption="Lesion measurements (mL, mm, LPS)")
-    _image(
-        report,
-        figures,
-        "anatomy_lung.png",
-        "Axial, coronal and sagittal slices through the "
-        "lesion, lung window (W 1500 / L -600 HU): lungs, airways, vessels, emphysema, lesion.",
-    )
-    _image(
-        report,
-        figures,
-        "anatomy_mediastinum.png",
-        "The same slices, mediastinal window (W 400 / L 40 HU): bones, mediastinum, liver, lesion.",
-    )
+    # The anatomy pictures in the order drawn (the target's own window first), captioned by
+    # the window each was drawn in; the legend names the structures the slices cut.
+    anatomy_views = [n for n in figures if n.startswith("anatomy_") and n.endswith(".png")]
+    for n, name in enumerate(anatomy_views):
+        window = name.removeprefix("anatomy_").removesuffix(".png")
+        lead = (
+            "Axial, coronal and sagittal slices through the lesion" if n == 0 else "The same slices"
+        )
+        _image(report, figures, name, f"{lead}, {_window_words(window)}: {_OUTLINES}.")
     _image(
         report,
         figures,
@@ -201,8 +212,13 @@ def trajectory_section(report: Report, section: TrajectorySection, figures: Figu
         figures,
         "paths_axial.png",
         f"The {len(section.paths)} best distinct paths "
-        "(entries at least 10 mm apart) projected on the axial slice through the target; 1 "
-        "(thickest) is the best. Outlines: bones, mediastinum, vessels, airways, lesion.",
+        "(entries at least 10 mm apart) on the axial slice through the target; 1 (thickest) "
+        "is the best. A path is solid where it runs within the slice and dashed where it is "
+        "projected from other levels (a projection does not show what the path crosses); an "
+        "entry off the slice is a hollow circle, labelled with its height above (+) or below "
+        "(-) the slice, on a dotted outline of the skin at its own level. "
+        + _OUTLINES.capitalize()
+        + ".",
     )
     _image(
         report,
@@ -276,9 +292,11 @@ def ablation_section(report: Report, section: AblationSection, figures: Figures)
         figures,
         "ablation_zones.png",
         "Axial, coronal and sagittal slices through "
-        "the lesion: the lesion, the predicted ablation zone (union of the applicators' "
-        "ellipsoids) and the vessels; applicator tips marked (a circle: off the slice); lung or "
-        "soft-tissue window (HU) by the lesion's surroundings, scale bar in mm.",
+        "the lesion: the lesion (outline), the predicted ablation zone (union of the "
+        "applicators' ellipsoids, translucent) and the vessels the slices cut; each probe from "
+        "its skin entry to its tip (solid within the slice, dashed where projected), tips "
+        "marked (a cross on the slice, a circle off it); lung or soft-tissue window (HU) by the "
+        "lesion's surroundings, scale bar in mm.",
     )
     for n in range(1, len(section.applicators) + 1):
         _image(
@@ -433,16 +451,18 @@ def seed_section(report: Report, section: SeedSection, figures: Figures) -> None
         figures,
         "seed_dose.png",
         "Axial, coronal and sagittal slices through the "
-        f"lesion: the lesion, the regions receiving at least 100, 150 and 200 % of {rx:g} Gy, "
-        "and the seeds.",
+        f"lesion: the lesion (outline), the regions receiving at least 100, 150 and 200 % of "
+        f"{rx:g} Gy, and the seeds; lung or soft-tissue window (HU) by the lesion's "
+        "surroundings.",
     )
     _image(
         report,
         figures,
         "seed_needles.png",
-        "The needles projected on the axial slice "
-        "through the lesion, from the skin entry to the deepest seed; each labelled with its "
-        "number of seeds; the 100 % isodose outlined, scale bar in mm.",
+        "The needles on the axial slice through the "
+        "lesion, from the skin entry to the deepest seed, numbered as in the needle table "
+        "below (the legend gives each needle's seeds); solid within the slice, dashed where "
+        "projected from other levels; the 100 % isodose outlined, scale bar in mm.",
     )
     _image(
         report,

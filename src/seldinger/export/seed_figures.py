@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from seldinger.export.trajectory_views import render_paths_axial
-from seldinger.export.views import render_views
+from seldinger.export.views import picture_window, render_views
 from seldinger.files import atomic_path
 from seldinger.imaging import Volume
 from seldinger.physics.tg43 import SeedData, dose_on_grid, total_dose_gy
@@ -74,8 +74,9 @@ def write_seed_figures(
     ct: Volume, seeds: SeedSection, lesion: Volume, data: SeedData, out_dir: Path
 ) -> list[Path]:
     """Draw :data:`SEED_FIGURES` into ``out_dir``: the dose views, the PTV's DVH and the
-    needles (skin entry to deepest seed, each labelled with its seed count) projected on
-    the axial slice through the lesion.
+    needles (skin entry to deepest seed, numbered as in the plan's needle table, the legend
+    giving each needle's seeds) on the axial slice through the lesion, all in the window
+    :func:`~seldinger.export.views.picture_window` picks for the lesion.
 
     Parameters
     ----------
@@ -110,15 +111,19 @@ def write_seed_figures(
             near |= np.linalg.norm(lps - seed, axis=1) <= _SEED_MARK_MM
         masks[f"seeds ({len(positions)})"] = dose.with_array(near.reshape(dose.shape))
     centroid = lesion.index_to_lps(np.argwhere(np.asarray(lesion.array, bool))).mean(axis=0)
+    # The window that suits the target: lung for a lung lesion, soft tissue for a liver one.
+    window = picture_window(ct, lesion, centroid)
     dose_png = out_dir / SEED_FIGURES[0]
     render_views(
         ct,
         centroid,
         masks=masks,
         points=points,
-        window="lung",
+        window=window,
         out_png=dose_png,
-        title=f"Seed implant: {seeds.n_seeds} seeds, isodoses of Rx {rx:g} Gy",
+        title=f"Seed implant: {seeds.n_seeds} seeds, isodoses of Rx {rx:g} Gy "
+        f"({window.replace('_', ' ')} window)",
+        outlined=("lesion",),
         force=True,
     )
 
@@ -149,17 +154,25 @@ def write_seed_figures(
     with atomic_path(dvh_png, force=True) as tmp:
         tmp.write_bytes(buffer.getvalue())
 
-    # Deepest needle first so the slice passes through the lesion's core.
-    order = sorted(seeds.needles, key=lambda n: -len(n.seeds_lps_mm))
+    # Needles numbered 1..N as in the plan's needle table; the one with the most seeds is
+    # drawn first so that the slice passes through the lesion's core.
+    numbered = list(enumerate(seeds.needles, 1))
+    order = sorted(numbered, key=lambda item: -len(item[1].seeds_lps_mm))
     needles_png = render_paths_axial(
         ct,
-        [n.entry_lps_mm for n in order],
-        [n.seeds_lps_mm[0] for n in order],
+        [n.entry_lps_mm for _, n in order],
+        [n.seeds_lps_mm[0] for _, n in order],
         out_dir / SEED_FIGURES[2],
         masks={"lesion": lesion, f"100 % ({rx:g} Gy)": dose.with_array(dose.array >= rx)},
-        labels=[f"{len(n.seeds_lps_mm)}" for n in order],
+        labels=[str(k) for k, _ in order],
+        legend_labels=[
+            f"needle {k}: {len(n.seeds_lps_mm)} seed{'s' if len(n.seeds_lps_mm) != 1 else ''}"
+            for k, n in order
+        ],
+        emphasise_first=False,
+        window=window,
         force=True,
-        title=f"{len(order)} needles ({seeds.template}), skin entry to deepest seed; "
-        "label: seeds on the needle",
+        title=f"{len(order)} needles ({seeds.template}), skin entry to deepest seed, numbered "
+        "as in the needle table",
     )
     return [dose_png, dvh_png, needles_png]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
@@ -50,6 +51,9 @@ from seldinger.imaging.reslice import (
 )
 
 __all__ = [
+    "BLOCKED_REASON_COLOURS",
+    "PATH_COLOURS",
+    "blocked_reason_colour",
     "render_needle_views",
     "render_paths_axial",
     "render_skin_risk_map",
@@ -61,7 +65,45 @@ logger = logging.getLogger(__name__)
 _BACKGROUND = "black"
 _TEXT = "white"
 _LETTER_COLOUR = "#ffd60a"
-_BLOCKED_COLOURS = ("#8e8e93", "#c7c7cc", "#a2845e", "#636366", "#d1a3a4", "#5e5ce6")
+#: Colours of paths (and needles), distinct for up to 12; path 1 is yellow.
+PATH_COLOURS = (
+    "#ffff00",
+    "#ff2dff",
+    "#00ffff",
+    "#ffffff",
+    "#ff8c00",
+    "#7cfc00",
+    "#ff6b6b",
+    "#b39dff",
+    "#c8a165",
+    "#4d9fff",
+    "#ffb3de",
+    "#00c78c",
+)
+#: One fixed colour per refusal reason on the skin risk map, the same in every case: the
+#: reasons of :data:`seldinger.planning.trajectory.REASONS` and the default hard structures.
+#: Chosen apart from each other and from the risk colour map (viridis: yellow to purple).
+BLOCKED_REASON_COLOURS: dict[str, str] = {
+    "too_long": "#8e8e93",  # mid grey
+    "outside_body": "#48484a",  # dark grey
+    "vessel": "#ff3b30",  # red
+    "table_side": "#a2845e",  # brown
+    "axial_angle": "#ff9f0a",  # orange
+    "unreachable": "#64d2ff",  # light blue
+    "bones": "#f2f2f7",  # off-white
+    "mediastinum": "#ff8fd0",  # pink
+    "central_airways": "#00e0c0",  # turquoise
+    "heart": "#c41e3a",  # crimson
+    "aorta": "#ff6f00",  # dark orange
+    "pulmonary_artery": "#2a5cff",  # blue
+    "superior_vena_cava": "#9fa8ff",  # periwinkle
+    "esophagus": "#e6c8a0",  # beige
+    "spinal_cord": "#e0e000",  # olive yellow
+    "blocked": "#aeaeb2",  # no reason given
+}
+#: For refusal reasons not in :data:`BLOCKED_REASON_COLOURS` (e.g. a user's forbidden
+#: structure): picked by a stable hash of the name, so also fixed across cases.
+_EXTRA_REASON_COLOURS = ("#d4a5ff", "#ffcc99", "#99ffcc", "#cc6699", "#6699cc", "#996633")
 _OUTLINE: list[patheffects.AbstractPathEffect] = [
     patheffects.withStroke(linewidth=3, foreground="black")
 ]
@@ -80,8 +122,16 @@ def render_paths_axial(
     margin_mm: float = 40.0,
     pixel_mm: float = 0.5,
     title: str | None = None,
+    legend_labels: Sequence[str] | None = None,
+    emphasise_first: bool = True,
 ) -> Path:
-    """Axial slice through the first target with every path projected onto it.
+    """Axial slice through the first target with every path on it, honest about depth.
+
+    A path is drawn solid where it runs within the slice and dashed where it is projected
+    from other levels (a projection does not show what the path crosses). An entry on the
+    slice is a filled dot; one off it is a hollow circle at its projection, labelled with
+    its height above (+) or below (-) the slice and drawn on a dotted outline of the skin
+    at its own level, so that it is never read as lying in the chest wall of this slice.
 
     Parameters
     ----------
@@ -109,6 +159,11 @@ def render_paths_axial(
         Pixel size of the reslice, mm.
     title : str, optional
         Heading; default names the slice position.
+    legend_labels : sequence of str, optional
+        Legend text per path; default its label, length and "(best)" for path 1.
+    emphasise_first : bool
+        Draw path 1 thicker (the best of ranked paths); False for peers such as the
+        needles of an implant.
 
     Returns
     -------
@@ -129,7 +184,9 @@ def render_paths_axial(
     -----
     Image columns run from patient right (left edge) to left, rows from anterior
     (top) to posterior: the radiological convention. Paths are orthogonal
-    projections onto the slice (their S coordinates are dropped).
+    projections onto the slice (their S coordinates are dropped); the part within half
+    a slice thickness (the CT's S spacing, at least 1 mm) is solid. Colours are distinct
+    for up to :data:`PATH_COLOURS` paths.
     """
     out = Path(out_png)
     check_overwrite(out, force)
@@ -152,6 +209,18 @@ def render_paths_axial(
         raise BadInputError(
             f"labels must have one entry per path ({len(entries)}); got {len(names)}."
         )
+    legend = (
+        [
+            f"{names[n]}: {lengths_mm[n]:.0f} mm" + (" (best)" if n == 0 else "")
+            for n in range(len(entries))
+        ]
+        if legend_labels is None
+        else [str(t) for t in legend_labels]
+    )
+    if len(legend) != len(entries):
+        raise BadInputError(
+            f"legend_labels must have one entry per path ({len(entries)}); got {len(legend)}."
+        )
     centre_hu, width_hu = window_hu(window)
     mask_items = _check_masks(masks)
 
@@ -163,35 +232,71 @@ def render_paths_axial(
     centre[2] = targets[0, 2]
     plane = oblique_plane(ct, centre, LEFT_LPS, POSTERIOR_LPS, half[0], half[1], pixel_mm)
 
+    slab_mm = max(_s_spacing_mm(ct) / 2, 1.0)  # half the slice thickness
+    slice_s = float(targets[0, 2])
+
     figure, canvas = _figure(9.0, 9.6)
-    axes = figure.add_axes((0.03, 0.12, 0.94, 0.8))
+    axes = figure.add_axes((0.03, 0.14, 0.94, 0.78))
     handles = _draw_plane(axes, plane, centre_hu, width_hu, mask_items)
+    any_projected = False
+    ts = np.linspace(0.0, 1.0, 301)
     for n in range(len(entries)):
-        e_uv = plane.to_plane_mm(entries[n])[:2]
-        t_uv = plane.to_plane_mm(targets[n])[:2]
-        colour = POINT_COLOURS[n % len(POINT_COLOURS)]
-        best = n == 0
-        axes.plot(
-            [e_uv[0], t_uv[0]],
-            [e_uv[1], t_uv[1]],
-            color=colour,
-            linewidth=3.0 if best else 1.5,
-            alpha=1.0 if best else 0.85,
-            solid_capstyle="round",
-            zorder=5 if best else 4,
-        )
-        axes.plot(*e_uv, "o", color=colour, markersize=8 if best else 6, zorder=6)
+        colour = PATH_COLOURS[n % len(PATH_COLOURS)]
+        best = n == 0 and emphasise_first
+        width = 3.0 if best else 1.8
+        along = entries[n][None, :] + ts[:, None] * (targets[n] - entries[n])[None, :]
+        uv = plane.to_plane_mm(along)[:, :2]
+        within = np.abs(along[:, 2] - slice_s) <= slab_mm
+        if not within.all():
+            any_projected = True
+            axes.plot(
+                uv[:, 0],
+                uv[:, 1],
+                color=colour,
+                linewidth=width * 0.6,
+                linestyle=(0, (4, 3)),
+                alpha=0.9,
+                zorder=5 if best else 4,
+            )
+        if within.any():
+            axes.plot(
+                np.where(within, uv[:, 0], np.nan),
+                np.where(within, uv[:, 1], np.nan),
+                color=colour,
+                linewidth=width,
+                solid_capstyle="round",
+                zorder=5 if best else 4,
+            )
+        e_uv = uv[0]
+        t_uv = uv[-1]
+        rise_mm = float(entries[n, 2] - slice_s)
+        on_slice = abs(rise_mm) <= slab_mm
+        if on_slice:
+            axes.plot(*e_uv, "o", color=colour, markersize=8 if best else 6, zorder=6)
+            label = names[n]
+        else:
+            _skin_outline_at(axes, ct, plane, entries[n], colour)
+            axes.plot(
+                *e_uv,
+                "o",
+                color=colour,
+                markerfacecolor="none",
+                markeredgewidth=2.0,
+                markersize=9 if best else 7,
+                zorder=6,
+            )
+            label = names[n]
         axes.plot(*t_uv, "x", color=colour, markersize=8, mew=2, zorder=6)
         # label just outside the entry, continuing the path's projected direction
         d = e_uv - t_uv
         step = d / np.linalg.norm(d) if np.linalg.norm(d) > 1e-6 else np.array([0.0, -1.0])
-        x, y = e_uv + 6.0 * step
+        x, y = e_uv + 7.0 * step
         text = axes.text(
             x,
             y,
-            names[n],
+            label,
             color=colour,
-            fontsize=13 if best else 11,
+            fontsize=12 if best else 10,
             fontweight="bold",
             ha="center",
             va="center",
@@ -203,18 +308,52 @@ def render_paths_axial(
                 [],
                 [],
                 color=colour,
-                linewidth=3.0 if best else 1.5,
+                linewidth=width,
                 marker="o",
-                label=f"{names[n]}: {lengths_mm[n]:.0f} mm" + (" (best)" if best else ""),
+                markerfacecolor=colour if on_slice else "none",
+                label=legend[n] + ("" if on_slice else f", entry {rise_mm:+.0f} mm"),
             )
         )
     _finish_axes(axes, plane)
-    _legend(figure, handles, 0.01)
+    if any_projected:
+        handles += [
+            Line2D([], [], color=_TEXT, linewidth=2.0, label="within this slice"),
+            Line2D(
+                [],
+                [],
+                color=_TEXT,
+                linewidth=1.2,
+                linestyle=(0, (4, 3)),
+                label="projected from other levels",
+            ),
+            Line2D(
+                [],
+                [],
+                color=_TEXT,
+                marker="o",
+                markerfacecolor="none",
+                linestyle=":",
+                label="entry off the slice (S ± mm), its skin dotted",
+            ),
+        ]
+    widest = max(len(h.get_label()) for h in handles) if handles else 0
+    _legend(figure, handles, 0.01, ncol=2 if widest > 30 else 3, fontsize=9)
     heading = title or (
-        f"Axial, S = {targets[0, 2]:.1f} mm (through target 1) — {len(entries)} path(s) "
-        f"projected; window C {centre_hu:g} / W {width_hu:g} HU"
+        f"Axial, S = {slice_s:.1f} mm (through target 1), {len(entries)} path(s); "
+        f"window C {centre_hu:g} / W {width_hu:g} HU"
     )
-    figure.text(0.5, 0.965, heading, ha="center", va="center", color=_TEXT, fontsize=12)
+    figure.text(0.5, 0.972, heading, ha="center", va="center", color=_TEXT, fontsize=12)
+    if any_projected:
+        figure.text(
+            0.5,
+            0.942,
+            "Dashed: projected from other levels, not what this slice shows the path crossing "
+            "(see the needle views).",
+            ha="center",
+            va="center",
+            color="#ffd60a",
+            fontsize=10,
+        )
     return _save(figure, canvas, out, force)
 
 
@@ -291,7 +430,7 @@ def render_needle_views(
     planes = needle_view_planes(ct, entry, target, pixel_mm=pixel_mm)
 
     figure, canvas = _figure(18.0, 7.4)
-    handles: list[Any] = []
+    drawn: dict[str, Any] = {}
     titles = {
         "in_plane": f"In-plane (needle + S×needle), length {length_mm:.1f} mm",
         "orthogonal": f"Orthogonal plane along needle, length {length_mm:.1f} mm",
@@ -300,7 +439,8 @@ def render_needle_views(
     for n, name in enumerate(NEEDLE_VIEW_NAMES):
         plane = planes[name]
         axes = figure.add_axes((0.01 + n / 3.0, 0.1, 1 / 3.0 - 0.02, 0.78))
-        handles = _draw_plane(axes, plane, centre_hu, width_hu, mask_items)
+        for handle in _draw_plane(axes, plane, centre_hu, width_hu, mask_items):
+            drawn.setdefault(handle.get_label(), handle)
         if name == "needles_eye":
             axes.plot(0.0, 0.0, "+", color=POINT_COLOURS[0], markersize=16, mew=2, zorder=6)
             if safety_radius_mm:
@@ -328,6 +468,8 @@ def render_needle_views(
             _draw_needle(axes, plane, entry, target, length_mm)
         _finish_axes(axes, plane)
         axes.set_title(titles[name], color=_TEXT, fontsize=11)
+    order = [item[0] for item in mask_items]
+    handles: list[Any] = [drawn[name] for name in order if name in drawn]
     handles += [
         Line2D([], [], color=POINT_COLOURS[0], linewidth=2.5, label="needle"),
         Line2D([], [], color=POINT_COLOURS[0], marker="o", linestyle="none", label="entry"),
@@ -437,48 +579,54 @@ def render_skin_risk_map(
     s_mm = points[:, 2]
     blocked = np.isnan(values)
     figure, canvas = _figure(13.0, 6.5)
-    axes = figure.add_axes((0.07, 0.12, 0.78, 0.78))
+    axes = figure.add_axes((0.065, 0.14, 0.64, 0.76))
     axes.set_facecolor("#1c1c1e")
-    marker_size = float(np.clip(40000.0 / max(len(points), 1), 1.0, 30.0))  # points²
     handles: list[Any] = []
+    # Each candidate fills its cell of a raster (azimuth x S) and the empty cells between
+    # neighbouring candidates take the nearest one's value: no stripes of unsampled rows.
+    grid = _SkinRaster(azimuth_deg, s_mm, np.hypot(*(points - centre)[:, :2].T))
     if blocked.any():
-        if reasons is None:
-            groups = [("blocked", blocked)]
-        else:
-            names = [str(r) or "blocked" for r in np.unique(reasons[blocked])]
-            labelled = np.where(reasons == "", "blocked", reasons)
-            groups = [(name, blocked & (labelled == name)) for name in names]
-        for n, (name, where) in enumerate(groups):
-            colour = _BLOCKED_COLOURS[n % len(_BLOCKED_COLOURS)]
-            axes.scatter(
-                azimuth_deg[where],
-                s_mm[where],
-                s=marker_size,
-                c=colour,
-                marker="s",
-                linewidths=0,
-                rasterized=True,
-            )
-            handles.append(
-                Patch(color=colour, label=f"blocked: {name}" if reasons is not None else name)
-            )
+        labelled = (
+            np.full(len(points), "blocked", dtype=object)
+            if reasons is None
+            else np.where(reasons == "", "blocked", reasons).astype(object)
+        )
+        names = sorted({str(r) for r in labelled[blocked]})
+        codes = np.full(len(points), -1, dtype=np.int64)
+        for n, name in enumerate(names):
+            codes[blocked & (labelled == name)] = n
+        category = grid.fill(np.where(blocked, codes, -1).astype(np.float64), blocked)
+        rgba = np.zeros((*category.shape, 4), dtype=np.float32)
+        for n, name in enumerate(names):
+            rgba[category == n] = to_rgba(blocked_reason_colour(name))
+        axes.imshow(
+            rgba,
+            origin="lower",
+            extent=grid.extent,
+            aspect="auto",
+            interpolation="nearest",
+            zorder=1,
+        )
+        for name in names:
+            label = f"blocked: {name}" if reasons is not None else name
+            handles.append(Patch(color=blocked_reason_colour(name), label=label))
     ok = ~blocked
     finite = values[ok]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    scatter = axes.scatter(
-        azimuth_deg[ok],
-        s_mm[ok],
-        s=marker_size,
-        c=finite,
+    risk_image = grid.fill(np.where(ok, values, np.nan), ok)
+    scatter = axes.imshow(
+        np.ma.masked_invalid(risk_image),
+        origin="lower",
+        extent=grid.extent,
+        aspect="auto",
+        interpolation="nearest",
         cmap="viridis_r",
         norm=Normalize(lo, hi),
-        marker="s",
-        linewidths=0,
-        rasterized=True,
+        zorder=2,
     )
-    colourbar = figure.colorbar(scatter, cax=figure.add_axes((0.87, 0.12, 0.02, 0.78)))
+    colourbar = figure.colorbar(scatter, cax=figure.add_axes((0.72, 0.14, 0.015, 0.76)))
     colourbar.set_label("risk score (lower is better)", color=_TEXT)
     colourbar.ax.tick_params(colors=_TEXT)
     if len(best):
@@ -524,17 +672,142 @@ def render_skin_risk_map(
         axes.tick_params(axis=side, colors=_TEXT)
     axes.xaxis.label.set_color(_TEXT)
     axes.yaxis.label.set_color(_TEXT)
-    if handles:
-        axes.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.7)
+    if handles:  # outside the map, right of the colour bar: it hides no entry
+        figure.legend(
+            handles=handles,
+            loc="center left",
+            bbox_to_anchor=(0.80, 0.52),
+            fontsize=9,
+            frameon=False,
+            labelcolor=_TEXT,
+        )
     heading = title or (
         f"Skin entry risk map: {int(ok.sum())} candidates, {int(blocked.sum())} blocked; unwrapped "
         f"around LPS x = {centre[0]:.1f}, y = {centre[1]:.1f} mm"
     )
-    figure.text(0.46, 0.955, heading, ha="center", va="center", color=_TEXT, fontsize=12)
+    figure.text(0.5, 0.955, heading, ha="center", va="center", color=_TEXT, fontsize=12)
     return _save(figure, canvas, out, force)
 
 
+def blocked_reason_colour(reason: str) -> str:
+    """The fixed colour of a refusal reason on the skin risk map (the same in every case)."""
+    if reason in BLOCKED_REASON_COLOURS:
+        return BLOCKED_REASON_COLOURS[reason]
+    return _EXTRA_REASON_COLOURS[zlib.crc32(reason.encode()) % len(_EXTRA_REASON_COLOURS)]
+
+
 # --- helpers ---------------------------------------------------------------------------
+
+
+class _SkinRaster:
+    """A raster of the unwrapped skin: azimuth (deg) columns, S (mm) rows.
+
+    Rows are the candidates' S step (they lie on an isotropic grid), columns about as many
+    degrees as that step spans at the median distance from the axis. An empty cell takes
+    the value of the nearest filled cell within two steps (in mm on the skin), so gaps
+    between neighbouring samples close while the true edges of the map stay.
+    """
+
+    def __init__(
+        self,
+        azimuth_deg: npt.NDArray[np.float64],
+        s_mm: npt.NDArray[np.float64],
+        radius_mm: npt.NDArray[np.float64],
+    ) -> None:
+        levels = np.unique(np.round(s_mm, 2))
+        steps = np.diff(levels)
+        step = float(np.median(steps)) if steps.size else 1.0
+        self.s_step = float(np.clip(step, 0.5, 10.0))
+        radius = float(np.median(radius_mm)) if radius_mm.size else 100.0
+        self.az_step = float(np.clip(np.degrees(self.s_step / max(radius, 1.0)), 0.2, 5.0))
+        self.az_mm = np.radians(self.az_step) * max(radius, 1.0)
+        self.s0 = float(s_mm.min()) - self.s_step / 2 if s_mm.size else 0.0
+        top = float(s_mm.max()) + self.s_step / 2 if s_mm.size else 1.0
+        self.rows = max(int(np.ceil((top - self.s0) / self.s_step)), 1)
+        self.cols = int(np.ceil(360.0 / self.az_step))
+        self.row = np.clip(((s_mm - self.s0) / self.s_step).astype(np.int64), 0, self.rows - 1)
+        self.col = np.clip(
+            ((azimuth_deg + 180.0) / self.az_step).astype(np.int64), 0, self.cols - 1
+        )
+        self.extent = (
+            -180.0,
+            -180.0 + self.cols * self.az_step,
+            self.s0,
+            self.s0 + self.rows * self.s_step,
+        )
+
+    def fill(
+        self, values: npt.NDArray[np.float64], use: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        """Raster of ``values`` of the ``use`` candidates (the smallest per cell), gaps closed;
+        NaN where no such candidate is near."""
+        from scipy import ndimage as ndi
+
+        image = np.full((self.rows, self.cols), np.inf)
+        np.minimum.at(image, (self.row[use], self.col[use]), values[use])
+        empty = ~np.isfinite(image)
+        if empty.all():
+            return np.full(image.shape, np.nan)
+        distance, (rr, cc) = ndi.distance_transform_edt(
+            empty, sampling=(self.s_step, self.az_mm), return_indices=True
+        )
+        filled = image[rr, cc]
+        filled[distance > 2.0 * max(self.s_step, self.az_mm)] = np.nan
+        return filled
+
+
+def _s_spacing_mm(ct: Volume) -> float:
+    """Spacing (mm) of the CT's voxels along S: the axis whose direction is closest to S."""
+    directions = np.asarray(ct.affine)[:3, :3]
+    lengths = np.linalg.norm(directions, axis=0)
+    axis = int(np.argmax(np.abs(directions[2]) / np.where(lengths > 0, lengths, 1.0)))
+    return float(lengths[axis])
+
+
+def _skin_outline_at(
+    axes: Any,
+    ct: Volume,
+    plane: ObliquePlane,
+    point_lps_mm: npt.NDArray[np.float64],
+    colour: str,
+    reach_mm: float = 20.0,
+) -> None:
+    """Dotted skin outline of the axial slice through ``point_lps_mm``, near the point.
+
+    The body is what the air connected to the image border (below -400 HU) leaves; only
+    the outline within ``reach_mm`` of the point is drawn, in ``colour``.
+    """
+    from scipy import ndimage as ndi
+
+    shift = float(point_lps_mm[2] - plane.origin_lps_mm[2])
+    level = ObliquePlane(
+        plane.image,
+        plane.origin_lps_mm + np.array([0.0, 0.0, shift]),
+        plane.u,
+        plane.v,
+        plane.u_mm,
+        plane.v_mm,
+        plane.pixel_mm,
+    ).resample(ct, order=1)
+    air = level.image < -400.0
+    labels, _ = ndi.label(air)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, edge[edge > 0])
+    body = (~outside).astype(np.float32)
+    p_uv = plane.to_plane_mm(point_lps_mm)[:2]
+    far = (plane.u_mm[None, :] - p_uv[0]) ** 2 + (plane.v_mm[:, None] - p_uv[1]) ** 2 > reach_mm**2
+    if body[~far].min(initial=1.0) == body[~far].max(initial=0.0):
+        return  # no skin near the point on its slice
+    axes.contour(
+        plane.u_mm,
+        plane.v_mm,
+        np.ma.masked_where(far, body),
+        levels=[0.5],
+        colors=[colour],
+        linewidths=1.3,
+        linestyles=[(0, (1, 2))],
+        zorder=4,
+    )
 
 
 def _direction_letters(direction: npt.NDArray[np.float64]) -> str:
@@ -553,7 +826,9 @@ def _check_masks(masks: Mapping[str, Volume] | None) -> list[tuple[str, Volume, 
             raise TypeError(
                 f"masks[{name!r}] must be a seldinger.imaging.Volume; got {type(mask).__name__}."
             )
-        items.append((str(name), mask, MASK_COLOURS[n % len(MASK_COLOURS)]))
+        # 0/1 once here, so that the mask is interpolated linearly (see _draw_plane)
+        binary = mask if mask.array.dtype == np.bool_ else mask.with_array(mask.array != 0)
+        items.append((str(name), binary, MASK_COLOURS[n % len(MASK_COLOURS)]))
     return items
 
 
@@ -578,12 +853,17 @@ def _draw_plane(
     )
     handles = []
     for name, mask, colour in mask_items:
-        inside = plane.resample(mask, order=0, fill_value=0).image != 0
-        if inside.any() and not inside.all():
+        # Linear interpolation of the 0/1 mask, contoured at 0.5: a smooth outline on
+        # anisotropic voxels (nearest reslicing breaks a sphere into jagged fragments).
+        fraction = plane.resample(mask, order=1, fill_value=0).image
+        inside = fraction >= 0.5
+        if not inside.any():
+            continue  # not on this plane: no legend entry either
+        if not inside.all():
             axes.contour(
                 plane.u_mm,
                 plane.v_mm,
-                inside.astype(np.float32),
+                fraction,
                 levels=[0.5],
                 colors=[colour],
                 linewidths=1.3,
@@ -657,16 +937,18 @@ def _figure(width_in: float, height_in: float) -> tuple[Figure, FigureCanvasAgg]
     return figure, FigureCanvasAgg(figure)
 
 
-def _legend(figure: Figure, handles: list[Any], y: float) -> None:
+def _legend(
+    figure: Figure, handles: list[Any], y: float, ncol: int = 6, fontsize: float = 10
+) -> None:
     if handles:
         figure.legend(
             handles=handles,
             loc="lower center",
             bbox_to_anchor=(0.5, y),
-            ncol=min(len(handles), 6),
+            ncol=min(len(handles), ncol),
             frameon=False,
             labelcolor=_TEXT,
-            fontsize=10,
+            fontsize=fontsize,
         )
 
 

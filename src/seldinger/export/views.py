@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,6 +221,9 @@ def render_views(
     title: str | None = None,
     size_px: tuple[int, int] = (1500, 620),
     force: bool = False,
+    outlined: Collection[str] = (),
+    fill_alpha: float = _MASK_FILL_ALPHA,
+    lines: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]] | None = None,
 ) -> RenderedViews:
     """Render axial, coronal and sagittal CT slices through a point.
 
@@ -251,6 +254,15 @@ def render_views(
         (width, height) of the PNG in pixels.
     force : bool
         Replace an existing ``out_png``.
+    outlined : collection of str
+        Masks drawn as a contour only (no fill), so the CT inside stays readable
+        (e.g. a lesion under an ablation zone).
+    fill_alpha : float
+        Opacity of the mask fills (0 to 1).
+    lines : mapping of str to (array_like, array_like), optional
+        Segments to draw, by name (e.g. a probe shaft from its entry to its tip, LPS mm),
+        projected onto each view; dashed where the segment leaves the slice by more than
+        half a voxel. Colours follow the points'.
 
     Returns
     -------
@@ -299,6 +311,17 @@ def render_views(
         (name, _as_point(p, f"points[{name!r}]"), POINT_COLOURS[n % len(POINT_COLOURS)])
         for n, (name, p) in enumerate((points or {}).items())
     ]
+    line_items = [
+        (
+            name,
+            _as_point(a, f"lines[{name!r}][0]"),
+            _as_point(b, f"lines[{name!r}][1]"),
+            POINT_COLOURS[n % len(POINT_COLOURS)],
+        )
+        for n, (name, (a, b)) in enumerate((lines or {}).items())
+    ]
+    if not 0.0 <= fill_alpha <= 1.0:
+        raise BadInputError(f"fill_alpha must lie in [0, 1]; got {fill_alpha!r}.")
 
     for panel, axes in zip(_PANELS, axes_list, strict=True):
         image = _take(ct.array, panel, slice_index[panel.normal_axis])
@@ -317,24 +340,26 @@ def render_views(
             interpolation="bilinear",
             aspect="equal",
         )
-        for n, slices in enumerate(mask_slices.values()):
+        for n, (name, slices) in enumerate(mask_slices.items()):
             colour = MASK_COLOURS[n % len(MASK_COLOURS)]
             inside = slices[panel.name]
-            if inside.any():
+            if inside.any() and name not in outlined and fill_alpha > 0:
                 fill = np.zeros((*inside.shape, 4), dtype=np.float32)
-                fill[inside] = to_rgba(colour, _MASK_FILL_ALPHA)
+                fill[inside] = to_rgba(colour, fill_alpha)
                 axes.imshow(
                     fill, origin="lower", extent=extent, interpolation="nearest", aspect="equal"
                 )
-                if not inside.all():
-                    axes.contour(
-                        h,
-                        v,
-                        inside.astype(np.float32),
-                        levels=[0.5],
-                        colors=[colour],
-                        linewidths=1.5,
-                    )
+            if inside.any() and not inside.all():
+                axes.contour(
+                    h,
+                    v,
+                    inside.astype(np.float32),
+                    levels=[0.5],
+                    colors=[colour],
+                    linewidths=1.5,
+                )
+        for _name, a_lps_mm, b_lps_mm, colour in line_items:
+            _draw_segment(axes, ct, panel, slice_index, a_lps_mm, b_lps_mm, colour)
         for _name, p_lps_mm, colour in point_items:
             p_index = ct.lps_to_index(p_lps_mm)
             a = panel.normal_axis
@@ -368,15 +393,31 @@ def render_views(
             fontsize=11,
         )
 
-    for n, name in enumerate(mask_slices):
+    for n, (name, slices) in enumerate(mask_slices.items()):
+        if not any(inside.any() for inside in slices.values()):
+            continue  # not on any of the slices drawn: no legend entry
         colour = MASK_COLOURS[n % len(MASK_COLOURS)]
-        handles.append(Patch(facecolor=to_rgba(colour, 0.5), edgecolor=colour, label=name))
-    for name, _, colour in point_items:
+        face = "none" if name in outlined else to_rgba(colour, 0.5)
+        handles.append(Patch(facecolor=face, edgecolor=colour, linewidth=1.5, label=name))
+    for name, p_lps_mm, colour in point_items:
+        # the legend shows the marker drawn: a cross on a slice, else a circle
+        offset = np.abs(ct.lps_to_index(p_lps_mm) - np.asarray(slice_index))
+        on_any = bool(np.any(offset <= 0.5 + 1e-6))
         handles.append(
             Line2D(
-                [], [], marker="+", color=colour, linestyle="none", markersize=10, mew=2, label=name
+                [],
+                [],
+                marker="+" if on_any else "o",
+                markerfacecolor="none",
+                color=colour,
+                linestyle="none",
+                markersize=10 if on_any else 7,
+                mew=2 if on_any else 1.5,
+                label=name if on_any else f"{name} (off the slices)",
             )
         )
+    for name, _, _, colour in line_items:
+        handles.append(Line2D([], [], color=colour, linewidth=2.0, label=name))
     if handles:
         figure.legend(
             handles=handles,
@@ -415,6 +456,28 @@ def render_views(
             tmp.write_bytes(png)
         logger.debug("wrote %s", out_png)
     return RenderedViews(png, (width_px, height_px), panels_px, slice_index)
+
+
+def _draw_segment(
+    axes: Any,
+    ct: Volume,
+    panel: _Panel,
+    slice_index: tuple[int, int, int],
+    a_lps_mm: npt.NDArray[np.float64],
+    b_lps_mm: npt.NDArray[np.float64],
+    colour: str,
+) -> None:
+    """A segment projected onto a view: solid within half a voxel of the slice, else dashed."""
+    ts = np.linspace(0.0, 1.0, 201)
+    index = ct.lps_to_index(a_lps_mm[None, :] + ts[:, None] * (b_lps_mm - a_lps_mm)[None, :])
+    h = ct.origin_lps_mm[panel.h_axis] + index[:, panel.h_axis] * ct.spacing_mm[panel.h_axis]
+    v = ct.origin_lps_mm[panel.v_axis] + index[:, panel.v_axis] * ct.spacing_mm[panel.v_axis]
+    on = np.abs(index[:, panel.normal_axis] - slice_index[panel.normal_axis]) <= 0.5 + 1e-6
+    axes.plot(h, v, color=colour, linewidth=1.2, linestyle=(0, (4, 3)), alpha=0.9, zorder=5)
+    if on.any():
+        axes.plot(
+            np.where(on, h, np.nan), np.where(on, v, np.nan), color=colour, linewidth=2.2, zorder=5
+        )
 
 
 def _as_point(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:

@@ -24,10 +24,10 @@ from seldinger.export import (
     Report,
     render_needle_views,
     render_paths_axial,
-    render_views,
 )
 from seldinger.export.ablation_figures import write_ablation_figures
 from seldinger.export.anatomy3d import render_airways_3d
+from seldinger.export.anatomy_views import render_anatomy_views
 from seldinger.export.report import replaceable_report_folder
 from seldinger.export.report_robot import robot_section
 from seldinger.export.report_sections import (
@@ -211,29 +211,13 @@ def _anatomy_figures(
         if target is not None
         else ct.index_to_lps(np.array(ct.shape) / 2)
     )
-    with_lesion = {} if lesion is None else {"lesion": lesion}
     points = (
         {}
         if target is None or target.seed_lps_mm is None
         else {"seed": np.asarray(target.seed_lps_mm)}
     )
-    figures = {}
-    views = {
-        "lung": ("lung_left", "lung_right", "airways", "vessels", "emphysema"),
-        "mediastinum": ("bones", "mediastinum", "liver"),
-    }
-    for window, names in views.items():
-        png = folder / f"anatomy_{window}.png"
-        render_views(
-            ct,
-            centre,
-            masks={**_masks(anatomy, names), **with_lesion},
-            points=points,
-            window=window,
-            out_png=png,
-            title=f"Anatomy through the target ({window} window)",
-        )
-        figures[png.name] = png
+    # The target's own window first (soft tissue for a liver target, lung for a nodule).
+    figures = render_anatomy_views(ct, anatomy, lesion, centre, folder, points=points)
     if anatomy is not None and "airways" in anatomy and anatomy.airway_graph is not None:
         png = folder / "airways_3d.png"
         png.write_bytes(
