@@ -107,10 +107,11 @@ def abdomen_case() -> None:
     )
 
 
-def brute_force(cands, goal: float, max_probes: int):  # type: ignore[no-untyped-def]
-    """Every subset of 1..max_probes candidates, plain boolean OR, same objective."""
-    covers = np.array(cands.covers)
-    healthy = np.array(cands.healthy)
+def brute_force(covers, healthy, goal: float, max_probes: int):  # type: ignore[no-untyped-def]
+    """Every subset of 1..max_probes candidates, plain boolean OR, same objective.
+
+    ``covers``, ``healthy``: (candidates, points) membership of the target and healthy grid.
+    """
     need = int(np.ceil(goal * covers.shape[1] - 1e-9))
     examined = 0
     for k in range(1, max_probes + 1):
@@ -132,7 +133,8 @@ def small_case() -> None:
     from seldinger.anatomy import Anatomy
     from seldinger.imaging import Volume
     from seldinger.physics.ablation import load_catalogue
-    from seldinger.planning.ablation.placement import _prepare, _search
+    from seldinger.planning.ablation.kernel import zone_members
+    from seldinger.planning.ablation.placement import _gains, _placed, _prepare, _search
     from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 
     spacing, shape = (1.0, 1.0, 2.5), (140, 140, 48)
@@ -156,9 +158,13 @@ def small_case() -> None:
         "prep", lambda: _prepare(maps, lesion, device, ["100W-10min"], 5.0, ())
     )
     cands = prepared.cands
-    fast, fast_s = _timed("search", lambda: _search(cands, device, 3, 0.99, prepared.cell_ml))
-    (slow, examined), slow_s = _timed("brute", lambda: brute_force(cands, 0.99, 3))
-    n = len(cands.applicators)
+    placed = _placed(prepared, (), device.modality)
+    gain = _gains(prepared, placed)
+    fast, fast_s = _timed("search", lambda: _search(prepared, device, 3, 0.99, placed, gain))
+    covers = zone_members(prepared.cells[0], cands.zones)
+    healthy = zone_members(prepared.cells[1], cands.zones)
+    (slow, examined), slow_s = _timed("brute", lambda: brute_force(covers, healthy, 0.99, 3))
+    n = len(cands)
     print(
         f"small case: {n} candidates ({prep_s:.2f} s); pruned search {fast_s:.3f} s -> "
         f"{len(fast or ())} probes; brute force over {examined} subsets (all of size 1 and 2 "
@@ -168,9 +174,56 @@ def small_case() -> None:
     )
 
 
+def large_case() -> None:
+    """A 5 cm lesion (113 mL with its margin) in the synthetic body: beyond 3 Emprint zones.
+
+    With one setting (75 W 5 min) the coverage bound refuses it before any set search; with
+    all settings the search runs and fails. Both must answer in seconds, in well under 1 GB
+    (the candidate x point matrices of the first version took minutes and several GB).
+    """
+    from seldinger.anatomy import Anatomy
+    from seldinger.errors import InfeasiblePlanError
+    from seldinger.imaging import Volume
+    from seldinger.physics.ablation import load_catalogue
+    from seldinger.planning.ablation import place_applicators
+    from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
+
+    spacing, shape = (1.0, 1.0, 2.5), (140, 140, 48)
+    x, y, z = (
+        i * s
+        for i, s in zip(
+            np.meshgrid(*(np.arange(n, dtype=float) for n in shape), indexing="ij"),
+            spacing,
+            strict=True,
+        )
+    )
+    affine = np.diag([*spacing, 1.0])
+    body = np.hypot(x - 70, y - 70) <= 62
+    anatomy = Anatomy(
+        masks={"body": Volume(body, affine), "bones": Volume(body & (y > 110), affine)}
+    )
+    lesion = Volume(np.sqrt((x - 70) ** 2 + (y - 70) ** 2 + (z - 60) ** 2) <= 25, affine)
+    maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion)
+    device = load_catalogue().device("emprint")
+    for settings in (["75W-5min"], None):
+        base = rss_kb("VmRSS")
+        reset_peak()
+        clock = time.perf_counter()
+        try:
+            place_applicators(maps, lesion, device, settings)
+            outcome = "placed"
+        except InfeasiblePlanError as error:
+            outcome = str(error).split(". ")[0][:110]
+        s = time.perf_counter() - clock
+        peak = (rss_kb("VmHWM") - base) / 1024
+        label = settings[0] if settings else "all settings"
+        print(f"large 5 cm lesion, {label}: {s:.2f} s, peak +{peak:.0f} MB: {outcome}")
+
+
 def main() -> int:
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
     small_case()
+    large_case()
     if not SHARED.is_dir():
         print(f"no data at {SHARED}; real cases skipped")
         return 0

@@ -235,7 +235,7 @@ MaxProbesOption = Annotated[
     _option(
         "--max-probes",
         min=1,
-        max=4,
+        max=4,  # planning.ablation.placement.MAX_PROBES (not imported: it loads Numba)
         help="Most applicators (a cryo or IRE cluster counts as one) to place.",
         show_default=True,
     ),

@@ -14,19 +14,28 @@ set cover with the number of ablations first and healthy tissue second):
    (:func:`~seldinger.planning.trajectory.paths_along`, one march for all) and be within
    the applicator's usable length.
 4. Each candidate's zone (an ellipsoid, :mod:`seldinger.physics.ablation`) is tested
-   against the target's voxel centres, the critical structures (no critical voxel may lie
-   in a zone) and a 1.5 mm grid of the neighbourhood (healthy tissue ablated).
-5. Exhaustive search over sets of 1, 2, … ``max_probes`` candidates among the best
-   (bit-packed coverage: one OR and one population count per set): the first size that
-   covers >= ``coverage_goal`` of the target wins; among those, the least healthy tissue
-   (in steps of 0.5 mL), then the most of a 3 mm shell beyond the margin (zones centred on
-   the tumour: a larger minimal margin), then the lowest summed path risk. Multi-applicator sets keep the spacing rules of
-   their modality (IRE 10-25 mm and near-parallel within 10°; cryo 15-20 mm).
+   against the target's voxel centres and the critical structures (no critical voxel may
+   lie in a zone) by :mod:`~seldinger.planning.ablation.kernel`: the points sorted into
+   4 mm cells, each zone visiting the cells of its bounding box, so the work grows with
+   the zone's volume and only a count per candidate is kept (no candidate x point
+   matrix: a 5 cm lesion has ~10^4 candidates and ~10^5 target points).
+5. A bound first: no ``k`` applicators cover more than the ``k`` largest single
+   coverages added up; when that falls short of ``coverage_goal`` with ``max_probes``,
+   the plan is refused at once, and the message says whether the cap of
+   :data:`MAX_PROBES` could help. Then an exhaustive search over sets of 1, 2, …
+   ``max_probes`` candidates among the best (sizes the bound rules out are skipped;
+   bit-packed coverage, drawn for the pool alone: one OR and one population count per
+   set): the first size that covers >= ``coverage_goal`` of the target wins; among
+   those, the least healthy tissue (a 2 mm grid of the neighbourhood, in steps of
+   0.5 mL), then the most of a 3 mm shell beyond the margin (zones centred on the
+   tumour: a larger minimal margin), then the lowest summed path risk. Multi-applicator
+   sets keep the spacing rules of their modality (IRE 10-25 mm and near-parallel within
+   10°; cryo 15-20 mm).
 
 Written here rather than taken from a library: the coverage tests are ellipsoid
-membership of a few 10^4 points and the set search is over a few 10^4 bit vectors, which
-NumPy does directly; an integer-programming solver would add a dependency for no gain at
-these sizes.
+membership of 10^4-10^5 points, counted per zone in a small Numba kernel, and the set
+search is over at most a few thousand bit vectors, which NumPy does directly; an
+integer-programming solver would add a dependency for no gain at these sizes.
 """
 
 from __future__ import annotations
@@ -53,6 +62,13 @@ from seldinger.physics.ablation import (
     zone_mask,
 )
 from seldinger.plan import ApplicatorRecord
+from seldinger.planning.ablation.kernel import (
+    PointCells,
+    Zones,
+    zone_any,
+    zone_counts,
+    zone_members,
+)
 from seldinger.planning.target import expand_target
 from seldinger.planning.trajectory import (
     NoSafePathError,
@@ -65,6 +81,7 @@ from seldinger.planning.trajectory import (
 
 __all__ = [
     "DEFAULT_CRITICAL",
+    "MAX_PROBES",
     "SPACING_RULES",
     "Applicator",
     "PlacementError",
@@ -84,6 +101,8 @@ SPACING_RULES: dict[Modality, tuple[float, float, float | None]] = {
     Modality.IRE: (10.0, 25.0, 10.0),
     Modality.CRYO: (15.0, 20.0, None),
 }
+#: Most applicators one placement considers (``max_probes``; the CLI's --max-probes cap).
+MAX_PROBES = 4
 #: Applicators of other modalities keep their tips at least this far apart.
 _MIN_TIP_SEPARATION_MM = 5.0
 #: Grid step of the candidate zone centres inside the target, and of the healthy-tissue
@@ -176,13 +195,88 @@ class PlacementResult:
 
 @dataclass
 class _Candidates:
-    """Candidate applicators with their coverage bit vectors."""
+    """Candidate applicators as arrays, one row each; :meth:`applicator` builds the object.
 
-    applicators: list[Applicator] = field(default_factory=list)
-    covers: list[npt.NDArray[np.bool_]] = field(default_factory=list)  # target points
-    healthy: list[npt.NDArray[np.bool_]] = field(default_factory=list)  # healthy grid points
-    shell: list[npt.NDArray[np.bool_]] = field(default_factory=list)  # shell beyond the margin
-    risk: list[float] = field(default_factory=list)
+    Candidate ``i`` has its tip (on the cluster axis) at ``tips[i]``, comes along
+    ``units[i]`` with setting ``settings[setting[i]]``, has the zone ``zones`` row ``i``
+    and the probe paths ``paths[starts[i]:starts[i + 1]]``; ``covered[i]`` target points
+    lie in its zone. No candidate x sample-point matrix is kept: membership is counted by
+    :mod:`seldinger.planning.ablation.kernel` and drawn only for the few sets searched.
+    """
+
+    device: Device
+    settings: list[Setting]
+    n_target: int
+    setting: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    tips: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3)))
+    units: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3)))
+    zones: Zones = field(
+        default_factory=lambda: Zones(
+            np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros((0, 3, 3)), np.zeros((0, 3))
+        )
+    )
+    paths: list[Trajectory] = field(default_factory=list)
+    starts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, np.int64))
+    risk: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    covered: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    _built: dict[int, Applicator] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.tips)
+
+    def probe_tips(self, i: int) -> npt.NDArray[np.float64]:
+        """Tips of candidate ``i``'s probes (its paths' targets), LPS mm, shape (n, 3)."""
+        return np.array([p.target_lps_mm for p in self.paths[self.starts[i] : self.starts[i + 1]]])
+
+    def applicator(self, i: int) -> Applicator:
+        """Candidate ``i`` as an :class:`Applicator` (built once)."""
+        if i not in self._built:
+            setting = self.settings[int(self.setting[i])]
+            tip, u = self.tips[i], self.units[i]
+            mine = self.paths[self.starts[i] : self.starts[i + 1]]
+            probe_tips = self.probe_tips(i)
+            central = mine[int(np.argmin(np.linalg.norm(probe_tips - tip, axis=1)))]
+            self._built[i] = Applicator(
+                device=self.device.name,
+                setting=setting.name,
+                tip_lps_mm=_t(tip),
+                direction_lps=_t(u),
+                entry_lps_mm=central.entry_lps_mm,
+                zone=zone_ellipsoid(tip, u, setting.zone),
+                probes_tip_lps_mm=tuple(_t(p) for p in probe_tips),
+                probes_entry_lps_mm=tuple(p.entry_lps_mm for p in mine),
+                path=central,
+                coverage_percent=100.0 * float(self.covered[i]) / self.n_target,
+            )
+        return self._built[i]
+
+    def extend(
+        self,
+        setting: int,
+        tips: npt.NDArray[np.float64],
+        units: npt.NDArray[np.float64],
+        zones: Zones,
+        paths: Sequence[Sequence[Trajectory]],
+        covered: npt.NDArray[np.int64],
+    ) -> None:
+        """Append candidates of one setting (``paths``: each one's probe paths)."""
+        n = len(tips)
+        frame = zones.frame + len(self.zones.axes)
+        self.setting = np.concatenate([self.setting, np.full(n, setting, dtype=np.int64)])
+        self.tips = np.concatenate([self.tips, tips])
+        self.units = np.concatenate([self.units, units])
+        self.zones = Zones(
+            np.concatenate([self.zones.centres, zones.centres]),
+            np.concatenate([self.zones.frame, frame]),
+            np.concatenate([self.zones.axes, zones.axes]),
+            np.concatenate([self.zones.radii, zones.radii]),
+        )
+        sizes = np.array([len(p) for p in paths], dtype=np.int64)
+        self.starts = np.concatenate([self.starts, self.starts[-1] + np.cumsum(sizes)])
+        self.paths.extend(p for probe_paths in paths for p in probe_paths)
+        risk = [float(sum(p.risk_score for p in probe_paths)) for probe_paths in paths]
+        self.risk = np.concatenate([self.risk, np.asarray(risk, dtype=np.float64)])
+        self.covered = np.concatenate([self.covered, covered])
 
 
 def place_applicators(
@@ -233,8 +327,8 @@ def place_applicators(
     notes: list[str] = []
     if not 0 <= margin_mm <= 30:
         raise BadInputError(f"margin_mm must lie in [0, 30] mm; got {margin_mm}.")
-    if not 1 <= max_probes <= 4:
-        raise BadInputError(f"max_probes must be 1 to 4; got {max_probes}.")
+    if not 1 <= max_probes <= MAX_PROBES:
+        raise BadInputError(f"max_probes must be 1 to {MAX_PROBES}; got {max_probes}.")
     if len(fixed) > max_probes:
         raise BadInputError(
             f"{len(fixed)} applicators are already placed but max_probes is {max_probes}."
@@ -245,26 +339,23 @@ def place_applicators(
     crop, target_arr, cands = prepared.crop, prepared.target, prepared.cands
     seconds.update(prepared.seconds)
 
-    # 5. Set search (with the applicators already in place, if any).
+    # 5. Set search (with the applicators already in place, if any), after a bound: no
+    # k applicators cover more than the k largest single coverages together.
     clock = time.perf_counter()
     placed = _placed(prepared, fixed, device.modality)
-    best = _search(cands, device, max_probes, coverage_goal, prepared.cell_ml, placed)
+    gain = _gains(prepared, placed)
+    free = max_probes - len(fixed)
+    need = math.ceil(coverage_goal * cands.n_target - 1e-9)
+    bounded = _most_covered(gain, placed, free) < need
+    best = None if bounded else _search(prepared, device, max_probes, coverage_goal, placed, gain)
     seconds["search"] = time.perf_counter() - clock
     if best is None:
-        top = 100.0 * max(c.mean() for c in cands.covers)
-        already = (
-            f" with the {len(fixed)} applicator(s) in place (covering "
-            f"{100.0 * placed.covers.mean():.1f} % alone)"
-            if fixed
-            else ""
-        )
         raise PlacementError(
-            f"no set of up to {max_probes} {device.name} applicators{already} covers "
-            f"{100 * coverage_goal:.0f} % of the lesion plus {margin_mm:g} mm (one applicator "
-            f"covers at most {top:.1f} %). Allow more probes (--max-probes), a larger "
-            "setting, or a smaller margin."
+            _shortfall(
+                prepared, device, settings, margin_mm, max_probes, coverage_goal, placed, gain
+            )
         )
-    picks = list(placed.applicators) + [cands.applicators[i] for i in best]
+    picks = list(placed.applicators) + [cands.applicator(i) for i in best]
     notes.extend(placed.notes)
     zone_arr = np.asarray(zone_mask(crop, [a.zone for a in picks]).array, dtype=bool)
     lesion_crop = np.asarray(crop.array, dtype=bool)
@@ -280,7 +371,7 @@ def place_applicators(
         lesion_coverage_percent=100.0 * float(zone_arr[lesion_crop].mean()),
         healthy_ablated_ml=float(np.count_nonzero(zone_arr & ~lesion_crop)) * voxel_ml,
         zone_volume_ml=float(np.count_nonzero(zone_arr)) * voxel_ml,
-        n_candidates=len(cands.applicators),
+        n_candidates=len(cands),
         seconds=seconds,
         notes=tuple(notes) + maps.notes,
     )
@@ -297,6 +388,7 @@ class _Prepared:
     seconds: dict[str, float]
     # LPS points: planning target, healthy grid, shell beyond the margin, critical voxels
     samples: tuple[npt.NDArray[np.float64], ...] = ()
+    cells: tuple[PointCells, ...] = ()  # the same points sorted into cells
 
 
 @dataclass(frozen=True)
@@ -330,10 +422,14 @@ def _placed(prepared: _Prepared, fixed: Sequence[Applicator], modality: Modality
                 f"the applicator in place at {np.round(a.tip_lps_mm, 1).tolist()} has a "
                 "critical structure inside its zone: reposition it rather than ablate there."
             )
-    compatible = np.array(
-        [all(_spacing_ok(c, a, modality) for a in fixed) for c in prepared.cands.applicators],
-        dtype=bool,
-    )
+    cands = prepared.cands
+    compatible = np.ones(len(cands), dtype=bool)
+    for a in fixed:
+        tips, u = np.asarray(a.probes_tip_lps_mm), np.asarray(a.direction_lps)
+        for i in np.flatnonzero(compatible):
+            compatible[i] = _spacing_ok_tips(
+                cands.probe_tips(int(i)), cands.units[i], tips, u, modality
+            )
     return _Placed(tuple(kept), covers, healthy, shell, compatible, tuple(notes))
 
 
@@ -409,18 +505,17 @@ def _prepare(
     shell_arr = target.shell(0.0, _SHELL_MM)
     shell_pts = crop.index_to_lps(np.argwhere(shell_arr))
     critical_pts = _structure_points(maps, [c for c in critical if c in maps.hard_names], crop)
+    cells = tuple(PointCells.build(p) for p in (target_pts, healthy_pts, shell_pts, critical_pts))
     seconds["target"] = time.perf_counter() - clock
 
     # 2-4. Candidates.
     clock = time.perf_counter()
     centres = _centres(crop, target_arr)
     seconds["n_centres"] = float(len(centres))
-    cands = _Candidates()
-    _add_candidates(
-        cands, maps, device, chosen, centres, (target_pts, healthy_pts, shell_pts), critical_pts
-    )
+    cands = _Candidates(device, chosen, len(target_pts))
+    _add_candidates(cands, maps, centres, cells[0], cells[3])
     seconds["candidates"] = time.perf_counter() - clock
-    if not cands.applicators:
+    if not len(cands):
         raise PlacementError(
             f"no applicator of {device.name} can be placed: no safe path of usable length "
             f"({maps.constraints.needle_length_mm:.0f} mm) reaches a zone centre in the "
@@ -431,11 +526,11 @@ def _prepare(
     step = [max(1, round(_HEALTHY_STEP_MM / sp)) for sp in crop.spacing_mm]
     cell_ml = float(np.prod(np.multiply(step, crop.spacing_mm))) / 1000.0
     samples = (target_pts, healthy_pts, shell_pts, critical_pts)
-    return _Prepared(crop, target_arr, cands, cell_ml, seconds, samples)
+    return _Prepared(crop, target_arr, cands, cell_ml, seconds, samples, cells)
 
 
 def _healthy_grid(crop: Volume, target: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Points of a ~1.5 mm grid over the crop outside the planning target (LPS)."""
+    """Points of a ~2 mm grid over the crop outside the planning target (LPS)."""
     step = [max(1, round(_HEALTHY_STEP_MM / s)) for s in crop.spacing_mm]
     grid = np.zeros(crop.shape, dtype=bool)
     grid[:: step[0], :: step[1], :: step[2]] = True
@@ -489,76 +584,70 @@ def _directions(maps: RiskMaps, centre: npt.NDArray[np.float64]) -> npt.NDArray[
 def _add_candidates(
     cands: _Candidates,
     maps: RiskMaps,
-    device: Device,
-    settings: Sequence[Setting],
     centres: npt.NDArray[np.float64],
-    samples: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    critical_pts: npt.NDArray[np.float64],
+    target: PointCells,
+    critical: PointCells,
 ) -> None:
     """Applicators for every centre x approach direction x setting whose paths are safe.
 
-    ``samples``: points of the planning target, of the healthy grid and of the shell
-    beyond the margin (LPS).
+    ``target`` and ``critical``: the points of the planning target and of the critical
+    structures (LPS). A candidate is kept when all its probe paths are safe and within the
+    usable length, no critical point lies in its zone and it covers some of the target.
 
     The approach directions are those of the distinct safe paths to the lesion's centroid
     (the first centre); every other centre is tried along the same directions, and every
-    probe of a cluster along its own parallel line, all in one march.
+    probe of a cluster along its own parallel line, all in one march (settings whose
+    probes sit at the same points share it).
     """
-    target_pts, healthy_pts, shell_pts = samples
     units = _directions(maps, centres[0])
     if not len(units):
         return
-    for setting in settings:
-        tips: list[npt.NDArray[np.float64]] = []
-        dirs: list[npt.NDArray[np.float64]] = []
-        probes: list[npt.NDArray[np.float64]] = []
-        owner: list[int] = []
-        for centre in centres:
-            for u in units:
-                # The zone centre lies `centre_offset_mm` from the tip along the needle.
-                tip = centre - setting.zone.centre_offset_mm * u
-                for p in probe_tips_lps_mm(tip, u, setting):
-                    probes.append(p)
-                    owner.append(len(tips))
-                tips.append(tip)
-                dirs.append(u)
-        paths = paths_along(
-            maps, np.array(probes), np.repeat(np.array(dirs), np.bincount(owner), axis=0)
+    marched: dict[bytes, list[Trajectory]] = {}
+    for index, setting in enumerate(cands.settings):
+        spec = setting.zone
+        # Per direction: the zone's frame and the probes' offsets from the tip (as
+        # zone_ellipsoid and probe_tips_lps_mm compute them for each candidate).
+        frames = [zone_ellipsoid(np.zeros(3), u, spec) for u in units]
+        axes = np.array([f.axes for f in frames])
+        offsets = np.array([probe_tips_lps_mm(np.zeros(3), u, setting) for u in units])
+        n_probes = offsets.shape[1]
+        # The zone centre lies `centre_offset_mm` from the tip along the needle.
+        tips = (centres[:, None, :] - (spec.centre_offset_mm * units)[None, :, :]).reshape(-1, 3)
+        dirs = np.tile(units, (len(centres), 1))
+        frame = np.tile(np.arange(len(units), dtype=np.int64), len(centres))
+        probes = (tips[:, None, :] + offsets[frame]).reshape(-1, 3)
+        key = probes.tobytes()
+        if key not in marched:
+            marched[key] = paths_along(maps, probes, np.repeat(dirs, n_probes, axis=0))
+        paths = marched[key]
+        safe = np.array([p.safe for p in paths], dtype=bool).reshape(-1, n_probes).all(axis=1)
+        length = np.array([p.length_mm for p in paths]).reshape(-1, n_probes)
+        targets = np.array([p.target_lps_mm for p in paths]).reshape(-1, n_probes, 3)
+        central = np.argmin(np.linalg.norm(targets - tips[:, None, :], axis=2), axis=1)
+        usable = cands.device.usable_length_mm
+        if usable is not None:
+            safe &= length[np.arange(len(tips)), central] <= usable
+        keep = np.flatnonzero(safe)
+        zones = Zones(
+            tips[keep] + spec.centre_offset_mm * axes[frame[keep], 0],
+            frame[keep],
+            axes,
+            np.repeat(
+                np.asarray(spec.diameters_mm, dtype=np.float64)[None, :] / 2.0, len(units), 0
+            ),
         )
-        owner_arr = np.asarray(owner)
-        safe = np.ones(len(tips), dtype=bool)
-        np.logical_and.at(safe, owner_arr, np.array([p.safe for p in paths]))
-        for k in np.flatnonzero(safe):
-            tip, u = tips[k], dirs[k]
-            mine = [paths[i] for i in np.flatnonzero(owner_arr == k)]
-            zone = zone_ellipsoid(tip, u, setting.zone)
-            if len(critical_pts) and zone.contains(critical_pts).any():
-                continue
-            covers = zone.contains(target_pts)
-            if not covers.any():
-                continue
-            probe_tips = np.array([p.target_lps_mm for p in mine])
-            central = mine[int(np.argmin(np.linalg.norm(probe_tips - tip, axis=1)))]
-            if device.usable_length_mm is not None and central.length_mm > device.usable_length_mm:
-                continue
-            cands.applicators.append(
-                Applicator(
-                    device=device.name,
-                    setting=setting.name,
-                    tip_lps_mm=_t(tip),
-                    direction_lps=_t(u),
-                    entry_lps_mm=central.entry_lps_mm,
-                    zone=zone,
-                    probes_tip_lps_mm=tuple(_t(p) for p in probe_tips),
-                    probes_entry_lps_mm=tuple(p.entry_lps_mm for p in mine),
-                    path=central,
-                    coverage_percent=100.0 * float(covers.mean()),
-                )
-            )
-            cands.covers.append(covers)
-            cands.healthy.append(zone.contains(healthy_pts))
-            cands.shell.append(zone.contains(shell_pts))
-            cands.risk.append(float(sum(p.risk_score for p in mine)))
+        touches = zone_any(critical, zones)
+        covered, _ = zone_counts(target, zones)
+        ok = ~touches & (covered > 0)
+        keep, zones = keep[ok], zones.subset(ok)
+        cands.extend(
+            index,
+            tips[keep],
+            dirs[keep],
+            zones,
+            [paths[k * n_probes : (k + 1) * n_probes] for k in keep],
+            covered[ok],
+        )
 
 
 def _t(p: npt.ArrayLike) -> tuple[float, float, float]:
@@ -568,8 +657,23 @@ def _t(p: npt.ArrayLike) -> tuple[float, float, float]:
 
 def _spacing_ok(a: Applicator, b: Applicator, modality: Modality) -> bool:
     """Whether two applicators of one plan keep their modality's spacing rule."""
-    tips_a = np.asarray(a.probes_tip_lps_mm)
-    tips_b = np.asarray(b.probes_tip_lps_mm)
+    return _spacing_ok_tips(
+        np.asarray(a.probes_tip_lps_mm),
+        np.asarray(a.direction_lps),
+        np.asarray(b.probes_tip_lps_mm),
+        np.asarray(b.direction_lps),
+        modality,
+    )
+
+
+def _spacing_ok_tips(
+    tips_a: npt.NDArray[np.float64],
+    direction_a: npt.NDArray[np.float64],
+    tips_b: npt.NDArray[np.float64],
+    direction_b: npt.NDArray[np.float64],
+    modality: Modality,
+) -> bool:
+    """:func:`_spacing_ok` on the probe tips (LPS mm) and unit directions of two applicators."""
     gap = float(np.min(np.linalg.norm(tips_a[:, None, :] - tips_b[None, :, :], axis=2)))
     rule = SPACING_RULES.get(modality)
     if rule is None:
@@ -578,63 +682,156 @@ def _spacing_ok(a: Applicator, b: Applicator, modality: Modality) -> bool:
     if not lo <= gap <= hi:
         return False
     if max_angle is not None:
-        cos = abs(float(np.dot(a.direction_lps, b.direction_lps)))
+        cos = abs(float(np.dot(direction_a, direction_b)))
         if math.degrees(math.acos(min(1.0, cos))) > max_angle:
             return False
     return True
 
 
+def _gains(prepared: _Prepared, placed: _Placed) -> npt.NDArray[np.int64]:
+    """Per candidate: target points it covers beyond those in place; -1 if it cannot join."""
+    cands = prepared.cands
+    if placed.applicators:
+        _, gain = zone_counts(prepared.cells[0], cands.zones, placed.covers)
+    else:
+        gain = cands.covered.copy()
+    gain[~placed.compatible] = -1
+    return np.asarray(gain, dtype=np.int64)
+
+
+def _most_covered(gain: npt.NDArray[np.int64], placed: _Placed, k: int) -> int:
+    """Most target points any ``k`` more applicators could cover with those in place.
+
+    A union is at most the sum of its parts: the points in place plus the ``k`` largest
+    gains (:func:`_gains`), an upper bound that needs no set to be formed.
+    """
+    usable = np.sort(gain[gain > 0])[::-1]
+    return int(np.count_nonzero(placed.covers)) + int(usable[: max(k, 0)].sum())
+
+
 def _search(
-    cands: _Candidates,
+    prepared: _Prepared,
     device: Device,
     max_probes: int,
     goal: float,
-    cell_ml: float,
     placed: _Placed,
+    gain: npt.NDArray[np.int64],
 ) -> tuple[int, ...] | None:
     """The best set of new applicators: fewest reaching the goal together with those in
-    place, then least healthy tissue, then the widest shell, then the least path risk."""
-    n_target = cands.covers[0].size
+    place, then least healthy tissue, then the widest shell, then the least path risk.
+
+    Set sizes whose bound (:func:`_most_covered`) falls short of the goal are skipped.
+    Healthy-tissue and shell counts are computed only for the candidates that reach the
+    goal alone, membership bits only for the pool of each larger size.
+    """
+    cands, cell_ml = prepared.cands, prepared.cell_ml
+    target_cells, healthy_cells, shell_cells = prepared.cells[:3]
+    n_target = cands.n_target
     need = math.ceil(goal * n_target - 1e-9)
-    # The applicators in place are ORed into every candidate: a set's union is then the
-    # union with them, and the single-candidate counts below already include them.
-    covers = np.packbits(np.array(cands.covers) | placed.covers, axis=1)
-    healthy = np.packbits(np.array(cands.healthy) | placed.healthy, axis=1)
-    shell = np.packbits(np.array(cands.shell) | placed.shell, axis=1)
-    count = _POPCOUNT[covers].sum(axis=1)
-    count[~placed.compatible] = -1
+    n_placed = int(np.count_nonzero(placed.covers))
+    # Counts of each candidate's union with the applicators in place (-1: cannot join).
+    count = np.where(gain >= 0, gain + n_placed, -1)
     hstep = max(1, round(_HEALTHY_TIE_ML / cell_ml))
-    hcount = _POPCOUNT[healthy].sum(axis=1) // hstep
-    scount = _POPCOUNT[shell].sum(axis=1)
-    risk = np.asarray(cands.risk)
     n_fixed = len(placed.applicators)
-    if n_fixed and int(np.count_nonzero(placed.covers)) >= need:
+    if n_fixed and n_placed >= need:
         return ()
     for k in range(1, max_probes - n_fixed + 1):
+        if _most_covered(gain, placed, k) < need:
+            continue
         if k == 1:
             ok = np.flatnonzero(count >= need)
             if ok.size:
-                order = np.lexsort((risk[ok], -scount[ok], hcount[ok]))
+                zones = cands.zones.subset(ok)
+                _, h_new = zone_counts(healthy_cells, zones, placed.healthy)
+                _, s_new = zone_counts(shell_cells, zones, placed.shell)
+                hcount = (int(np.count_nonzero(placed.healthy)) + h_new) // hstep
+                scount = int(np.count_nonzero(placed.shell)) + s_new
+                order = np.lexsort((cands.risk[ok], -scount, hcount))
                 return (int(ok[order[0]]),)
             continue
         pool = np.argsort(-count, kind="stable")[: _POOL.get(k, 20)]
         pool = pool[count[pool] >= 0]
+        zones = cands.zones.subset(pool)
+        covers = np.packbits(zone_members(target_cells, zones) | placed.covers, axis=1)
+        healthy = np.packbits(zone_members(healthy_cells, zones) | placed.healthy, axis=1)
+        shell = np.packbits(zone_members(shell_cells, zones) | placed.shell, axis=1)
+        risk = cands.risk[pool]
         best: tuple[int, ...] | None = None
         best_key: tuple[int, int, float] | None = None
-        for combo in itertools.combinations(pool.tolist(), k):
-            union = np.bitwise_or.reduce(covers[list(combo)], axis=0)
+        for combo in itertools.combinations(range(len(pool)), k):
+            rows = list(combo)
+            union = np.bitwise_or.reduce(covers[rows], axis=0)
             if _POPCOUNT[union].sum() < need:
                 continue
             if not all(
-                _spacing_ok(cands.applicators[a], cands.applicators[b], device.modality)
+                _spacing_ok(
+                    cands.applicator(int(pool[a])), cands.applicator(int(pool[b])), device.modality
+                )
                 for a, b in itertools.combinations(combo, 2)
             ):
                 continue
-            h = int(_POPCOUNT[np.bitwise_or.reduce(healthy[list(combo)], axis=0)].sum()) // hstep
-            sh = int(_POPCOUNT[np.bitwise_or.reduce(shell[list(combo)], axis=0)].sum())
-            key = (h, -sh, float(risk[list(combo)].sum()))
+            h = int(_POPCOUNT[np.bitwise_or.reduce(healthy[rows], axis=0)].sum()) // hstep
+            sh = int(_POPCOUNT[np.bitwise_or.reduce(shell[rows], axis=0)].sum())
+            key = (h, -sh, float(risk[rows].sum()))
             if best_key is None or key < best_key:
-                best, best_key = combo, key
+                best, best_key = tuple(int(pool[i]) for i in combo), key
         if best is not None:
-            return tuple(int(i) for i in best)
+            return best
     return None
+
+
+def _shortfall(
+    prepared: _Prepared,
+    device: Device,
+    settings: Sequence[str] | None,
+    margin_mm: float,
+    max_probes: int,
+    goal: float,
+    placed: _Placed,
+    gain: npt.NDArray[np.int64],
+) -> str:
+    """Why no set reaches the goal, and what to change (the :class:`PlacementError` text).
+
+    When even the largest single coverages added up (:func:`_most_covered`) fall short, the
+    message says so: no search could succeed with that many applicators. More probes are
+    suggested only while ``--max-probes`` may grow and the bound leaves room at its cap.
+    """
+    cands = prepared.cands
+    n_target, n_fixed = cands.n_target, len(placed.applicators)
+    need = math.ceil(goal * n_target - 1e-9)
+    top = 100.0 * float(cands.covered.max()) / n_target
+    already = (
+        f" with the {n_fixed} applicator(s) in place (covering "
+        f"{100.0 * placed.covers.mean():.1f} % alone)"
+        if n_fixed
+        else ""
+    )
+    bound = _most_covered(gain, placed, max_probes - n_fixed)
+    why = f"one applicator covers at most {top:.1f} %"
+    if bound < need and max_probes - n_fixed > 1:
+        why += (
+            f", so {max_probes - n_fixed} together cover at most "
+            f"{100.0 * bound / n_target:.1f} % even without overlap"
+        )
+    text = (
+        f"no set of up to {max_probes} {device.name} applicators{already} covers "
+        f"{100 * goal:.0f} % of the lesion plus {margin_mm:g} mm ({why})."
+    )
+    larger = (
+        "the device's other settings (without --setting), "
+        if settings and set(settings) != set(device.settings)
+        else ""
+    )
+    remedy = (
+        f"{larger}a device with larger zones (seldinger plan devices), a smaller margin "
+        "(--margin-mm), or treatment in stages."
+    )
+    at_cap = _most_covered(gain, placed, MAX_PROBES - n_fixed)
+    if max_probes < MAX_PROBES and at_cap >= need:
+        return f"{text} Allow more probes (--max-probes, at most {MAX_PROBES}), or choose {remedy}"
+    if max_probes < MAX_PROBES:
+        return (
+            f"{text} Even {MAX_PROBES} applicators, the most --max-probes allows, would cover "
+            f"at most {100.0 * at_cap / n_target:.1f} %: choose {remedy}"
+        )
+    return f"{text} {MAX_PROBES} applicators are the most --max-probes allows: choose {remedy}"
