@@ -25,6 +25,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -129,13 +130,11 @@ def brute_force(covers, healthy, goal: float, max_probes: int):  # type: ignore[
     return None, examined
 
 
-def small_case() -> None:
+def _synthetic_body() -> tuple[Any, Any, Any, Any, Any]:
+    """A 124 mm cylinder of body with a slab of bone behind (1 x 1 x 2.5 mm): the x, y, z
+    coordinate grids (mm), the affine and the anatomy."""
     from seldinger.anatomy import Anatomy
     from seldinger.imaging import Volume
-    from seldinger.physics.ablation import load_catalogue
-    from seldinger.planning.ablation.kernel import zone_members
-    from seldinger.planning.ablation.placement import _gains, _placed, _prepare, _search
-    from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 
     spacing, shape = (1.0, 1.0, 2.5), (140, 140, 48)
     x, y, z = (
@@ -151,6 +150,17 @@ def small_case() -> None:
     anatomy = Anatomy(
         masks={"body": Volume(body, affine), "bones": Volume(body & (y > 110), affine)}
     )
+    return x, y, z, affine, anatomy
+
+
+def small_case() -> None:
+    from seldinger.imaging import Volume
+    from seldinger.physics.ablation import load_catalogue
+    from seldinger.planning.ablation.kernel import zone_members
+    from seldinger.planning.ablation.placement import _gains, _placed, _prepare, _search
+    from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
+
+    x, y, z, affine, anatomy = _synthetic_body()
     lesion = Volume(np.sqrt((x - 70) ** 2 + (y - 70) ** 2 + ((z - 60) / 1.8) ** 2) <= 10, affine)
     maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion)
     device = load_catalogue().device("emprint")
@@ -181,27 +191,13 @@ def large_case() -> None:
     all settings the search runs and fails. Both must answer in seconds, in well under 1 GB
     (the candidate x point matrices of the first version took minutes and several GB).
     """
-    from seldinger.anatomy import Anatomy
     from seldinger.errors import InfeasiblePlanError
     from seldinger.imaging import Volume
     from seldinger.physics.ablation import load_catalogue
     from seldinger.planning.ablation import place_applicators
     from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 
-    spacing, shape = (1.0, 1.0, 2.5), (140, 140, 48)
-    x, y, z = (
-        i * s
-        for i, s in zip(
-            np.meshgrid(*(np.arange(n, dtype=float) for n in shape), indexing="ij"),
-            spacing,
-            strict=True,
-        )
-    )
-    affine = np.diag([*spacing, 1.0])
-    body = np.hypot(x - 70, y - 70) <= 62
-    anatomy = Anatomy(
-        masks={"body": Volume(body, affine), "bones": Volume(body & (y > 110), affine)}
-    )
+    x, y, z, affine, anatomy = _synthetic_body()
     lesion = Volume(np.sqrt((x - 70) ** 2 + (y - 70) ** 2 + (z - 60) ** 2) <= 25, affine)
     maps = RiskMaps.build(anatomy, TrajectoryConstraints(), lesion)
     device = load_catalogue().device("emprint")
