@@ -73,7 +73,7 @@ def check_overwrite(path: str | os.PathLike[str], force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise OutputExistsError(
-            f"{path} already exists; pass --force (force=True) to replace it, or choose "
+            f"{path} already exists; pass --force (force=True in Python) to replace it, or choose "
             "another output path."
         )
     _writable_location(target)

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -523,3 +524,31 @@ def test_guide_follows_the_simulated_needle(capsys, case: Path, tmp_path: Path) 
         )  # fmt: skip
     assert code == 0, err
     assert "tip → target" in out and f"{len(series)} updates" in out
+
+
+def test_a_peer_that_does_not_speak_openigtlink_is_a_peer_error(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A web server on the tracker's port: the link is dropped for its framing, and the
+    command says so with the peer's exit status, not as a tracker that hung up."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_http() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + b"<html>" * 20)
+            time.sleep(3.0)  # stays open: the client must be the one to drop it
+
+    thread = threading.Thread(target=answer_http, daemon=True)
+    thread.start()
+    try:
+        code, _, err = _run(
+            capsys, "navigate", "record", "--tracker", f"127.0.0.1:{port}",
+            "--seconds", "5", "--out", tmp_path / "log.jsonl",
+        )  # fmt: skip
+    finally:
+        thread.join(10.0)
+        listener.close()
+    assert code == ExitCode.PEER
+    assert "was disconnected: framing errors" in err and "does not speak OpenIGTLink" in err

@@ -232,7 +232,7 @@ def _lobes(run: _Run) -> None:
     )
     m.update(lobes.masks)
     m.update(lobes.fissures)
-    run.notes.extend(f"lobes: {note}" for note in lobes.notes)
+    run.notes.extend(n if n.startswith("lobes: ") else f"lobes: {n}" for n in lobes.notes)
 
 
 def _organs(run: _Run) -> None:

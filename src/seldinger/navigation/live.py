@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import seldinger
+from seldinger.errors import PeerError
 from seldinger.navigation.igtl import (
     IgtlClient,
     IgtlServer,
@@ -152,6 +153,7 @@ def record_session(
                     except TimeoutError:
                         continue
                     except LinkClosedError:
+                        _raise_if_refused(client)
                         summary.ended_by = "tracker"
                         break
                     summary.by_type[item.header.type_name if item.ok else "errors"] += 1
@@ -314,6 +316,16 @@ def replay_session(
     return summary
 
 
+def _raise_if_refused(client: IgtlClient) -> None:
+    """Raise when the link ended because the tracker broke the protocol, not by hanging up."""
+    reason = client.last_refusal
+    if reason is not None:
+        raise PeerError(
+            f"the tracker at {client.peer} was disconnected: {reason}. Check that HOST:PORT is "
+            "an OpenIGTLink server (PLUS, 3D Slicer's OpenIGTLinkIF, a tracker's own server)."
+        )
+
+
 def follow_guidance(
     client: IgtlClient,
     session: Any,
@@ -338,6 +350,7 @@ def follow_guidance(
                     on_idle()
                 continue
             except LinkClosedError:
+                _raise_if_refused(client)
                 return "tracker"
             session.receive(item)
         session.idle()

@@ -622,7 +622,10 @@ def design_stent(
     try:
         trachea = survey.profile("trachea")
     except KeyError as err:
-        raise BadInputError(f"no trachea in the survey: {err}") from None
+        raise BadInputError(
+            f"no trachea among the airway's measured segments: {err}. Check the airway mask "
+            "(seldinger segment; a narrowed trachea can cut the tree short)."
+        ) from None
     lesions = {
         p.label: [
             (s.start_path_mm - p.path_offset_mm, s.end_path_mm - p.path_offset_mm)
@@ -665,7 +668,10 @@ def design_stent(
                 bronchus = survey.profile(label)
             except KeyError:
                 raise BadInputError(
-                    f"a Y stent needs the {label.replace('_', ' ')}; the survey lacks it."
+                    f"a Y stent needs the {label.replace('_', ' ')}, and the airway mask does "
+                    "not reach it (no such segment was measured). Check the airways of "
+                    "`seldinger segment` (a narrowed trachea can cut the tree short), or "
+                    "design a tracheal stent (--type tracheal)."
                 ) from None
             # each limb starts inside the tracheal lumen above its floor (each at its own
             # height: nothing coincides), on its own side, heading down the trachea, and

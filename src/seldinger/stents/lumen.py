@@ -482,7 +482,7 @@ def _unbounded_note(profile: LumenProfile, lesion: Lesion) -> str:
     return (
         f"{profile.label}: a narrowing to {lesion.min_area_mm2:.0f} mm² near LPS "
         f"{np.round(where, 1).tolist()} mm runs into a branch point or the end of the "
-        "measured airway, so its healthy reference and its extent are not seen: not graded "
+        "measured lumen, so its healthy reference and its extent are not seen: not graded "
         "(check it on the CT)."
     )
 

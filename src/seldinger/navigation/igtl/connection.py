@@ -115,6 +115,8 @@ class Endpoint:
         # and how many were not since.
         self._last_warning_s: dict[str, float] = {}
         self._unlogged: Counter[str] = Counter()
+        # Guarded by _counts_lock: why the last peer was dropped (None: none was).
+        self._last_refusal: str | None = None
         crc64(bytes(9))  # compile or load the CRC kernel now, not on the first message
 
     @property
@@ -131,6 +133,7 @@ class Endpoint:
         now = time.monotonic()
         with self._counts_lock:
             self._counts[counter] += 1
+            self._last_refusal = f"{counter.replace('_', ' ')}: {reason}"
             quiet = now - self._last_warning_s.get(counter, -math.inf) < REFUSAL_LOG_INTERVAL_S
             if not quiet:
                 self._last_warning_s[counter] = now
@@ -142,6 +145,12 @@ class Endpoint:
         else:
             more = f" ({since} more {counter} in the last second)" if since else ""
             logger.warning("disconnected %s (%s): %s%s", peer, counter, reason, more)
+
+    @property
+    def last_refusal(self) -> str | None:
+        """Why the last peer was dropped (framing, size, CRC …), or None when none was."""
+        with self._counts_lock:
+            return self._last_refusal
 
     def stats(self) -> LinkStats:
         """A snapshot of the counters."""
