@@ -204,11 +204,10 @@ def _centroid(mask) -> np.ndarray:  # type: ignore[no-untyped-def]
 def test_export_refuses_and_leaves_nothing(exports, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     plan_path, _ = exports["nifti"]
     out = tmp_path / "out"
-    assert (
-        main(["export", str(plan_path), "--out", str(out), "--format", "dicom,pdf"])
-        == ExitCode.BAD_INPUT
-    )
-    assert "--format" in capsys.readouterr().err and not out.exists()
+    # a format name that does not exist is a usage error (exit 2), said before any reading
+    assert main(["export", str(plan_path), "--out", str(out), "--format", "dicom,pdf"]) == 2
+    err = capsys.readouterr().err
+    assert "--format" in err and "pdf is not a format" in err and not out.exists()
     # an empty target mask is refused, naming the target
     folder = tmp_path / "broken"
     folder.mkdir()
@@ -256,3 +255,10 @@ def test_every_export_of_a_nifti_ct_is_one_study(exports, tmp_path: Path) -> Non
     )
     assert seg_a.StudyInstanceUID == seg_b.StudyInstanceUID
     assert seg_a.SOPInstanceUID != seg_b.SOPInstanceUID  # a new object each time
+
+
+def test_the_parsers_formats_are_the_exporters() -> None:
+    from seldinger.app.cli import EXPORT_FORMATS
+    from seldinger.workflow.export import FORMATS
+
+    assert EXPORT_FORMATS == FORMATS

@@ -99,3 +99,26 @@ def test_y_stent_on_lidc_is_printable_and_fits(lidc_airway) -> None:  # type: ig
     # one solid, a Y: a surface of genus 2 (three openings), no pockets or tunnels
     solid = design.outer - design.inner
     assert len(solid.decompose()) == 1 and solid.genus() == 2
+
+
+def test_the_tracheal_moulds_parts_are_one_solid_each(lidc_airway) -> None:  # type: ignore[no-untyped-def]
+    """A tester found a flat, empty second shell in a mould half of lidc's tracheal stent
+    (the parting plane grazing a sprue): each part is now one solid of positive volume."""
+    import manifold3d
+
+    from seldinger.stents.design import StentOptions, design_stent
+    from seldinger.stents.mould import make_mould
+
+    ct, anatomy, survey = lidc_airway
+    design = design_stent(survey, StentOptions(kind="tracheal"), ct=ct, lumen=anatomy["airways"])
+    mould = make_mould(design)
+    assert mould.watertight
+    for part in (mould.half_a, mould.half_b, mould.core):
+        solid = manifold3d.Manifold(
+            manifold3d.Mesh(
+                vert_properties=part.vertices_lps_mm.astype(np.float32),
+                tri_verts=part.faces.astype(np.uint32),
+            )
+        )
+        pieces = solid.decompose()
+        assert len(pieces) == 1 and pieces[0].volume() > 1000.0

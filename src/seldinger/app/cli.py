@@ -183,11 +183,26 @@ IdentifiedOption = Annotated[
 ExportOutOption = Annotated[
     Path, typer.Option("--out", help="Folder for the exported files.", show_default=False)
 ]
+#: What ``export --format`` takes (seldinger.workflow.export.FORMATS, which checks it again;
+#: here so that a wrong name is a usage error, exit 2, before anything is read).
+EXPORT_FORMATS = ("dicom", "stl", "ply", "nifti")
+
+
+def _export_formats(value: str) -> str:
+    unknown = [f for f in (p.strip() for p in value.split(",")) if f not in EXPORT_FORMATS]
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)} is not a format; choose from {', '.join(EXPORT_FORMATS)}."
+        )
+    return value
+
+
 FormatOption = Annotated[
     str,
     typer.Option(
         "--format",
         help="Comma-separated: dicom (SEG, RTSTRUCT, RT Plan + RT Dose of seeds, Spatial Registration), stl, ply, nifti.",
+        callback=_export_formats,
     ),
 ]
 

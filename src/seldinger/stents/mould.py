@@ -31,6 +31,8 @@ FloatArray = npt.NDArray[np.float64]
 MARGIN_MM = 5.0
 #: Diameter of the sprue and the vent, mm.
 SPRUE_DIAMETER_MM = 3.0
+#: Pieces of a mould part smaller than this (mm³) are slivers of the cut, not parts.
+MIN_PART_MM3 = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,11 +106,23 @@ def make_mould(design: StentDesign) -> Mould:
     shell = block - outer - core - sprues
     channels = float((sprues ^ block).volume() - (sprues ^ outer).volume())
     half_a, half_b = shell.split_by_plane(tuple(normal), float(normal @ centre))
-    meshes = [from_manifold(m) for m in (half_a, half_b, core)]
+    meshes = [from_manifold(_without_slivers(m)) for m in (half_a, half_b, core)]
     watertight = all(
         trimesh.Trimesh(m.vertices_lps_mm, m.faces, process=True).is_watertight for m in meshes
     )
     return Mould(meshes[0], meshes[1], meshes[2], normal, centre, watertight, channels)
+
+
+def _without_slivers(solid: Any) -> Any:
+    """``solid`` less its pieces of no volume (the cut can leave a flat sliver of a few
+    triangles where the parting plane grazes a sprue: an extra, empty shell in the STL)."""
+    import manifold3d  # type: ignore[import-not-found,unused-ignore]
+
+    parts = solid.decompose()
+    kept = [part for part in parts if part.volume() >= MIN_PART_MM3]
+    if len(kept) == len(parts) or not kept:
+        return solid
+    return manifold3d.Manifold.compose(kept)
 
 
 def _bounds(solid: Any) -> tuple[FloatArray, FloatArray]:

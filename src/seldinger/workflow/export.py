@@ -44,7 +44,7 @@ from seldinger.workflow.case import PlanCase, Stages, load_plan_case, quiet_stag
 
 __all__ = ["FORMATS", "ExportRequest", "ExportResult", "export_plan", "plan_masks"]
 
-#: What ``--format`` takes.
+#: What ``--format`` takes (seldinger.app.cli.EXPORT_FORMATS repeats it for the parser).
 FORMATS = ("dicom", "stl", "ply", "nifti")
 
 
