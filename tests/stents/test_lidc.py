@@ -74,6 +74,21 @@ def test_an_inserted_60_percent_stenosis_is_found(lidc_airway) -> None:  # type:
     assert stenosis.length_mm == pytest.approx(length, abs=3.0)
     assert stenosis.min_area_mm2 == pytest.approx(np.pi * residual_mm**2, rel=0.1)
     assert stenosis.distance_from_carina_mm is not None and stenosis.distance_from_carina_mm > 10
+    # A Y stent spans the carina and the lowest few centimetres of trachea: this stenosis,
+    # high above the carina, is left open, and the design says so; a tracheal stent spans it.
+    # (The Y is designed on the unnarrowed airway: on this one the airway segmentation stops
+    # at the stenosis, with no main bronchi, and the design refuses, saying so.)
+    from seldinger.errors import BadInputError
+    from seldinger.stents.design import StentOptions, design_stent, uncovered_stenoses
+
+    with pytest.raises(BadInputError, match="narrowed trachea can cut the tree short"):
+        design_stent(found, StentOptions(kind="y"))
+    y = design_stent(survey, StentOptions(kind="y"))
+    (note,) = uncovered_stenoses(y, found)
+    assert note.startswith("the trachea stenosis (") and "covered by this y stent" in note
+    assert "is only partly covered" in note  # the tracheal limb reaches its lower end
+    assert "a tracheal stent (--type tracheal) spans it" in note
+    assert uncovered_stenoses(design_stent(found, StentOptions(kind="tracheal")), found) == []
 
 
 def test_y_stent_on_lidc_is_printable_and_fits(lidc_airway) -> None:  # type: ignore[no-untyped-def]

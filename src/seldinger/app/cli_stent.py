@@ -222,5 +222,5 @@ def design(
         + ("printable" if check["ok"] else "NOT printable as it is"),
         highlight=False,
     )
-    print_notes(outcome.survey.notes)
+    print_notes(outcome.notes)
     print_written(outcome.written)

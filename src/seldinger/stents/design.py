@@ -47,6 +47,7 @@ __all__ = [
     "airway_fit",
     "design_stent",
     "reference_outline",
+    "uncovered_stenoses",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -578,6 +579,36 @@ def _studs(
             )
             studs.append((cylinder.transform(transform), base))
     return studs
+
+
+def uncovered_stenoses(design: StentDesign, survey: LumenSurvey) -> list[str]:
+    """A note for each graded stenosis of the survey that the stent does not span whole.
+
+    A Y stent covers the carina and a few centimetres of trachea and main bronchi; a
+    stenosis higher in the trachea, or one longer than a limb, is left (partly) open.
+    """
+    notes = []
+    for stenosis in survey.stenoses:
+        spans = [(a, b) for label, a, b in design.limbs if label == stenosis.label]
+        inside = any(
+            a <= stenosis.start_path_mm + 0.5 and stenosis.end_path_mm - 0.5 <= b for a, b in spans
+        )
+        if inside:
+            continue
+        covered = any(a < stenosis.end_path_mm and stenosis.start_path_mm < b for a, b in spans)
+        notes.append(
+            f"the {stenosis.label.replace('_', ' ')} stenosis "
+            f"({stenosis.stenosis_area_percent:.0f} % by area, narrowest at LPS "
+            f"{np.round(stenosis.narrowest_lps_mm, 1).tolist()} mm) is {'only partly' if covered else 'not'} "
+            f"covered by this {design.options.kind} stent; "
+            + (
+                "a tracheal stent (--type tracheal) spans it."
+                if design.options.kind == "y" and stenosis.label == "trachea"
+                else "check the stent's extent against it (StentOptions.proximal_path_mm and "
+                "distal_path_mm set it)."
+            )
+        )
+    return notes
 
 
 def design_stent(

@@ -22,7 +22,13 @@ from seldinger.files import check_outputs, staged_outputs
 from seldinger.imaging import Volume, reorient
 from seldinger.io import read_ct
 from seldinger.stents import LumenSurvey, measure_airway, measure_tube
-from seldinger.stents.design import StentDesign, StentOptions, airway_fit, design_stent
+from seldinger.stents.design import (
+    StentDesign,
+    StentOptions,
+    airway_fit,
+    design_stent,
+    uncovered_stenoses,
+)
 from seldinger.stents.meshes import write_3mf, write_stl
 from seldinger.stents.mould import Mould, make_mould
 from seldinger.stents.sizing import StenosisSizing, size_stents
@@ -169,12 +175,17 @@ class StentDesignOutcome:
     mould: Mould | None
     written: list[Path] = field(default_factory=list)
 
+    @property
+    def notes(self) -> list[str]:
+        """The survey's notes, and the stenoses this stent leaves (partly) open."""
+        return [*self.survey.notes, *uncovered_stenoses(self.design, self.survey)]
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready."""
         out = {
             "stent": self.design.summary(),
             "stenoses": [s.to_dict() for s in self.survey.stenoses],
-            "notes": list(self.survey.notes),
+            "notes": self.notes,
             "written": [str(p) for p in self.written],
         }
         if self.mould is not None:
