@@ -234,18 +234,12 @@ class _Candidates:
             setting = self.settings[int(self.setting[i])]
             tip, u = self.tips[i], self.units[i]
             mine = self.paths[self.starts[i] : self.starts[i + 1]]
-            probe_tips = self.probe_tips(i)
-            central = mine[int(np.argmin(np.linalg.norm(probe_tips - tip, axis=1)))]
-            self._built[i] = Applicator(
-                device=self.device.name,
-                setting=setting.name,
-                tip_lps_mm=_t(tip),
-                direction_lps=_t(u),
-                entry_lps_mm=central.entry_lps_mm,
-                zone=zone_ellipsoid(tip, u, setting.zone),
-                probes_tip_lps_mm=tuple(_t(p) for p in probe_tips),
-                probes_entry_lps_mm=tuple(p.entry_lps_mm for p in mine),
-                path=central,
+            self._built[i] = _applicator_on(
+                self.device.name,
+                setting,
+                tip,
+                u,
+                mine,
                 coverage_percent=100.0 * float(self.covered[i]) / self.n_target,
             )
         return self._built[i]
@@ -459,19 +453,32 @@ def applicator_at(
     u = u / norm
     probe_tips = probe_tips_lps_mm(tip, u, chosen)
     paths = paths_along(maps, np.asarray(probe_tips), np.repeat(u[None, :], len(probe_tips), 0))
+    return _applicator_on(device.name, chosen, tip, u, paths, coverage_percent=0.0)
+
+
+def _applicator_on(
+    device_name: str,
+    setting: Setting,
+    tip: npt.NDArray[np.float64],
+    u: npt.NDArray[np.float64],
+    paths: Sequence[Trajectory],
+    coverage_percent: float,
+) -> Applicator:
+    """The applicator whose probes run along ``paths`` (their targets are the probe tips);
+    its own path is the one whose tip lies nearest ``tip`` (a cluster's central probe)."""
     tips = np.array([p.target_lps_mm for p in paths])
     central = paths[int(np.argmin(np.linalg.norm(tips - tip, axis=1)))]
     return Applicator(
-        device=device.name,
-        setting=chosen.name,
+        device=device_name,
+        setting=setting.name,
         tip_lps_mm=_t(tip),
         direction_lps=_t(u),
         entry_lps_mm=central.entry_lps_mm,
-        zone=zone_ellipsoid(tip, u, chosen.zone),
+        zone=zone_ellipsoid(tip, u, setting.zone),
         probes_tip_lps_mm=tuple(_t(p) for p in tips),
         probes_entry_lps_mm=tuple(p.entry_lps_mm for p in paths),
         path=central,
-        coverage_percent=0.0,
+        coverage_percent=coverage_percent,
     )
 
 
