@@ -6,12 +6,12 @@ The chest: a body cylinder (radius 45 mm) around a bony shell with 4 mm intercos
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from case_copy import copy_case
 from seldinger.anatomy import Anatomy
 from seldinger.app.cli import main
 from seldinger.imaging import Volume
@@ -56,4 +56,4 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def case(planned: Path, tmp_path: Path) -> Path:
     """A copy of the planned case (the plan records the original CT's absolute path)."""
-    return Path(shutil.copytree(planned, tmp_path / "case"))
+    return copy_case(planned, tmp_path / "case")

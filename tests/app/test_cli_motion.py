@@ -7,12 +7,12 @@ the lung around it move about 7 mm toward the feet, the chest wall stays), so th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from case_copy import copy_case
 from seldinger.app.cli import main
 from seldinger.errors import ExitCode
 from seldinger.imaging import Volume
@@ -59,7 +59,7 @@ def _breathing_field(ct: Volume) -> DisplacementField:
 def breathing(planned: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """The synthetic chest with skin markers, planned again; insp.nii.gz beside it; the
     lesion's true displacement."""
-    root = Path(shutil.copytree(planned, tmp_path_factory.mktemp("motion") / "case"))
+    root = copy_case(planned, tmp_path_factory.mktemp("motion") / "case")
     ct = insert_spherical_markers(read_volume(root / "ct.nii.gz"), MARKERS_LPS_MM, 4.0, 1500.0)
     write_volume(ct, root / "ct.nii.gz", force=True)
     args = ["plan", "trajectory", root / "ct.nii.gz", "--anatomy", root / "anatomy"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from case_copy import copy_case
 from seldinger.app.cli import main
 from seldinger.errors import ExitCode
 
@@ -28,7 +29,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, s
 @pytest.fixture(scope="module")
 def full_plan(planned: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic chest planned by the CLI: trajectory (conftest), ablation and seeds."""
-    root = Path(shutil.copytree(planned, tmp_path_factory.mktemp("report") / "case"))
+    root = copy_case(planned, tmp_path_factory.mktemp("report") / "case")
     plan = root / "plan.json"
     assert (
         main(["plan", "ablation", str(plan), "--device", "emprint", "--setting", "100W-5min"]) == 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import erfc
 
+from case_copy import copy_case
 from seldinger.anatomy import Anatomy
 from seldinger.app.cli import main
 from seldinger.errors import ExitCode
@@ -301,7 +301,7 @@ def test_thermal_on_a_plan_takes_its_first_applicator(
 ) -> None:
     """Without --tip-lps-mm the simulation runs where the plan's applicator 1 stands; a plan
     with no ablation is refused in one line saying what to give."""
-    case = Path(shutil.copytree(liver_plan, tmp_path / "case"))
+    case = copy_case(liver_plan, tmp_path / "case")
     args = ["simulate", "thermal", case / "plan.json", "--device", "cooltip-rf"]
     args += ["--setting", "invivo-liver", "--duration-s", 120, "--out", tmp_path / "rf"]
     code, _, err = _run(capsys, *args)

@@ -4,12 +4,12 @@ convention, and the `seldinger robot` commands on a planned synthetic chest."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from case_copy import copy_case
 from seldinger.anatomy import Anatomy
 from seldinger.app.cli import main
 from seldinger.imaging import Volume
@@ -176,7 +176,7 @@ def test_robot_run_from_the_command_line_places_the_needle_and_logs_it(
     from seldinger.robot.needle_world import NeedleWorld
     from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
 
-    plan = Path(shutil.copytree(plan_path.parent, tmp_path / "case")) / "plan.json"
+    plan = copy_case(plan_path.parent, tmp_path / "case") / "plan.json"
     assert main(["robot", "reach", str(plan), "--robot", "guide_5dof", "--write"]) == 0
     assert "robot rank" in capsys.readouterr().out
     saved = Plan.load(plan)
@@ -217,7 +217,7 @@ def test_robot_run_takes_the_tracker_into_the_ct_by_the_plans_registration(
     from seldinger.robot.needle_world import NeedleWorld
     from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
 
-    plan = Path(shutil.copytree(plan_path.parent, tmp_path / "case")) / "plan.json"
+    plan = copy_case(plan_path.parent, tmp_path / "case") / "plan.json"
     tracker_to_ct = rigid_matrix(
         Rotation.from_euler("zyx", [-40, 15, 0], degrees=True).as_matrix(), [-300.0, 800.0, 50.0]
     )
@@ -264,7 +264,7 @@ def test_robot_run_reads_a_hub_sensor_through_the_plans_pivot_calibration(
     from seldinger.robot.needle_world import NEEDLE_SENSOR, SENSOR_TIP_MM, NeedleWorld
     from seldinger.robot.sim_server import SimulatedRobot, SimulatedRobotSettings
 
-    plan = Path(shutil.copytree(plan_path.parent, tmp_path / "case")) / "plan.json"
+    plan = copy_case(plan_path.parent, tmp_path / "case") / "plan.json"
     # Pivoting about a divot at (40, -60, 25) mm, tilted up to 30 degrees, 0.1 mm noise.
     rng = np.random.default_rng(11)
     divot = np.array([40.0, -60.0, 25.0])

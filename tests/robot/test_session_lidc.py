@@ -5,12 +5,12 @@ re-planning after an introducer placed 5 mm off; reachability of both robots."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from case_copy import copy_case
 from seldinger.app.cli import main
 from seldinger.io import write_volume
 from seldinger.plan import Plan
@@ -44,7 +44,7 @@ def lidc_plan(tmp_path_factory, lidc_volume, lidc_anatomy) -> Path:  # type: ign
 
 
 def _copy(root: Path, tmp_path: Path, ablation: bool = True) -> Path:
-    case = Path(shutil.copytree(root, tmp_path / "case"))
+    case = copy_case(root, tmp_path / "case")
     if not ablation:
         plan = Plan.load(case / "plan.json")
         plan.ablation = None

@@ -7,7 +7,6 @@ lesion in the left lung, 1 mm voxels), planned by the real commands.
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from case_copy import copy_case
 from seldinger.anatomy import Anatomy
 from seldinger.app.cli import main
 from seldinger.imaging import Volume
@@ -67,7 +67,7 @@ def planned_chest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def chest_plan(planned_chest: Path, tmp_path: Path) -> Path:
     """A private copy of the planned chest; its plan.json."""
-    return Path(shutil.copytree(planned_chest.parent, tmp_path / "chest")) / "plan.json"
+    return copy_case(planned_chest.parent, tmp_path / "chest") / "plan.json"
 
 
 @pytest.fixture
