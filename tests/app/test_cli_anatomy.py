@@ -171,7 +171,14 @@ def test_a_liver_target_is_told_that_its_vessels_are_not_avoided(capsys, tmp_pat
         tmp_path / "plan.json", f"--target-lps-mm={target}", "--json",
     )  # fmt: skip
     assert code == 0, err
-    notes = " ".join(json.loads(stdout)["notes"])
+    summary = json.loads(stdout)
+    notes = " ".join(summary["notes"])
     assert (
         "the target lies outside the lungs: the vessel mask holds pulmonary vessels only" in notes
     )
+    # A point in the liver is a liver target: each path says how much normal liver it
+    # crosses (the deepest point: the best paths cross at least 10 mm).
+    paths = summary["trajectories"]
+    assert all(p["liver_parenchyma_mm"] is not None for p in paths)
+    assert paths[0]["liver_parenchyma_mm"] >= 9.9
+    assert paths[0]["risk_terms"]["liver_capsule"] <= 0.02

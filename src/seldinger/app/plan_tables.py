@@ -38,8 +38,12 @@ def paths_table(summary: Mapping[str, Any]) -> Table:
     target = lps(summary["target_lps_mm"])
     table = Table(
         title=f"Best {len(summary['trajectories'])} of {summary['n_safe']} safe paths "
-        f"({summary['n_candidates']} skin candidates) to ({target}) LPS mm"
+        f"({summary['n_candidates']} skin candidates) to ({target}) LPS mm",
+        # Ten columns fit 80 characters only with the padding between columns shared.
+        collapse_padding=True,
     )
+    # A liver target's paths say how much normal liver they cross before the lesion.
+    liver = any(p.get("liver_parenchyma_mm") is not None for p in summary["trajectories"])
     columns = (
         "rank",
         "length\nmm",
@@ -47,6 +51,7 @@ def paths_table(summary: Mapping[str, Any]) -> Table:
         "pleural/\nfissure\ncrossings",
         "vessel\nmm",
         "rib\nmm",
+        *(("liver\nmm",) if liver else ()),
         "axial\nangle °",
         "risk",
         "pareto",
@@ -62,6 +67,7 @@ def paths_table(summary: Mapping[str, Any]) -> Table:
             f"{path['pleural_crossings']}/{_count(path.get('fissure_crossings'))}",
             _mm(distance["vessels"]) if "vessels" in distance else "—",
             _mm(path.get("rib_margin_mm")),
+            *((_mm(path.get("liver_parenchyma_mm")),) if liver else ()),
             f"{path['axial_angle_deg']:.1f}",
             f"{path['risk_score']:.3f}",
             "yes" if path["pareto"] else "",
@@ -83,6 +89,11 @@ def drawn_table(drawn: Mapping[str, Any]) -> Table:
         ("pleural crossings", str(path["pleural_crossings"])),
         ("fissure crossings", _count(path.get("fissure_crossings"))),
         ("rib margin mm", _mm(path.get("rib_margin_mm"))),
+        *(
+            (("normal liver before the lesion mm", _mm(path["liver_parenchyma_mm"])),)
+            if path.get("liver_parenchyma_mm") is not None
+            else ()
+        ),
         ("axial angle °", f"{path['axial_angle_deg']:.1f}"),
         ("angle to pleura °", _number(path["pleura_angle_deg"])),
         ("risk score", f"{path['risk_score']:.3f}"),

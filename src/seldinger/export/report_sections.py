@@ -249,6 +249,11 @@ def trajectory_section(report: Report, section: TrajectorySection, figures: Figu
             "closest_bone_mm": p.min_distance_mm.get("bones"),
             "axial_angle_deg": p.axial_angle_deg,
             "pleura_angle_deg": p.pleura_angle_deg,
+            **(
+                {"normal_liver_mm": p.liver_parenchyma_mm}
+                if p.liver_parenchyma_mm is not None
+                else {}
+            ),
             "risk_score": p.risk_score,
             "pareto": p.pareto,
         }
@@ -258,7 +263,8 @@ def trajectory_section(report: Report, section: TrajectorySection, figures: Figu
         rows,
         caption=f"The {len(rows)} best distinct paths"
         + (f" of {section.n_safe} safe ones" if section.n_safe is not None else "")
-        + " (mm, degrees; a dash: farther than 100 mm, or no pleura crossed; pareto: "
+        + " (mm, degrees; a dash: farther than 100 mm, or no pleura crossed; normal liver: "
+        "crossed before a liver lesion, 10 mm or more kept by the ranking when it can; pareto: "
         "no other path is better in every metric)",
     )
     if section.blocked_by:

@@ -51,8 +51,11 @@ class TrajectoryRecord(PlanModel):
     to the path's closest approach (None: farther than the planner's 100 mm cap).
     ``fissure_crossings`` counts interlobar fissures crossed (None: lobes not segmented);
     ``rib_margin_mm`` is the closest bone where the path crosses the chest wall (None: no
-    bone within 100 mm, or no bone mask). ``risk_score`` is a log odds of pneumothorax (``risk_terms``: its parts). ``rank`` is the
-    path's place among the ranked paths (1 = best; None for an applicator's own path).
+    bone within 100 mm, or no bone mask). ``liver_parenchyma_mm`` is the normal liver the
+    path crosses before a liver target (None: the target is not in the liver, or no liver
+    mask); less than 10 mm adds the ``liver_capsule`` term. ``risk_score`` is a log odds of
+    pneumothorax plus that term (``risk_terms``: its parts). ``rank`` is the path's place
+    among the ranked paths (1 = best; None for an applicator's own path).
     """
 
     rank: int | None = Field(default=None, ge=1)
@@ -65,6 +68,7 @@ class TrajectoryRecord(PlanModel):
     pleural_crossings: int = Field(ge=0)
     fissure_crossings: int | None = Field(default=None, ge=0)
     rib_margin_mm: NonNegativeFloat | None = None
+    liver_parenchyma_mm: NonNegativeFloat | None = None
     emphysema_length_mm: NonNegativeFloat = 0.0
     crosses_bulla: bool = False
     min_distance_mm: dict[str, NonNegativeFloat | None] = Field(default_factory=dict)

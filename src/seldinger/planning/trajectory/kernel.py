@@ -96,6 +96,7 @@ def march_rays(
     lesion_bit: np.uint32,
     emphysema_bit: np.uint32,
     bulla_bit: np.uint32,
+    liver_bit: np.uint32,
     stop_at_hard: bool,
     lobe_shift: int,
     wall_channel: int,
@@ -113,6 +114,7 @@ def march_rays(
     npt.NDArray[np.float64],
     npt.NDArray[np.int32],
     npt.NDArray[np.uint16],
+    npt.NDArray[np.float64],
 ]:
     """March each ray from its start (the target, voxel index space) outwards to its end.
 
@@ -153,6 +155,9 @@ def march_rays(
         lungs after the ray's last lung voxel: the margin to the ribs where the needle
         crosses the chest wall (the whole path when it meets no lung; 65535 without the
         channel).
+    liver_mm : float (n,)
+        Length of the first run of ``liver_bit`` voxels outside the lesion: the parenchyma
+        the needle crosses between the liver capsule and the lesion.
     """
     n = starts.shape[0]
     m = distances.shape[3]
@@ -170,6 +175,7 @@ def march_rays(
     t_far = np.zeros(n, dtype=np.float64)
     fissures = np.zeros(n, dtype=np.int32)
     wall_min = np.full(n, 65535, dtype=np.uint16)
+    liver_mm = np.zeros(n, dtype=np.float64)
     lobe_mask = np.uint32(7) << np.uint32(lobe_shift)
     for r in nb.prange(n):
         p0 = starts[r]
@@ -188,6 +194,7 @@ def march_rays(
         state = -1  # lung side of the previous non-lesion voxel: 0 none, 1 left, 2 right
         lobe = 0  # lobe of the previous lung voxel of this run in one lung (0: none yet)
         in_lesion_run = True
+        liver_run = 0  # 0: no liver voxel yet, 1: in the first liver run, 2: past it
         exited = False
         limit = t_candidate[r] - gap_tolerance_t[r]
         while True:
@@ -239,6 +246,13 @@ def march_rays(
                         emphysema_mm[r] += seg
                     if lab & bulla_bit:
                         bulla[r] = True
+                    if lab & liver_bit:
+                        if liver_run == 0:
+                            liver_run = 1
+                        if liver_run == 1:
+                            liver_mm[r] += seg
+                    elif liver_run == 1:
+                        liver_run = 2
                 for q in range(m):
                     value = distances[vi, vj, vk, q]
                     if value < min_distance[r, q]:
@@ -261,4 +275,5 @@ def march_rays(
         t_far,
         fissures,
         wall_min,
+        liver_mm,
     )

@@ -5,7 +5,7 @@ Building :class:`~seldinger.planning.trajectory.maps.RiskMaps` for a chest CT ta
 A clinician replans many times on one anatomy (another lesion, another rule, a drawn path),
 so what depends only on the masks is kept in ``<anatomy folder>/cache``:
 
-- ``base-<key>``: the crop box, the body/lung/emphysema labels, the pleural field and the
+- ``base-<key>``: the crop box, the body/lung/emphysema/liver labels, the pleural field and the
   skin entry candidates;
 - ``dist-<structure>-<key>``: each structure's distance map on the crop;
 - ``lesion-<structure>-<key>``: that map with the last lesion planned to taken out of the
@@ -47,7 +47,7 @@ __all__ = ["VERSION", "MapCache"]
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever what the maps hold or how they are computed changes.
-VERSION = 3
+VERSION = 4
 #: Folder of the cache inside the anatomy folder.
 CACHE_FOLDER = "cache"
 
@@ -143,7 +143,7 @@ class MapCache:
     ) -> None:
         """Keep the base maps under ``key`` (the manifest last: it marks the entry whole).
 
-        The labels are kept as uint16 (the base has only bits 0-8).
+        The labels are kept as uint16 (the base has only bits 0-9).
         """
         if labels.max(initial=0) > 0xFFFF:
             raise ValueError("base labels beyond bit 15")  # a planner bug

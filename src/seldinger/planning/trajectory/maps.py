@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,11 +29,14 @@ __all__ = [
     "BIT_BULLA",
     "BIT_EMPHYSEMA",
     "BIT_LESION",
+    "BIT_LIVER",
     "BIT_LUNG_LEFT",
     "BIT_LUNG_RIGHT",
     "BULLA_MIN_DIAMETER_MM",
     "DISTANCE_CAP_MM",
     "HARD_SHIFT",
+    "LIVER_LESION_SHARE",
+    "LIVER_SHELL_MM",
     "LOBES",
     "LOBE_SHIFT",
     "RiskMaps",
@@ -49,6 +52,14 @@ BIT_EMPHYSEMA = np.uint32(1 << 4)
 BIT_BULLA = np.uint32(1 << 5)
 #: The lobe of a lung voxel (1-5: :data:`LOBES`; 0 unknown) in label bits 6-8.
 LOBE_SHIFT = 6
+#: The liver (when segmented): a liver target's paths measure the normal parenchyma crossed.
+BIT_LIVER = np.uint32(1 << 9)
+#: Width of the shell around a lesion whose liver share tells a liver lesion (mm): a few
+#: voxels, so that a liver mask leaving a rim around the lesion out still counts.
+LIVER_SHELL_MM = 3.0
+#: A lesion whose shell is at least this share liver is a liver lesion (a dome or
+#: exophytic lesion has liver on one side only; a lung lesion on the diaphragm far less).
+LIVER_LESION_SHARE = 0.4
 #: Lobe masks (TotalSegmentator's names), coded 1-5 in this order.
 LOBES: tuple[str, ...] = (
     "lung_upper_lobe_left",
@@ -81,7 +92,7 @@ class RiskMaps:
     ----------
     labels : ndarray of uint32, (I, J, K)
         Bit set per voxel: body, lungs, lesion, emphysema, bulla, the lobe
-        (:data:`LOBE_SHIFT`) and one bit per hard structure (:data:`HARD_SHIFT`).
+        (:data:`LOBE_SHIFT`), the liver and one bit per hard structure (:data:`HARD_SHIFT`).
     distances_cmm : ndarray of uint16, (I, J, K, M)
         Distance from each voxel centre to the nearest voxel of each of
         :attr:`distance_names`, in 1/100 mm, capped at :data:`DISTANCE_CAP_MM`.
@@ -108,6 +119,10 @@ class RiskMaps:
     lobes : tuple of str
         The lobes (:data:`LOBES`) whose masks coded the labels; fissure crossings are
         counted only with all five.
+    lesion_liver_share : float, optional
+        Share of the tissue within :data:`LIVER_SHELL_MM` around the lesion that is liver
+        (None: no lesion, or no liver mask): at :data:`LIVER_LESION_SHARE` or more the
+        lesion is a liver lesion, and its paths measure the normal liver they cross.
     """
 
     labels: npt.NDArray[np.uint32]
@@ -122,6 +137,7 @@ class RiskMaps:
     notes: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     lobes: tuple[str, ...] = ()
+    lesion_liver_share: float | None = None
 
     @property
     def spacing_mm(self) -> npt.NDArray[np.float64]:
@@ -191,10 +207,14 @@ class RiskMaps:
             anatomy, constraints, base, store, notes
         )
         seconds["structures_and_distances"] = time.perf_counter() - clock
-        centroid = None
+        centroid, liver_share = None, None
         if lesion is not None:
             clock = time.perf_counter()
-            centroid = _apply_lesion(anatomy, constraints, lesion, base, distances_by_name, store)
+            centroid, sub = _apply_lesion(
+                anatomy, constraints, lesion, base, distances_by_name, store
+            )
+            if "liver" in anatomy:
+                liver_share = _liver_share(base.labels, sub, base.body.spacing_mm)
             seconds["lesion"] = time.perf_counter() - clock
         labels = base.labels  # the base is made for this call: its labels are ours to mark
         for n, name in enumerate(hard_names):
@@ -218,6 +238,7 @@ class RiskMaps:
             notes=tuple(notes),
             seconds=seconds,
             lobes=tuple(name for name in LOBES if name in anatomy),
+            lesion_liver_share=liver_share,
         )
         if final is None:  # the base was made just now: its box is in the cache from here on
             final = _FinalEntry.find(anatomy, constraints, lesion, store, base_key)
@@ -300,9 +321,9 @@ def _apply_lesion(
     base: _Base,
     distances: dict[str, npt.NDArray[np.uint16]],
     store: MapCache | None,
-) -> npt.NDArray[np.float64]:
+) -> tuple[npt.NDArray[np.float64], tuple[slice, slice, slice]]:
     """Mark the lesion in the labels, take it out of every structure reaching into it (their
-    maps made again, or read from the cache), and return its centroid (LPS mm)."""
+    maps made again, or read from the cache), and return its centroid (LPS mm) and box."""
     lesion_arr, sub, inside = _lesion_crop(lesion, base.box)
     where = np.argwhere(inside) + [s.start for s in sub]
     centroid = np.asarray(base.body.index_to_lps(where.mean(axis=0)), dtype=np.float64)
@@ -319,7 +340,27 @@ def _apply_lesion(
             if store is not None and parts is not None:
                 store.save(f"lesion-{name}", parts, found)
         distances[name] = found
-    return centroid
+    return centroid, sub
+
+
+def _liver_share(
+    labels: npt.NDArray[np.uint32], sub: tuple[slice, slice, slice], spacing_mm: Sequence[float]
+) -> float | None:
+    """Share of the body voxels within :data:`LIVER_SHELL_MM` of the lesion (box ``sub``)
+    that are liver; None when there are none. A shell, not the lesion's own voxels: a liver
+    mask may leave out a large lesion, or hold it."""
+    pad = [max(1, int(np.ceil(LIVER_SHELL_MM / s))) for s in spacing_mm]
+    box = tuple(
+        slice(max(s.start - p, 0), min(s.stop + p, n))
+        for s, p, n in zip(sub, pad, labels.shape, strict=True)
+    )
+    local = labels[box]
+    lesion = (local & BIT_LESION) != 0
+    outside = ndi.distance_transform_edt(~lesion, sampling=spacing_mm)
+    shell = (outside > 0) & (outside <= LIVER_SHELL_MM) & ((local & BIT_BODY) != 0)
+    if not shell.any():
+        return None
+    return float(np.count_nonzero(local[shell] & BIT_LIVER) / np.count_nonzero(shell))
 
 
 def _lps(volume: Volume) -> Volume:
@@ -407,6 +448,7 @@ class _FinalEntry:
             notes=tuple(manifest["notes"]),
             seconds={"maps_cached": time.perf_counter() - clock},
             lobes=tuple(manifest["lobes"]),
+            lesion_liver_share=manifest.get("lesion_liver_share"),
         )
 
     def save(self, maps: RiskMaps) -> None:
@@ -417,6 +459,7 @@ class _FinalEntry:
             "notes": list(maps.notes),
             "lobes": list(maps.lobes),
             "lesion_centroid_lps_mm": None if centroid is None else centroid.tolist(),
+            "lesion_liver_share": maps.lesion_liver_share,
         }
         self.store.save_final(self.parts, maps.labels, maps.distances_cmm, manifest)
 
@@ -424,7 +467,7 @@ class _FinalEntry:
 @dataclass(frozen=True, eq=False)
 class _Base:
     """What the maps share whatever the rules and the lesion: the crop to the body, the
-    body/lung/emphysema/bulla labels, the pleural field and the skin candidates."""
+    body/lung/emphysema/bulla/liver labels, the pleural field and the skin candidates."""
 
     box: tuple[slice, slice, slice]
     body: Volume
@@ -489,6 +532,8 @@ class _Base:
                 big = diameter_mm >= BULLA_MIN_DIAMETER_MM
                 big[0] = False
                 labels[big[comp]] |= BIT_BULLA
+        if "liver" in anatomy:
+            labels[crop("liver")] |= BIT_LIVER
         seconds["labels"] = time.perf_counter() - clock
         clock = time.perf_counter()
         sigma = [_PLEURA_SMOOTH_MM / s for s in spacing]
@@ -501,7 +546,7 @@ class _Base:
 
 
 #: The structures the base labels are made of.
-_BASE_STRUCTURES = ("body", "lung_left", "lung_right", "emphysema", *LOBES)
+_BASE_STRUCTURES = ("body", "lung_left", "lung_right", "emphysema", "liver", *LOBES)
 
 
 def _structure_key(

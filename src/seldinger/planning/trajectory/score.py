@@ -13,6 +13,15 @@ Factors without a published odds ratio are small tie-breakers, kept below the we
 evidence term so they order paths only among those with equal evidence: needle length,
 aerated lung traversed, angle to the pleura (its association with pneumothorax is reported
 without a pooled estimate: Shiekh et al., Pol J Radiol 2019;84:e73), and vessel margin.
+
+A target in the liver adds one practice rule with no pooled odds ratio either: the needle
+should cross at least 1 cm of normal liver before it enters the lesion, so that the
+parenchyma tamponades the tract (less capsular bleeding, less tumour seeding along it; a
+subcapsular lesion is not entered straight from the capsule). A path with no parenchyma
+scores :data:`LIVER_CAPSULE_WEIGHT`, falling linearly to 0 at :data:`LIVER_PARENCHYMA_MM`:
+between the fissure and bulla terms, so a path keeping the rule ranks above one breaking it
+unless the other is better by a whole evidence factor (a dome lesion reached through the
+lung, say).
 """
 
 from __future__ import annotations
@@ -26,7 +35,15 @@ import numpy.typing as npt
 
 from seldinger.errors import BadInputError
 
-__all__ = ["EVIDENCE_ODDS_RATIOS", "RIB_MARGIN_MM", "TIE_BREAKERS", "pareto_front", "risk_terms"]
+__all__ = [
+    "EVIDENCE_ODDS_RATIOS",
+    "LIVER_CAPSULE_WEIGHT",
+    "LIVER_PARENCHYMA_MM",
+    "RIB_MARGIN_MM",
+    "TIE_BREAKERS",
+    "pareto_front",
+    "risk_terms",
+]
 
 #: Pneumothorax odds ratios (Huo et al. 2020) by path factor.
 EVIDENCE_ODDS_RATIOS: Mapping[str, float] = {
@@ -54,6 +71,10 @@ TIE_BREAKERS: Mapping[str, float] = {
 _VESSEL_FADE_MM = 10.0
 #: A path this far from the nearest rib at the chest wall has no rib term.
 RIB_MARGIN_MM = 5.0
+#: Normal liver a path to a liver target should cross before the lesion (mm).
+LIVER_PARENCHYMA_MM = 10.0
+#: Score of a path entering a liver lesion straight from the capsule (see the module text).
+LIVER_CAPSULE_WEIGHT = 1.5
 
 
 def risk_terms(
@@ -68,13 +89,16 @@ def risk_terms(
     vessel_safety_mm: float,
     fissure_crossings: npt.NDArray[np.int32] | None = None,
     rib_margin_mm: npt.NDArray[np.float64] | None = None,
+    liver_mm: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Score terms per path (arrays of the same length); their sum is the risk score.
 
     ``depth_mm`` and ``pleura_angle_deg`` are NaN for paths that do not cross the pleura;
     ``vessel_mm`` is the closest distance to a vessel above the calibre (inf: none);
     ``fissure_crossings`` (None: lobes unknown) adds ln(3.75) to a path crossing a fissure;
-    ``rib_margin_mm`` is the closest bone where the path crosses the chest wall.
+    ``rib_margin_mm`` is the closest bone where the path crosses the chest wall;
+    ``liver_mm`` (None: the target is not in the liver) is the normal liver crossed before
+    the lesion.
     """
     log = {k: math.log(v) for k, v in EVIDENCE_ODDS_RATIOS.items()}
     lo, hi = DEPTH_RAMP_MM
@@ -98,6 +122,9 @@ def risk_terms(
     if rib_margin_mm is not None:
         near = np.clip(1.0 - rib_margin_mm / RIB_MARGIN_MM, 0.0, 1.0)
         terms["rib_margin"] = TIE_BREAKERS["rib_near"] * near
+    if liver_mm is not None:
+        short = np.clip(1.0 - liver_mm / LIVER_PARENCHYMA_MM, 0.0, 1.0)
+        terms["liver_capsule"] = LIVER_CAPSULE_WEIGHT * short
     return {k: np.asarray(v, dtype=np.float64) for k, v in terms.items()}
 
 

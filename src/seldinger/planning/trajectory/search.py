@@ -29,14 +29,16 @@ from seldinger.planning.trajectory.maps import (
     BIT_BULLA,
     BIT_EMPHYSEMA,
     BIT_LESION,
+    BIT_LIVER,
     BIT_LUNG_LEFT,
     BIT_LUNG_RIGHT,
     DISTANCE_CAP_MM,
+    LIVER_LESION_SHARE,
     LOBE_SHIFT,
     LOBES,
     RiskMaps,
 )
-from seldinger.planning.trajectory.score import pareto_front, risk_terms
+from seldinger.planning.trajectory.score import LIVER_PARENCHYMA_MM, pareto_front, risk_terms
 
 __all__ = [
     "NeedleTooShortError",
@@ -119,6 +121,7 @@ class Trajectory:
     rank: int | None = None
     fissure_crossings: int | None = None
     rib_margin_mm: float | None = None
+    liver_parenchyma_mm: float | None = None
 
     def to_record(self) -> TrajectoryRecord:
         """The plan's record of this path (mm to 0.01, risk to 1e-4)."""
@@ -142,6 +145,9 @@ class Trajectory:
             rib_margin_mm=None
             if self.rib_margin_mm is None or math.isinf(self.rib_margin_mm)
             else r(self.rib_margin_mm),
+            liver_parenchyma_mm=None
+            if self.liver_parenchyma_mm is None
+            else r(self.liver_parenchyma_mm),
             emphysema_length_mm=r(self.emphysema_length_mm),
             crosses_bulla=bool(self.crosses_bulla),
             min_distance_mm={
@@ -182,6 +188,7 @@ class _Rays:
     reasons: npt.NDArray[np.uint32]  # bit r: reason_names[r]
     fissures: npt.NDArray[np.int32] | None  # None: the lobes are not all known
     rib_margin_mm: npt.NDArray[np.float64]  # inf: no bone map
+    liver_mm: npt.NDArray[np.float64] | None  # None: the target is not in the liver
 
 
 @dataclass(frozen=True)
@@ -434,9 +441,32 @@ def plan_trajectories(
         blocked_by=blocked_by,
         ranked=ranked,
         constraints=constraints,
-        notes=maps.notes,
+        notes=maps.notes + _liver_notes(ranked),
         seconds=seconds,
     )
+
+
+def _liver_notes(ranked: _Ranked) -> tuple[str, ...]:
+    """A note when a liver target's paths cannot keep, or the best one does not keep, the
+    rule of crossing normal liver before the lesion."""
+    liver = ranked.rays.liver_mm
+    if liver is None or len(ranked) == 0:
+        return ()
+    safe = liver[ranked.rays_index]
+    rule = f"{LIVER_PARENCHYMA_MM:.0f} mm"
+    if safe.max() < LIVER_PARENCHYMA_MM:
+        return (
+            f"no safe path crosses {rule} of normal liver before the lesion (the most is "
+            f"{safe.max():.1f} mm): the tract enters the lesion close to the capsule, with "
+            "more risk of bleeding and of seeding along it.",
+        )
+    if safe[0] < LIVER_PARENCHYMA_MM:
+        return (
+            f"the best-ranked path crosses {safe[0]:.1f} mm of normal liver before the lesion, "
+            f"less than {rule}; {int(np.count_nonzero(safe >= LIVER_PARENCHYMA_MM))} safe "
+            "paths cross more but score worse on the other terms.",
+        )
+    return ()
 
 
 def evaluate_path(
@@ -651,6 +681,7 @@ def _march(
         t_far,
         fissures,
         wall_cmm,
+        liver_mm,
     ) = march_rays(
         maps.labels,
         maps.distances_cmm,
@@ -666,6 +697,7 @@ def _march(
         BIT_LESION,
         BIT_EMPHYSEMA,
         BIT_BULLA,
+        BIT_LIVER,
         stop_at_hard,
         LOBE_SHIFT,
         maps.distance_names.index("bones") if "bones" in maps.distance_names else -1,
@@ -738,7 +770,16 @@ def _march(
         reasons=reasons,
         fissures=fissures if len(maps.lobes) == len(LOBES) else None,
         rib_margin_mm=wall_mm,
+        liver_mm=liver_mm if len(points) and _liver_target(maps, starts[0]) else None,
     )
+
+
+def _liver_target(maps: RiskMaps, target_index: npt.NDArray[np.float64]) -> bool:
+    """Whether the target is a liver lesion (its shell mostly liver) or a point in the liver."""
+    if maps.lesion_liver_share is not None:
+        return maps.lesion_liver_share >= LIVER_LESION_SHARE
+    idx = np.clip(np.rint(target_index).astype(int), 0, np.array(maps.labels.shape) - 1)
+    return bool(int(maps.labels[tuple(idx)]) & int(BIT_LIVER))
 
 
 def _gradient(
@@ -792,6 +833,7 @@ class _Ranked:
             axial_angle_deg=float(rays.axial_deg[r]),
             fissure_crossings=None if rays.fissures is None else int(rays.fissures[r]),
             rib_margin_mm=float(rays.rib_margin_mm[r]),
+            liver_parenchyma_mm=None if rays.liver_mm is None else float(rays.liver_mm[r]),
             pleura_angle_deg=None if math.isnan(pleura) else pleura,
             target_depth_mm=None if math.isnan(depth) else depth,
             far_side_lps_mm=_tuple(rays.far_lps_mm[r]) if self.has_lesion else None,
@@ -833,6 +875,7 @@ def _rank(
         constraints.vessel_distance_mm,
         fissure_crossings=None if rays.fissures is None else rays.fissures[idx],
         rib_margin_mm=rays.rib_margin_mm[idx],
+        liver_mm=None if rays.liver_mm is None else rays.liver_mm[idx],
     )
     score = np.sum(np.stack(list(terms.values())), axis=0)
     if skip_pareto:
@@ -849,6 +892,9 @@ def _rank(
                 90.0 - np.nan_to_num(rays.pleura_deg[idx], nan=90.0),
                 np.zeros(idx.size) if rays.fissures is None else rays.fissures[idx],
                 -np.minimum(rays.rib_margin_mm[idx], _PARETO_VESSEL_CAP_MM),
+                np.zeros(idx.size)
+                if rays.liver_mm is None
+                else -np.minimum(rays.liver_mm[idx], LIVER_PARENCHYMA_MM),
             ]
         )
         pareto = pareto_front(objectives)

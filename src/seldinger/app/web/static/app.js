@@ -178,6 +178,9 @@ function showPath(path, extra = {}) {
     ["through lung (mm)", fmt(path.lung_length_mm)],
     ["pleural crossings", fmt(path.pleural_crossings, 0)],
     ["fissure crossings", fmt(path.fissure_crossings, 0)],
+    ...(path.liver_parenchyma_mm == null
+      ? []
+      : [["normal liver before the lesion (mm)", fmt(path.liver_parenchyma_mm), path.liver_parenchyma_mm < 10]]),
     ["axial angle (°)", fmt(path.axial_angle_deg)],
     ["pleura angle (°)", fmt(path.pleura_angle_deg)],
     ...Object.entries(path.min_distance_mm).map(([k, v]) => [`to ${k.replaceAll("_", " ")} (mm)`, fmt(v)]),
