@@ -62,6 +62,15 @@ _LEAK_SLACK_MM2 = 8.0  # ... plus this, for the small bronchi where one voxel is
 _MATURE_MM = 8.0  # a branch sets its own calibre after this length; leaks roll back as far
 _WINDOW_MM = 15.0  # fronts count for the ancestors they branched from within this distance
 _MAX_AIRWAY_ML = 300.0  # a larger tree has leaked: regrow stricter
+# A stenosis: a tube narrowed to half its cross-section or less, then widening again, is no
+# leak while its front stays within 1.25 x the cross-section it had upstream (within 40 mm,
+# without a real branch point between: a piece taking >= 75 % of a split continues the tube).
+# Only for fronts of >= 60 mm² upstream (trachea, main and intermediate bronchi).
+_STENOSIS_REACH_MM = 40.0
+_STENOSIS_NARROWING = 0.5
+_STENOSIS_REGAIN = 1.25
+_STENOSIS_DOMINANT = 0.75
+_STENOSIS_MIN_MM2 = 60.0
 _MAX_STEPS = 5000
 
 
@@ -81,7 +90,11 @@ def segment_airways(ct: Volume, body: BoolArray) -> BoolArray:
     gave off in the last 15 mm, grows past twice its calibre is leaking into lung (a tube
     keeps its cross-section; parenchyma spreads, often crumbling into many small pieces):
     its last 8 mm and the branches it gave off are rolled back and regrown 25 HU stricter,
-    down to -925 HU, where it stops. Every branch starts at -800 HU. The grown lumen is
+    down to -925 HU, where it stops. A tube narrowed to half its cross-section or less
+    and widening again (a stenosis of the trachea or a main bronchus) is not leaking while
+    its front stays within 1.25 x the cross-section it had upstream: its calibre is restored
+    and the tree beyond the stenosis grows as it would without it. Every branch starts at
+    -800 HU. The grown lumen is
     mapped back to the CT grid (nearest grid voxel), its edge moved out to
     :data:`LUMEN_EDGE_HU` where a wall is in sight, and its largest 26-connected part kept.
 
@@ -273,6 +286,7 @@ class _Branch:
     birth: int
     threshold_hu: float
     calibre: float  # front size (voxels) the branch may not outgrow by _LEAK_FACTOR
+    settle_until: int = 0  # the calibre is not narrowed before this step (past a stenosis)
     sizes: list[int] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
 
@@ -286,6 +300,26 @@ def _descendants(branches: list[_Branch], a: int) -> list[int]:
         out.append(b)
         stack.extend(branches[b].children)
     return out
+
+
+def _upstream_front(branches: list[_Branch], a: int, step: int, reach: int, mature: int) -> float:
+    """The widest recent front of the tube that branch ``a`` continues (0: none).
+
+    Walks up through the ancestors born within ``reach`` steps while each split gave the
+    line the dominant piece (a stenosis may shed a voxel or two as side pieces; a real
+    branch point splits the front into comparable parts); the seed layer does not count.
+    """
+    upstream = 0.0
+    b = a
+    while branches[b].parent > 0 and step - branches[b].birth <= reach:
+        parent = branches[branches[b].parent]
+        firsts = [branches[c].sizes[0] for c in parent.children if branches[c].sizes]
+        if not branches[b].sizes or branches[b].sizes[0] < _STENOSIS_DOMINANT * sum(firsts):
+            break
+        if parent.sizes:
+            upstream = max(upstream, float(max(parent.sizes[-mature:])))
+        b = branches[b].parent
+    return upstream
 
 
 def _grow(
@@ -307,6 +341,7 @@ def _grow(
     """
     h = grid.spacing_mm
     mature = max(2, round(_MATURE_MM / h))
+    reach = round(_STENOSIS_REACH_MM / h)
     window = max(mature, round(_WINDOW_MM / h))
     slack = _LEAK_SLACK_MM2 / (h * h)
     off6 = _offsets(grid.shape, 6)
@@ -400,6 +435,25 @@ def _grow(
             for b, n_front in count.items()
             if n_front > _LEAK_FACTOR * branches[b].calibre + slack
         }
+        for b in sorted(failing):
+            upstream = _upstream_front(branches, b, step, reach, mature)
+            if (
+                upstream * h * h >= _STENOSIS_MIN_MM2
+                and branches[b].calibre <= _STENOSIS_NARROWING * upstream
+                and count[b] <= _STENOSIS_REGAIN * upstream + slack
+            ):
+                logger.debug(
+                    "step %d: branch %d widens again past a stenosis (front %d, calibre "
+                    "%.1f, %.0f upstream): calibre restored",
+                    step,
+                    b,
+                    count[b],
+                    branches[b].calibre,
+                    upstream,
+                )
+                branches[b].calibre = upstream
+                branches[b].settle_until = step + reach  # while the lumen widens back
+                failing.discard(b)
         killed = np.zeros(n_comp, dtype=bool)
         leaking: set[int] = set()
         for c, line in enumerate(lines):
@@ -453,7 +507,7 @@ def _grow(
             resume.append((restart, np.full(restart.size, a, dtype=np.int32)))
         for b in set(comp_branch.tolist()):
             branch = branches[b]
-            if step - branch.birth >= mature and branch.sizes:
+            if step - branch.birth >= mature and branch.sizes and step >= branch.settle_until:
                 recent = branch.sizes[-mature:]
                 branch.calibre = min(branch.calibre, float(np.median(recent)))
         if n_grown > max_voxels:
