@@ -64,12 +64,13 @@ _WINDOW_MM = 15.0  # fronts count for the ancestors they branched from within th
 _MAX_AIRWAY_ML = 300.0  # a larger tree has leaked: regrow stricter
 # A stenosis: a tube narrowed to half its cross-section or less, then widening again, is no
 # leak while its front stays within 1.25 x the cross-section it had upstream (within 40 mm,
-# without a real branch point between: a piece taking >= 75 % of a split continues the tube).
+# without a real branch point between: a piece twice the size of any other of its split
+# continues the tube; the two main bronchi at the carina are within 2:1).
 # Only for fronts of >= 60 mm² upstream (trachea, main and intermediate bronchi).
 _STENOSIS_REACH_MM = 40.0
 _STENOSIS_NARROWING = 0.5
 _STENOSIS_REGAIN = 1.25
-_STENOSIS_DOMINANT = 0.75
+_STENOSIS_DOMINANT = 2.0
 _STENOSIS_MIN_MM2 = 60.0
 _MAX_STEPS = 5000
 
@@ -302,20 +303,40 @@ def _descendants(branches: list[_Branch], a: int) -> list[int]:
     return out
 
 
-def _upstream_front(branches: list[_Branch], a: int, step: int, reach: int, mature: int) -> float:
+def _span(branches: list[_Branch], a: int) -> int:
+    """Steps branch ``a`` and the branches it gave off grew for."""
+    return (
+        max(branches[d].birth + len(branches[d].sizes) for d in [a, *_descendants(branches, a)])
+        - branches[a].birth
+    )
+
+
+def _upstream_front(
+    branches: list[_Branch], a: int, step: int, reach: int, mature: int, seed_front: float
+) -> float:
     """The widest recent front of the tube that branch ``a`` continues (0: none).
 
     Walks up through the ancestors born within ``reach`` steps while each split gave the
     line the dominant piece (a stenosis may shed a voxel or two as side pieces; a real
-    branch point splits the front into comparable parts); the seed layer does not count.
+    branch point splits the front into comparable parts). The seed layer is a stretch of
+    trachea, not a front: a line reaching it takes the seed's cross-section, ``seed_front``
+    (a trachea narrowed above the seed, grown upwards from it).
     """
     upstream = 0.0
     b = a
-    while branches[b].parent > 0 and step - branches[b].birth <= reach:
+    while branches[b].parent >= 0 and step - branches[b].birth <= reach:
         parent = branches[branches[b].parent]
-        firsts = [branches[c].sizes[0] for c in parent.children if branches[c].sizes]
-        if not branches[b].sizes or branches[b].sizes[0] < _STENOSIS_DOMINANT * sum(firsts):
+        others = [  # the other pieces of the split that grew on: a dead end is no branch
+            branches[c].sizes[0]
+            for c in parent.children
+            if c != b and branches[c].sizes and _span(branches, c) > mature
+        ]
+        if not branches[b].sizes or branches[b].sizes[0] < _STENOSIS_DOMINANT * max(
+            others, default=0
+        ):
             break
+        if parent.parent < 0:
+            return max(upstream, seed_front)
         if parent.sizes:
             upstream = max(upstream, float(max(parent.sizes[-mature:])))
         b = branches[b].parent
@@ -362,6 +383,9 @@ def _grow(
             "the trachea seed has no voxel below the growing threshold on the isotropic grid; "
             "the trachea found is too small to grow from. Check the CT is in HU."
         )
+    # The seed's cross-section (grid voxels per grid slice along S) stands for its front.
+    seed_k = seeds % grid.shape[2]
+    seed_front = seeds.size / float(seed_k.max() - seed_k.min() + 1)
     branches = [_Branch(parent=-1, birth=0, threshold_hu=start_hu, calibre=np.inf)]
     layers: list[tuple[IntArray, npt.NDArray[np.int32]]] = [
         (seeds, np.zeros(seeds.size, dtype=np.int32))
@@ -436,7 +460,7 @@ def _grow(
             if n_front > _LEAK_FACTOR * branches[b].calibre + slack
         }
         for b in sorted(failing):
-            upstream = _upstream_front(branches, b, step, reach, mature)
+            upstream = _upstream_front(branches, b, step, reach, mature, seed_front)
             if (
                 upstream * h * h >= _STENOSIS_MIN_MM2
                 and branches[b].calibre <= _STENOSIS_NARROWING * upstream
