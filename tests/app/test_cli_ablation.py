@@ -303,3 +303,22 @@ def test_help_teaches(capsys) -> None:  # type: ignore[no-untyped-def]
     assert code == 0 and "min_margin_mm" in flat and "--figure" in flat
     code, stdout, _ = _run(capsys, "plan", "--help")
     assert code == 0 and "ablation" in stdout and "devices" in stdout
+
+
+def test_a_plan_made_with_relative_paths_is_used_from_another_folder(  # type: ignore[no-untyped-def]
+    capsys, case: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A tester planned from the case folder with `ct.nii.gz` relative, then ran the next
+    step from elsewhere: "the plan's CT ... is not there any more" (exit 5). The plan now
+    records where the CT is, whatever folder the next step runs from."""
+    monkeypatch.chdir(case)
+    args = ["plan", "trajectory", "ct.nii.gz", "--anatomy", "anatomy", "--lesion"]
+    args += ["lesion.nii.gz", "--out", "relative.json", "--top", "2"]
+    assert main(args) == 0
+    assert Path(Plan.load(case / "relative.json").case.source_path) == case / "ct.nii.gz"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    code = main(["plan", "ablation", str(case / "relative.json"), "--device", "emprint"])
+    assert code == 0, capsys.readouterr().err

@@ -53,6 +53,8 @@ def test_report_of_a_cli_plan(capsys, full_plan: Path, tmp_path: Path) -> None: 
     ):
         assert f"<h2>{section}</h2>" in html, section
     assert "Navigation" not in html  # the plan has no navigation records
+    # what the trajectory planner could not check is kept with the plan and reported
+    assert "Note: not in the anatomy, so not avoided: mediastinum" in html
     # de-identified by default: the CT's path is not in the page
     assert str(full_plan) not in html and "ct.nii.gz" not in html
     images = re.findall(r'<img src="([^"]+)"', html)

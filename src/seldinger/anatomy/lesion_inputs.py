@@ -140,7 +140,7 @@ class Refinement:
         if np.any(seed_index < 0) or np.any(seed_index >= np.array(ct.shape)):
             raise LesionError(
                 f"seed_lps_mm {_rounded(seed)} lies outside the image {extent}. Pick a point "
-                "inside the lesion on this CT."
+                f"inside the lesion on this CT.{_ras_hint(ct, seed)}"
             )
         include = _points(include_lps_mm, "include_lps_mm")
         exclude = _points(exclude_lps_mm, "exclude_lps_mm")
@@ -420,3 +420,16 @@ def checked_seed(work: WorkBox, seed: tuple[int, int, int]) -> tuple[int, int, i
     offsets_mm = (candidates - np.asarray(seed)) * np.asarray(work.spacing)
     best = candidates[np.argmin((offsets_mm**2).sum(axis=1))]
     return (int(best[0]), int(best[1]), int(best[2]))
+
+
+def _ras_hint(ct: Volume, point: npt.NDArray[np.float64]) -> str:
+    """A hint when the point, read as RAS (3D Slicer's display), would lie in the image."""
+    flipped = point * np.array([-1.0, -1.0, 1.0])
+    index = np.rint(ct.lps_to_index(flipped)).astype(int)
+    if np.any(index < 0) or np.any(index >= np.array(ct.shape)):
+        return ""
+    shown = ",".join(f"{v:.1f}" for v in flipped)
+    return (
+        " Read as RAS (as 3D Slicer shows positions) it would lie inside: if it is RAS, give "
+        f"LPS by negating x and y: {shown}."
+    )

@@ -411,6 +411,8 @@ def lesion(
         value = np.round(np.asarray(summary[key], dtype=float), 2 if key == "volume_ml" else 1)
         out_console.print(f"{key}: {value.tolist()}", highlight=False)
     out_console.print(f"confidence: {found.confidence()}", highlight=False)
+    for warning in found.warnings():
+        out_console.print(f"warning: {warning}", highlight=False)
     print_written([out, figure])
 
 

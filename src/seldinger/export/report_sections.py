@@ -276,6 +276,8 @@ def trajectory_section(report: Report, section: TrajectorySection, figures: Figu
             caption=f"Skin candidates refused, per reason, of {section.n_candidates} (a candidate "
             "may count under several)",
         )
+    for note in section.notes:
+        report.add_text(f"Note: {note}")
 
 
 def ablation_section(report: Report, section: AblationSection, figures: Figures) -> None:
@@ -371,7 +373,9 @@ def ablation_section(report: Report, section: AblationSection, figures: Figures)
     else:
         report.add_text(
             f"Heat sinks: no vessel at least {HEAT_SINK_CALIBRE_MM:g} mm wide runs "
-            f"within {HEAT_SINK_DISTANCE_MM:g} mm of the zone."
+            f"within {HEAT_SINK_DISTANCE_MM:g} mm of the zone among the vessel masks checked: "
+            "the anatomy's pulmonary vessels and any given with --vessel (the liver's portal "
+            "and hepatic veins only when given)."
         )
     if section.physics is not None:
         physics_rows(report, section)

@@ -172,11 +172,12 @@ class Plan(PlanModel):
 
     @classmethod
     def for_ct(cls, ct: Ct, command: str | None = None) -> Plan:
-        """An empty plan for a CT read by :func:`seldinger.io.read_ct` (its path and UIDs)."""
+        """An empty plan for a CT read by :func:`seldinger.io.read_ct` (its path, made
+        absolute so that later steps run from another folder find it, and UIDs)."""
         meta = ct.meta
         return cls.new(
             ct.volume,
-            meta.source_path,
+            os.path.abspath(meta.source_path),
             meta.series_uid,
             study_uid=meta.study_uid,
             source_format=meta.format,

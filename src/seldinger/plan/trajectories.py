@@ -100,6 +100,9 @@ class TrajectorySection(PlanModel):
         Candidates refused per reason (a candidate may count under several).
     paths : list of TrajectoryRecord
         The best distinct safe paths, rank 1 first.
+    notes : list of str
+        What the planner assumed or could not check (the patient position taken, structures
+        the anatomy lacks, vessels not avoided, the liver rule unmet), as it printed them.
     """
 
     target: str | None = None
@@ -109,6 +112,7 @@ class TrajectorySection(PlanModel):
     n_safe: int | None = Field(default=None, ge=0)
     blocked_by: dict[str, int] = Field(default_factory=dict)
     paths: list[TrajectoryRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ranked(self) -> TrajectorySection:

@@ -198,7 +198,9 @@ def plan_ct_path(plan: Plan, plan_path: Path, given: Path | None) -> Path:
             raise MissingFileError(f"--ct {given} does not exist.")
         return given
     recorded = Path(plan.case.source_path)
-    for candidate in (recorded, plan_path.parent / recorded):
+    # Where it was; beside the plan as recorded (relative paths of older plans); beside the
+    # plan by name (a case folder moved whole). The voxel digest is checked afterwards.
+    for candidate in (recorded, plan_path.parent / recorded, plan_path.parent / recorded.name):
         if candidate.exists():
             return candidate
     raise MissingFileError(

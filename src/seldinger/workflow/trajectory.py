@@ -197,7 +197,8 @@ def plan_trajectory_step(
         drawn = score_drawn_path(maps, search, request.entry_lps_mm)
 
     plan, notes = _plan_for(request, ct)
-    notes.extend(_vessel_notes(maps, search.target_lps_mm))
+    vessel_notes = _vessel_notes(maps, search.target_lps_mm)
+    notes.extend(vessel_notes)
     for name in anatomy.masks:
         if name not in plan.structures:
             plan.structures[name] = StructureRef(
@@ -215,6 +216,8 @@ def plan_trajectory_step(
             plan.targets.append(lesion_target(target_name, lesion, mask_path))
     section = search.to_section(request.top, target_name)
     section.rules = section.rules.model_copy(update={"position": setup.position})
+    # Kept with the paths, for the report: what the planner assumed or could not check.
+    section.notes = [*ct.meta.notes, *setup.notes, *search.notes, *vessel_notes]
     if drawn is not None:
         section.paths = [drawn.trajectory.to_record()]
     if plan.trajectories is not None:

@@ -303,6 +303,7 @@ class TrajectorySearch:
             n_candidates=self.n_candidates,
             n_safe=int(self.safe.sum()),
             blocked_by=dict(self.blocked_by),
+            notes=list(self.notes),
             paths=[path.to_record() for path in self.top(top)],
         )
 
