@@ -496,8 +496,8 @@ def plan_ablation(
     for line in [*margin_lines(outcome.result.margin), *heat_sink_lines(section)]:
         out_console.print(line, highlight=False)
     short = margin_shortfall(outcome.result.margin, section.margin_mm)
-    if short:
-        out_console.print(f"warning: {short}", highlight=False)
+    for warning in [*([short] if short else []), *outcome.warnings]:
+        out_console.print(f"warning: {warning}", highlight=False)
     out_console.print(
         f"device: {dev.name} ({dev.modality}); zone sizes: {dev.provenance} (confidence "
         f"{dev.confidence}); source: {' '.join(dev.source.split())}",

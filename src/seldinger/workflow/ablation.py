@@ -20,7 +20,7 @@ from seldinger.io import write_volume
 from seldinger.physics.ablation import Device, load_catalogue
 from seldinger.plan import AblationSection, Plan, TrajectoryRules
 from seldinger.plan.ablation import HeatSinkShrinkageRecord, PhysicsZoneRecord
-from seldinger.planning.ablation import AblationPlan, plan_ablation
+from seldinger.planning.ablation import AblationPlan, plan_ablation, zone_reach_notes
 from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 from seldinger.workflow.case import PlanCase, Stages, open_target, quiet_stages, read_mask
 
@@ -80,15 +80,19 @@ class AblationOutcome:
     zone_path: Path
     figures: list[Path]
     notes: list[str]
+    #: What the zone reaches beyond the lesion's organ, and the end of the CT
+    #: (:func:`~seldinger.planning.ablation.reach.zone_reach_notes`).
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready: the section, with the files written and the notes."""
+        """JSON-ready: the section, with the files written, the notes and the warnings."""
         return {
             **self.section.model_dump(mode="json"),
             "n_applicators": self.section.n_applicators,
             "zone_mask": str(self.zone_path),
             "figures": [str(p) for p in self.figures],
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -187,6 +191,8 @@ def plan_ablation_step(
             result, section, physics_notes = _physics_zone(
                 case, anatomy, lesion, result, section, vessels, request
             )
+    warnings = zone_reach_notes(result.zone, lesion, anatomy)
+    section.notes = [*section.notes, *warnings]  # the report shows them
     plan.ablation = section
     plan.provenance.record("ablation", request.parameters(), request.command)
     figures: list[Path] = []
@@ -220,6 +226,7 @@ def plan_ablation_step(
             *result.placement.notes,
             *(physics_notes if request.physics else ablation_caveats(device)),
         ],
+        warnings=warnings,
     )
 
 

@@ -15,6 +15,7 @@ from seldinger.planning.ablation.placement import (
     applicator_at,
     place_applicators,
 )
+from seldinger.planning.ablation.reach import zone_reach_notes
 from seldinger.planning.ablation.run import AblationPlan, plan_ablation
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "heat_sinks",
     "place_applicators",
     "plan_ablation",
+    "zone_reach_notes",
 ]
