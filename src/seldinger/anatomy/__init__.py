@@ -18,6 +18,7 @@ from seldinger.anatomy.result import (
     STRUCTURES,
     Anatomy,
     LazyMasks,
+    add_structures,
     load_anatomy,
     map_masks,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "Lesion",
     "LesionError",
     "TotalSegmentatorEngine",
+    "add_structures",
     "get_engine",
     "lesion_measurements",
     "load_anatomy",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -196,7 +197,7 @@ class Anatomy:
                 "volume_ml": round(self.volume_ml(name), 2),
                 "seconds": round(float(self.seconds.get(name, 0.0)), 3),
             }
-            for name in STRUCTURES
+            for name in [*STRUCTURES, *sorted(set(self.masks) - set(STRUCTURES))]
             if name in self.masks
         }
         out: dict[str, Any] = {
@@ -242,6 +243,64 @@ class Anatomy:
                 summary["esophagus_centreline"] = _OESOPHAGUS_JSON
             (tmp / ANATOMY_JSON).write_text(json.dumps(summary, indent=2) + "\n")
         return out_dir
+
+
+#: Names a mask added to an anatomy may take: lower case, digits and underscores.
+_ADDED_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def add_structures(folder: str | Path, masks: Mapping[str, Volume], force: bool = False) -> Path:
+    """Add masks made elsewhere (drawn in 3D Slicer, from a model) to an anatomy folder.
+
+    Each becomes a structure like the segmented ones: ``plan trajectory --forbid NAME``
+    keeps needles out of it, and an ablation zone out of what the plan forbids. The masks
+    must lie on the anatomy's grid (its body mask's). Each file is written atomically and
+    ``anatomy.json`` last, so an error leaves the folder as it was listed.
+
+    Raises
+    ------
+    AnatomyError
+        Not an anatomy folder, a bad name, a mask on another grid or empty, or a name the
+        anatomy has already (without ``force``; the body never).
+    """
+    from seldinger.files import atomic_path
+    from seldinger.imaging import require_same_geometry
+    from seldinger.io import write_volume
+
+    folder = Path(folder)
+    anatomy = load_anatomy(folder)
+    path = folder / ANATOMY_JSON
+    summary = json.loads(path.read_text())
+    for name, mask in masks.items():
+        if not _ADDED_NAME.fullmatch(name) or name == "body":
+            raise AnatomyError(
+                f"{name!r} cannot name an added structure: use lower case letters, digits "
+                "and underscores, starting with a letter (e.g. gallbladder), and not 'body'."
+            )
+        if name in summary["structures"] and not force:
+            raise AnatomyError(
+                f"{folder} has a {name} already; pass --force to replace it, or another name."
+            )
+        require_same_geometry(anatomy["body"], mask)
+        if not np.asarray(mask.array).any():
+            raise AnatomyError(f"the mask given for {name} is empty; nothing to add.")
+    for name, mask in masks.items():
+        file = folder / f"{name}.nii.gz"
+        array = np.asarray(mask.array) != 0
+        with atomic_path(file) as tmp:
+            write_volume(mask.with_array(array.astype(np.uint8)), tmp, force=True)
+        voxel_ml = float(np.prod(mask.spacing_mm)) / 1000.0
+        summary["structures"][name] = {
+            "volume_ml": round(float(np.count_nonzero(array)) * voxel_ml, 2),
+            "seconds": 0.0,
+            "file": file.name,
+            "voxels": int(np.count_nonzero(array)),
+            "blake2b": _digest(file),
+            "added": True,
+        }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return folder
 
 
 def load_anatomy(folder: str | Path) -> Anatomy:

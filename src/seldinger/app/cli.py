@@ -39,6 +39,7 @@ from seldinger.app.common import (
     ResampleOption,
     SeriesOption,
     err_console,
+    name_paths,
     out_console,
     parse_box_lps,
     parse_lps,
@@ -100,6 +101,14 @@ StructuresOption = Annotated[
     typer.Option(
         "--structures",
         help="Comma-separated subset of: body, lung_left, lung_right, airways, bones, mediastinum, vessels, emphysema, liver (default: all; what they need is computed but not written).",
+    ),
+]
+AddMaskOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--add",
+        help="Add a mask made elsewhere (3D Slicer, a model) as a structure, NAME=MASK on the CT's grid (repeat it), e.g. --add gallbladder=gb.nii.gz; then `plan trajectory --forbid gallbladder` keeps needles and ablation zones out of it. Into an existing anatomy folder nothing is segmented again.",
+        show_default=False,
     ),
 ]
 EngineOption = Annotated[
@@ -313,6 +322,7 @@ def segment(
     resample: ResampleOption = False,
     force: ForceOption = False,
     as_json: JsonOption = False,
+    add: AddMaskOption = None,
 ) -> None:
     """Segment the anatomy a needle must see: body, lungs, airways, bones, mediastinum, vessels.
 
@@ -321,22 +331,40 @@ def segment(
     (centreline branches with generation and lumen radius, LPS mm) and
     OUT/vessel_radius_mm.nii.gz.
 
-    Example: `seldinger segment ct.nii.gz --out anatomy --structures lung_left,lung_right`.
+    Organs it does not segment (gallbladder, bowel, kidneys …) can be added as masks made
+    elsewhere with --add, and then forbidden to needles and ablation zones.
+
+    Example: `seldinger segment ct.nii.gz --out anatomy --structures lung_left,lung_right`;
+    `seldinger segment ct.nii.gz --out anatomy --add gallbladder=gb.nii.gz`.
     """
-    from seldinger.workflow.anatomy import segment_files
+    from seldinger.anatomy import ANATOMY_JSON, STRUCTURES
+    from seldinger.workflow.anatomy import add_structure_files, segment_files
 
     wanted = None if structures is None else [s.strip() for s in structures.split(",") if s.strip()]
-    with progress("segmenting", not as_json) as callback:
-        loaded, anatomy = segment_files(
-            ct,
-            out,
-            wanted,
-            engine=engine,
-            series_uid=series,
-            resample=resample,
-            force=force,
-            progress=callback,
+    added = name_paths(add or [], "--add")
+    if added and structures is None and (out / ANATOMY_JSON).is_file():
+        loaded, anatomy = add_structure_files(
+            ct, out, added, series_uid=series, resample=resample, force=force
         )
+    else:
+        if clash := sorted(set(added) & set(wanted or STRUCTURES)):
+            raise typer.BadParameter(
+                f"{', '.join(clash)} is segmented here; add it under another name, or segment "
+                "first and then --add it with --force to replace the segmented one.",
+                param_hint="--add",
+            )
+        with progress("segmenting", not as_json) as callback:
+            loaded, anatomy = segment_files(
+                ct,
+                out,
+                wanted,
+                engine=engine,
+                series_uid=series,
+                resample=resample,
+                force=force,
+                progress=callback,
+                added=added,
+            )
     summary = {"output": str(out), **anatomy.summary()}
     if as_json:
         print_json(summary)

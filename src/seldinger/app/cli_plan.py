@@ -21,6 +21,7 @@ from seldinger.app.common import (
     SeriesOption,
     command_line,
     err_console,
+    name_paths,
     out_console,
     parse_lps,
     print_json,
@@ -166,7 +167,7 @@ ForbidOption = Annotated[
     list[str] | None,
     _option(
         "--forbid",
-        help="Another structure of the anatomy no path may cross, besides bones, mediastinum, trachea and main bronchi (repeat it or separate names by commas: --forbid liver).",
+        help="Another structure of the anatomy no path may cross, besides bones, mediastinum, trachea and main bronchi (repeat it or separate names by commas: --forbid liver); `plan ablation` keeps its zones out of it too. A structure not segmented (gallbladder, bowel) is first added with `seldinger segment CT --out ANATOMY --add NAME=MASK`.",
     ),
 ]
 TableSideOption = Annotated[
@@ -472,7 +473,7 @@ def plan_ablation(
         margin_mm=margin_mm,
         max_probes=max_probes,
         target=target,
-        vessels=_name_paths(vessel or [], "--vessel"),
+        vessels=name_paths(vessel or [], "--vessel"),
         figures_dir=figures,
         ct_path=ct_path,
         resample=resample,
@@ -644,20 +645,6 @@ def plan_migrate(
 def _names(items: list[str] | None) -> list[str]:
     """Names given as repeated options and/or comma-separated."""
     return [name.strip() for item in items or () for name in item.split(",")]
-
-
-def _name_paths(items: list[str], option: str) -> dict[str, Path]:
-    """``NAME=PATH`` options as a mapping."""
-    found: dict[str, Path] = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise typer.BadParameter(
-                f"expected NAME=MASK (e.g. portal_vein=portal.nii.gz); got {item!r}.",
-                param_hint=option,
-            )
-        found[name.strip()] = Path(path.strip())
-    return found
 
 
 def _numbers(text: str) -> tuple[float, ...]:

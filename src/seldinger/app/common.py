@@ -33,6 +33,7 @@ __all__ = [
     "command_line",
     "err_console",
     "jsonable",
+    "name_paths",
     "out_console",
     "parse_box_lps",
     "parse_lps",
@@ -211,3 +212,17 @@ def parse_lps(text: str, option: str) -> tuple[float, float, float]:
             f"expected three numbers X,Y,Z (finite, LPS mm); got {text!r}.", param_hint=option
         )
     return values[0], values[1], values[2]
+
+
+def name_paths(items: list[str], option: str) -> dict[str, Path]:
+    """``NAME=PATH`` options as a mapping."""
+    found: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise typer.BadParameter(
+                f"expected NAME=MASK (e.g. portal_vein=portal.nii.gz); got {item!r}.",
+                param_hint=option,
+            )
+        found[name.strip()] = Path(path.strip())
+    return found

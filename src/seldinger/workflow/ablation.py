@@ -20,7 +20,12 @@ from seldinger.io import write_volume
 from seldinger.physics.ablation import Device, load_catalogue
 from seldinger.plan import AblationSection, Plan, TrajectoryRules
 from seldinger.plan.ablation import HeatSinkShrinkageRecord, PhysicsZoneRecord
-from seldinger.planning.ablation import AblationPlan, plan_ablation, zone_reach_notes
+from seldinger.planning.ablation import (
+    DEFAULT_CRITICAL,
+    AblationPlan,
+    plan_ablation,
+    zone_reach_notes,
+)
 from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 from seldinger.workflow.case import PlanCase, Stages, open_target, quiet_stages, read_mask
 
@@ -182,6 +187,8 @@ def plan_ablation_step(
             vessels=vessels,
             catalogue=catalogue,
             maps=maps,
+            # What the plan forbids to needles (gallbladder, bowel …) its zones keep out of too.
+            critical=tuple(dict.fromkeys((*DEFAULT_CRITICAL, *rules.forbidden))),
         )
     plan = case.plan
     section = result.to_section(target.name, ZONE_MASK_NAME, rules)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from seldinger.anatomy import Anatomy, Lesion, segment, segment_lesion
+from seldinger.anatomy import (
+    Anatomy,
+    Lesion,
+    add_structures,
+    load_anatomy,
+    segment,
+    segment_lesion,
+)
 from seldinger.anatomy.checks import require_hu
 from seldinger.anatomy.lesion import DEFAULT_MAX_DIAMETER_MM
 from seldinger.files import check_overwrite
 from seldinger.io import Ct, read_ct, write_volume
-from seldinger.workflow.case import ProgressCallback
+from seldinger.workflow.case import ProgressCallback, on_grid, read_mask
 
-__all__ = ["LesionRefinement", "segment_files", "segment_lesion_file"]
+__all__ = ["LesionRefinement", "add_structure_files", "segment_files", "segment_lesion_file"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +44,22 @@ def segment_files(
     resample: bool = False,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    added: Mapping[str, Path] | None = None,
 ) -> tuple[Ct, Anatomy]:
     """Read a CT, segment its anatomy, write the anatomy folder (atomically).
 
     Returns the CT and the anatomy; ``progress(done, total)`` is called per structure.
+    ``added`` masks (name to file, made elsewhere) are read and checked on the CT's grid
+    before anything is segmented, and written with the segmented ones.
     """
     out = Path(out_dir)
     check_overwrite(out, force)
     loaded = read_ct(Path(ct_path), series_uid=series_uid, resample=resample)
+    fix = "Draw it on this CT, or resample it onto it."
+    extra = {
+        name: read_mask(path, loaded.volume, f"--add {name}", fix)
+        for name, path in (added or {}).items()
+    }
 
     def each(name: str, done: int, total: int) -> None:
         if progress is not None:
@@ -53,8 +68,37 @@ def segment_files(
     anatomy = segment(
         loaded.volume, structures, engine=engine, modality=loaded.meta.modality, progress=each
     )
+    if extra:
+        anatomy = replace(anatomy, masks={**anatomy.masks, **extra})
     anatomy.save(out, force=force)
     return loaded, anatomy
+
+
+def add_structure_files(
+    ct_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    masks: Mapping[str, Path],
+    *,
+    series_uid: str | None = None,
+    resample: bool = False,
+    force: bool = False,
+) -> tuple[Ct, Anatomy]:
+    """Add mask files made elsewhere to the anatomy folder of this CT (nothing segmented).
+
+    Each mask is put on the CT's grid (any axis order; another grid is refused, naming the
+    file), the folder's body must lie on it too, and
+    :func:`~seldinger.anatomy.add_structures` writes them.
+    """
+    out = Path(out_dir)
+    loaded = read_ct(Path(ct_path), series_uid=series_uid, resample=resample)
+    anatomy = load_anatomy(out)
+    fix = "Draw it on this CT, or resample it onto it."
+    on_grid(anatomy["body"], loaded.volume, f"the anatomy in {out}", "Segment this CT into it.")
+    volumes = {
+        name: read_mask(path, loaded.volume, f"--add {name}", fix) for name, path in masks.items()
+    }
+    add_structures(out, volumes, force=force)
+    return loaded, load_anatomy(out)
 
 
 def segment_lesion_file(

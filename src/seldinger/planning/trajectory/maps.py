@@ -261,7 +261,9 @@ def _check_inputs(
         if name not in anatomy:
             raise BadInputError(
                 f"forbidden structure {name!r} is not in the anatomy (it has "
-                f"{', '.join(anatomy.masks)}); segment it or drop it from forbidden."
+                f"{', '.join(anatomy.masks)}); segment it, or add a mask of it made elsewhere "
+                "(`seldinger segment CT --out ANATOMY --add NAME=MASK`), or drop it from "
+                "forbidden."
             )
 
 
