@@ -91,6 +91,11 @@ def test_an_added_gallbladder_is_kept_out_of_paths_and_zones(capsys, case: Path)
     zone, gallbladder = _zone_and_gallbladder(case)
     assert not (zone & gallbladder).any()
     assert "gallbladder" not in out
+    # The applicators' tracts say how much normal liver they cross, in the plan and table.
+    ablation = Plan.load(case / "plan.json").ablation
+    assert ablation is not None
+    assert all(a.path.liver_parenchyma_mm is not None for a in ablation.applicators)
+    assert "liver" in out.split("applicator(s)")[1].split("covered")[0]
 
 
 def test_bad_added_masks_are_refused_before_anything_is_written(

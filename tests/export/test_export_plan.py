@@ -208,6 +208,11 @@ def test_export_refuses_and_leaves_nothing(exports, tmp_path: Path, capsys) -> N
     assert main(["export", str(plan_path), "--out", str(out), "--format", "dicom,pdf"]) == 2
     err = capsys.readouterr().err
     assert "--format" in err and "pdf is not a format" in err and not out.exists()
+    # names in capitals are the same formats (a tester's DICOM,STL was refused)
+    assert (
+        main(["export", str(plan_path), "--out", str(tmp_path / "caps"), "--format", "NIfTI"]) == 0
+    )
+    assert any((tmp_path / "caps").rglob("*.nii.gz"))
     # an empty target mask is refused, naming the target
     folder = tmp_path / "broken"
     folder.mkdir()

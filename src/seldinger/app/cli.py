@@ -198,6 +198,8 @@ EXPORT_FORMATS = ("dicom", "stl", "ply", "nifti")
 
 
 def _export_formats(value: str) -> str:
+    """The formats in lower case (DICOM,STL is dicom,stl); an unknown one is a usage error."""
+    value = value.lower()
     unknown = [f for f in (p.strip() for p in value.split(",")) if f not in EXPORT_FORMATS]
     if unknown:
         raise typer.BadParameter(

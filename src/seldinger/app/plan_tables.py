@@ -139,6 +139,10 @@ def applicators_table(section: AblationSection) -> Table:
     if clusters:
         table.add_column("probes", justify="right")
     table.add_column("coverage\nalone %", justify="right")
+    # A liver target's applicators say how much normal liver their tract crosses (rule: 10).
+    liver = any(row.path.liver_parenchyma_mm is not None for row in rows)
+    if liver:
+        table.add_column("liver\nmm", justify="right")
     for n, row in enumerate(rows, 1):
         cells = [
             str(n),
@@ -151,6 +155,8 @@ def applicators_table(section: AblationSection) -> Table:
         ]
         if clusters:
             cells.insert(6, str(len(row.probes_tip_lps_mm)))
+        if liver:
+            cells.append(_mm(row.path.liver_parenchyma_mm))
         table.add_row(*cells)
     return table
 

@@ -335,12 +335,18 @@ def ablation_section(report: Report, section: AblationSection, figures: Figures)
                 "insertion_depth_mm": a.insertion_depth_mm,
                 "zone_diameters_mm": [round(2 * r, 1) for r in a.zone_radii_mm],
                 "coverage_alone_percent": a.coverage_percent_alone,
+                **(
+                    {"normal_liver_mm": a.path.liver_parenchyma_mm}
+                    if a.path.liver_parenchyma_mm is not None
+                    else {}
+                ),
                 "path_risk_score": a.path.risk_score,
             }
             for n, a in enumerate(section.applicators, 1)
         ],
         caption="Applicators (LPS mm; zone diameters along the probe, across it and across both; "
-        "coverage of the lesion + margin by this applicator alone, %)",
+        "coverage of the lesion + margin by this applicator alone, %; normal liver crossed "
+        "before a liver lesion, mm, 10 or more by the ranking's rule)",
     )
     margin = section.margin
     report.add_table(
