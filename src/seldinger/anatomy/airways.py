@@ -63,11 +63,11 @@ _MATURE_MM = 8.0  # a branch sets its own calibre after this length; leaks roll 
 _WINDOW_MM = 15.0  # fronts count for the ancestors they branched from within this distance
 _MAX_AIRWAY_ML = 300.0  # a larger tree has leaked: regrow stricter
 # A stenosis: a tube narrowed to half its cross-section or less, then widening again, is no
-# leak while its front stays within 1.25 x the cross-section it had upstream (within 40 mm,
+# leak while its front stays within 1.25 x the cross-section it had upstream (within 60 mm,
 # without a real branch point between: a piece twice the size of any other of its split
 # continues the tube; the two main bronchi at the carina are within 2:1).
 # Only for fronts of >= 60 mm² upstream (trachea, main and intermediate bronchi).
-_STENOSIS_REACH_MM = 40.0
+_STENOSIS_REACH_MM = 60.0
 _STENOSIS_NARROWING = 0.5
 _STENOSIS_REGAIN = 1.25
 _STENOSIS_DOMINANT = 2.0
@@ -319,13 +319,17 @@ def _upstream_front(
     Walks up through the ancestors born within ``reach`` steps while each split gave the
     line the dominant piece (a stenosis may shed a voxel or two as side pieces; a real
     branch point splits the front into comparable parts). The seed layer is a stretch of
-    trachea, not a front: a line reaching it takes the seed's cross-section, ``seed_front``
-    (a trachea narrowed above the seed, grown upwards from it).
+    trachea, not a front, and its two ends growing apart are no branch point: a line
+    reaching it takes the seed's cross-section, ``seed_front``, or the widest first front
+    of its ends (a trachea narrowed above the seed, grown upwards from it).
     """
     upstream = 0.0
     b = a
     while branches[b].parent >= 0 and step - branches[b].birth <= reach:
         parent = branches[branches[b].parent]
+        if parent.parent < 0:  # the seed's own ends grow apart: no branch point
+            ends = [branches[c].sizes[0] for c in parent.children if branches[c].sizes]
+            return max(upstream, seed_front, *ends)
         others = [  # the other pieces of the split that grew on: a dead end is no branch
             branches[c].sizes[0]
             for c in parent.children
@@ -335,8 +339,6 @@ def _upstream_front(
             others, default=0
         ):
             break
-        if parent.parent < 0:
-            return max(upstream, seed_front)
         if parent.sizes:
             upstream = max(upstream, float(max(parent.sizes[-mature:])))
         b = branches[b].parent
