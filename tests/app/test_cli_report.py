@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from case_copy import copy_case
@@ -97,3 +98,43 @@ def test_pdf_and_headless_chromium(capsys, full_plan: Path, tmp_path: Path) -> N
 def test_report_bad_input(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, _, err = _run(capsys, "report", tmp_path / "nowhere.json")
     assert code == ExitCode.IO and "no plan at" in err
+
+
+def test_export_writes_the_plans_points_as_slicer_markups(
+    capsys, full_plan: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The needle paths, applicators, seeds and target as 3D Slicer markups (LPS mm): the
+    plan's points, which the mask formats did not carry (a tester found entry and target
+    points only in plan.json)."""
+    import json
+
+    from seldinger.plan import Plan
+
+    out = tmp_path / "export"
+    code, _, err = _run(capsys, "export", full_plan / "plan.json", "--out", out, "--format",
+                        "markups")  # fmt: skip
+    assert code == 0, err
+    plan = Plan.load(full_plan / "plan.json")
+    assert plan.trajectories is not None and plan.ablation is not None and plan.seeds is not None
+    files = {p.name: json.loads(p.read_text()) for p in (out / "markups").glob("*.mrk.json")}
+    paths = [f"path_{p.rank}.mrk.json" for p in plan.trajectories.paths]
+    assert set(paths) | {"targets.mrk.json", "seeds.mrk.json"} <= set(files)
+    for document in files.values():
+        assert "markups-schema-v1.0.3.json" in document["@schema"]
+        (markup,) = document["markups"]
+        assert markup["coordinateSystem"] == "LPS" and markup["coordinateUnits"] == "mm"
+    best = plan.trajectories.paths[0]
+    line = files["path_1.mrk.json"]["markups"][0]
+    assert line["type"] == "Line"
+    entry, target = (np.array(point["position"]) for point in line["controlPoints"])
+    assert np.allclose(entry, best.entry_lps_mm, atol=1e-3)
+    assert np.allclose(target, best.target_lps_mm, atol=1e-3)
+    probes = sum(max(1, len(a.probes_tip_lps_mm)) for a in plan.ablation.applicators)
+    assert len([n for n in files if n.startswith("applicator_")]) == probes
+    first = plan.ablation.applicators[0]
+    tip = files[sorted(n for n in files if n.startswith("applicator_1"))[0]]["markups"][0]
+    assert np.allclose(tip["controlPoints"][1]["position"],
+                       (first.probes_tip_lps_mm or [first.tip_lps_mm])[0], atol=1e-3)  # fmt: skip
+    seeds = files["seeds.mrk.json"]["markups"][0]
+    assert seeds["type"] == "Fiducial"
+    assert len(seeds["controlPoints"]) == sum(len(n.seeds_lps_mm) for n in plan.seeds.needles)

@@ -194,7 +194,7 @@ ExportOutOption = Annotated[
 ]
 #: What ``export --format`` takes (seldinger.workflow.export.FORMATS, which checks it again;
 #: here so that a wrong name is a usage error, exit 2, before anything is read).
-EXPORT_FORMATS = ("dicom", "stl", "ply", "nifti")
+EXPORT_FORMATS = ("dicom", "stl", "ply", "nifti", "markups")
 
 
 def _export_formats(value: str) -> str:
@@ -212,7 +212,7 @@ FormatOption = Annotated[
     str,
     typer.Option(
         "--format",
-        help="Comma-separated: dicom (SEG, RTSTRUCT, RT Plan + RT Dose of seeds, Spatial Registration), stl, ply, nifti.",
+        help="Comma-separated: dicom (SEG, RTSTRUCT, RT Plan + RT Dose of seeds, Spatial Registration), stl, ply, nifti, markups (needle paths, applicators, seeds and target as 3D Slicer .mrk.json, LPS mm).",
         callback=_export_formats,
     ),
 ]
@@ -502,7 +502,7 @@ def report(
 def export(
     plan_path: PlanArgument,
     out: ExportOutOption,
-    formats: FormatOption = "dicom,stl,nifti",
+    formats: FormatOption = "dicom,stl,nifti,markups",
     ct_path: PlanCtOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,

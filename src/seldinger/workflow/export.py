@@ -8,12 +8,15 @@
   Registration for each stored tracker (or reference) to CT registration.
 - ``stl`` / ``ply``: a surface mesh (LPS mm) of each mask, and the seed template plate.
 - ``nifti``: each mask, and the seed dose (Gy), on the CT's grid.
+- ``markups``: the needle paths, applicator probes, seeds and target as 3D Slicer markups
+  (``.mrk.json``, LPS mm): the plan's points, which the other formats do not carry.
 
 The output folder appears whole or not at all.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ from seldinger.export.dicom import (
     write_rtstruct,
     write_seg,
 )
+from seldinger.export.markups import plan_markups
 from seldinger.export.meshes import write_mask_mesh, write_mesh
 from seldinger.export.seed_figures import seed_dose_grid
 from seldinger.export.template import seed_template_plate
@@ -45,7 +49,7 @@ from seldinger.workflow.case import PlanCase, Stages, load_plan_case, quiet_stag
 __all__ = ["FORMATS", "ExportRequest", "ExportResult", "export_plan", "plan_masks"]
 
 #: What ``--format`` takes (seldinger.app.cli.EXPORT_FORMATS repeats it for the parser).
-FORMATS = ("dicom", "stl", "ply", "nifti")
+FORMATS = ("dicom", "stl", "ply", "nifti", "markups")
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class ExportRequest:
 
     plan_path: Path
     out: Path
-    formats: Sequence[str] = ("dicom", "stl", "nifti")
+    formats: Sequence[str] = ("dicom", "stl", "nifti", "markups")
     ct_path: Path | None = None
     force: bool = False
 
@@ -82,7 +86,7 @@ class ExportResult:
 
     def by_kind(self) -> dict[str, list[Path]]:
         """Files per kind (``ct``, ``seg``, ``rtstruct``, ``rtplan``, ``rtdose``, ``reg``,
-        ``mesh``, ``nifti``)."""
+        ``mesh``, ``nifti``, ``markups``)."""
         return dict(self.kinds)
 
     def summary(self) -> dict[str, Any]:
@@ -156,6 +160,12 @@ def export_plan(
             if dose is not None:
                 write_volume(dose, folder / "seed_dose_gy.nii.gz")
                 result._add("nifti", request.out / "nifti" / "seed_dose_gy.nii.gz")
+        if "markups" in request.formats:
+            folder = tmp / "markups"
+            folder.mkdir()
+            for name, document in plan_markups(case.plan).items():
+                (folder / name).write_text(json.dumps(document, indent=2) + "\n")
+                result._add("markups", request.out / "markups" / name)
     if not masks:
         result.notes.append("the plan holds no non-empty mask: no SEG, RTSTRUCT or meshes.")
     return result
