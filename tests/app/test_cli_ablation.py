@@ -322,3 +322,19 @@ def test_a_plan_made_with_relative_paths_is_used_from_another_folder(  # type: i
     capsys.readouterr()
     code = main(["plan", "ablation", str(case / "relative.json"), "--device", "emprint"])
     assert code == 0, capsys.readouterr().err
+
+
+def test_two_plans_in_one_folder_keep_their_own_zones(capsys, case: Path) -> None:  # type: ignore[no-untyped-def]
+    """A tester's second plan in the same folder was refused: ablation_zone.nii.gz existed.
+    A plan not named plan.json writes <name>.ablation_zone.nii.gz, and records it."""
+    import shutil
+
+    shutil.copy(case / "plan.json", case / "second.json")
+    assert main(["plan", "ablation", str(case / "plan.json"), "--device", "emprint"]) == 0
+    assert main(["plan", "ablation", str(case / "second.json"), "--device", "emprint"]) == 0
+    capsys.readouterr()
+    assert (case / "ablation_zone.nii.gz").is_file()
+    assert (case / "second.ablation_zone.nii.gz").is_file()
+    second = Plan.load(case / "second.json")
+    assert second.ablation is not None
+    assert second.ablation.zone_mask_path == "second.ablation_zone.nii.gz"

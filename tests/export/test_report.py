@@ -259,3 +259,13 @@ def test_report_never_replaces_a_foreign_folder(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not a Seldinger report folder"):
         Report("r").write(precious, force=True)
     assert (precious / "thesis.tex").read_text(encoding="utf-8") == "years of work"
+
+
+def test_the_risk_sentence_names_the_liver_rule_only_for_a_liver_target() -> None:
+    from seldinger.export.report_sections import risk_score_sentence
+
+    lung = risk_score_sentence(["fissure_crossed", "length", "rib_margin"])
+    assert "Huo et al." in lung and "fissure crossed OR 3.75" in lung
+    assert "liver" not in lung
+    liver = risk_score_sentence(["length", "liver_capsule"])
+    assert "practice rule" in liver and "10 mm of normal liver" in liver

@@ -455,7 +455,7 @@ def plan_ablation(
     thermal zone (heat sink).
 
     Writes the plan's `ablation` section (--force replaces it) and ablation_zone.nii.gz
-    beside the plan.
+    beside the plan (`<name>.ablation_zone.nii.gz` for a plan not named plan.json).
 
     Exit status: 0 done; 4 when no placement reaches the goal (nothing is written; the
     message says what to change); 3 unusable input (unknown device or setting, a plan

@@ -103,6 +103,9 @@ def case_section(
     if identified:
         keys = ["source", *keys, "study_uid", "series_uid"]
     row = {key: ct_summary.get(key) for key in keys if ct_summary.get(key) is not None}
+    origin = ct_summary.get("origin_lps_mm")
+    if origin is not None:  # every coordinate to 0.01 mm (178 beside -11.32 misread)
+        row["origin_lps_mm"] = ", ".join(f"{float(v):.2f}" for v in origin)
     row["plan created (UTC)"] = plan.provenance.created_utc.isoformat(timespec="seconds")
     row["software"] = f"Seldinger {plan.provenance.software_version}"
     report.add_table(row, caption="CT geometry (mm, LPS) and intensities (HU)")
@@ -168,7 +171,17 @@ def risk_score_sentence(terms: Sequence[str]) -> str:
         f"(+{math.log(EVIDENCE_ODDS_RATIOS[name]):.2f})"
         for name in used
     )
+    from seldinger.planning.trajectory.score import LIVER_CAPSULE_WEIGHT, LIVER_PARENCHYMA_MM
+
     lo_mm, hi_mm = DEPTH_RAMP_MM
+    liver = (
+        " For this liver target it adds a practice rule with no pooled odds ratio: up to "
+        f"{LIVER_CAPSULE_WEIGHT:g} for a path entering the lesion straight from the capsule, "
+        f"falling to 0 at {LIVER_PARENCHYMA_MM:g} mm of normal liver crossed first (the "
+        "parenchyma tamponades the tract: less bleeding and seeding)."
+        if "liver_capsule" in terms
+        else ""
+    )
     return (
         "The risk score is a log odds of pneumothorax: each risk factor a path has adds the "
         "natural logarithm of its pooled odds ratio from a meta-analysis of CT-guided lung "
@@ -176,6 +189,7 @@ def risk_score_sentence(terms: Sequence[str]) -> str:
         f"from {lo_mm / 10:g} to {hi_mm / 10:g} cm), as in a logistic model with independent "
         "factors, plus small tie-breakers for needle length, aerated lung crossed, angle to "
         "the pleura and closeness to vessels. Lower is better; 0.7 more is about twice the odds."
+        + liver
     )
 
 

@@ -682,7 +682,7 @@ def render_skin_risk_map(
             labelcolor=_TEXT,
         )
     heading = title or (
-        f"Skin entry risk map: {int(ok.sum())} candidates, {int(blocked.sum())} blocked; unwrapped "
+        f"Skin entry risk map: {int(ok.sum())} safe entries, {int(blocked.sum())} refused; unwrapped "
         f"around LPS x = {centre[0]:.1f}, y = {centre[1]:.1f} mm"
     )
     figure.text(0.5, 0.955, heading, ha="center", va="center", color=_TEXT, fontsize=12)

@@ -36,10 +36,24 @@ __all__ = [
     "ablation_caveats",
     "plan_ablation_step",
     "step_rules",
+    "zone_mask_name",
 ]
 
-#: Name of the zone mask written beside the plan.
+#: Name of the zone mask written beside a plan named plan.json (:func:`zone_mask_name`).
 ZONE_MASK_NAME = "ablation_zone.nii.gz"
+
+
+def zone_mask_name(plan_path: Path) -> str:
+    """The zone mask's file name beside ``plan_path``: ``ablation_zone.nii.gz`` for
+    ``plan.json``, ``<stem>.ablation_zone.nii.gz`` for any other plan, so that two plans in
+    one folder keep their own zones (a tester's second plan was refused: the file existed).
+
+    >>> zone_mask_name(Path("case/plan.json")), zone_mask_name(Path("case/liver_b.json"))
+    ('ablation_zone.nii.gz', 'liver_b.ablation_zone.nii.gz')
+    """
+    if plan_path.name == "plan.json":
+        return ZONE_MASK_NAME
+    return f"{plan_path.stem}.{ZONE_MASK_NAME}"
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,7 @@ def plan_ablation_step(
             f"{request.plan_path} already holds an ablation plan ({plan.ablation.device} "
             f"{', '.join(plan.ablation.settings)}); pass --force to replace it."
         )
-    zone_path = request.plan_path.parent / ZONE_MASK_NAME
+    zone_path = request.plan_path.parent / zone_mask_name(request.plan_path)
     check_outputs([zone_path], request.force or plan.ablation is not None)
     if request.figures_dir is not None:  # matplotlib: imported only to draw
         from seldinger.export.ablation_figures import ablation_figure_names
@@ -191,7 +205,7 @@ def plan_ablation_step(
             critical=tuple(dict.fromkeys((*DEFAULT_CRITICAL, *rules.forbidden))),
         )
     plan = case.plan
-    section = result.to_section(target.name, ZONE_MASK_NAME, rules)
+    section = result.to_section(target.name, zone_path.name, rules)
     physics_notes: list[str] = []
     if request.physics:
         with stages("simulating the zone (physics)"):

@@ -44,7 +44,7 @@ from seldinger.planning.trajectory.drawn import (
     UnsafeDrawnPathError,
     score_drawn_path,
 )
-from seldinger.workflow.ablation import ZONE_MASK_NAME
+from seldinger.workflow.ablation import zone_mask_name
 from seldinger.workflow.case import PlanCase, load_plan_case
 
 __all__ = [
@@ -694,14 +694,14 @@ class Workstation:
                     "zone_volume_ml": metrics["zone_volume_ml"],
                     "healthy_ablated_ml": metrics["healthy_ablated_ml"],
                     "margin": type(plan.ablation.margin).model_validate(metrics["margin"]),
-                    "zone_mask_path": ZONE_MASK_NAME,
+                    "zone_mask_path": zone_mask_name(out),
                 }
             )
             parameters["applicators_moved"] = True
         plan.provenance.record("workstation", parameters, command)
         with staged_outputs(force=True) as stage:
             if zone is not None:
-                write_volume(zone, stage.path(out.parent / ZONE_MASK_NAME), force=True)
+                write_volume(zone, stage.path(out.parent / zone_mask_name(out)), force=True)
             plan.save(stage.path(out), force=True)
         with self._lock:
             self.case.plan = plan
