@@ -134,3 +134,34 @@ def test_bad_masks_are_refused_and_nothing_written(dicom_case, tmp_path) -> None
     with pytest.raises(DicomExportError, match="masks is empty"):
         write_rtstruct({}, dicom_case.series, out)
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_lobes_and_added_abdominal_organs_are_named_and_coded(  # type: ignore[no-untyped-def]
+    dicom_case, tmp_path, dciodvfy_errors
+) -> None:
+    """A tester's RTSTRUCT carried lung_lower_lobe_left under its raw name with no type;
+    lobes and the organs `segment --add` brings (gallbladder, portal vein …) are coded now."""
+    from seldinger.export.dicom import write_seg
+
+    left = dicom_case.masks["lung_left"]
+    masks = {
+        "lung_upper_lobe_left": left,
+        "gallbladder": dicom_case.masks["heart"],
+        "portal_vein": dicom_case.masks["nodule"],
+    }
+    path = write_rtstruct(masks, dicom_case.series, tmp_path / "rs.dcm")
+    assert dciodvfy_errors(path) == []
+    ds = pydicom.dcmread(path)
+    names = [roi.ROIName for roi in ds.StructureSetROISequence]
+    assert names == ["Lung, upper lobe, left", "Gallbladder", "Portal vein"]
+    observations = {o.ReferencedROINumber: o for o in ds.RTROIObservationsSequence}
+    kinds = [observations[roi.ROINumber].RTROIInterpretedType for roi in ds.StructureSetROISequence]
+    assert kinds == ["ORGAN", "ORGAN", "AVOIDANCE"]
+    codes = [observations[roi.ROINumber].RTROIIdentificationCodeSequence[0].CodeValue
+             for roi in ds.StructureSetROISequence]  # fmt: skip
+    assert codes == ["45653009", "28231008", "32764006"]
+    seg = pydicom.dcmread(write_seg(masks, dicom_case.series, tmp_path / "seg.dcm"))
+    lobe = seg.SegmentSequence[0]
+    assert lobe.SegmentedPropertyTypeCodeSequence[0].CodeValue == "45653009"
+    modifier = lobe.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence
+    assert modifier[0].CodeMeaning == "Left"

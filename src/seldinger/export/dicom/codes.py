@@ -5,7 +5,9 @@ the DICOM standard's PS3.16 code tables. Segment categories follow CID 7150 "Seg
 Property Categories" (Anatomical Structure, Morphologically Abnormal Structure, Spatial and
 Relational Concept). Laterality is post-coordinated, as PS3.3 C.8.20.2 allows: "Lung" with
 the modifier "Left" or "Right" (SNOMED's pre-coordinated left/right lung concepts are not in
-the DICOM code tables). The ablation zone has no concept of its own: it is coded as the
+the DICOM code tables); so are the upper and lower lobes, and the kidneys. Abdominal
+organs a user adds to the anatomy (``segment --add``: gallbladder, bowel, portal vein …) are
+coded too. The ablation zone has no concept of its own: it is coded as the
 coagulation necrosis it is meant to produce (SCT 6574001 "Necrosis"). A structure whose
 name is not known gets the generic category and type "Anatomical Structure"
 (SCT 91723000) and an empty RT ROI Interpreted Type (Type 2: unknown).
@@ -82,6 +84,57 @@ _HEART = StructureCode("Heart", _ANATOMY, codes.SCT.Heart, "ORGAN", (206, 110, 8
 _LIVER = StructureCode("Liver", _ANATOMY, codes.SCT.Liver, "ORGAN", (221, 130, 101))
 _SPINAL_CORD = StructureCode("Spinal cord", _ANATOMY, codes.SCT.SpinalCord, "ORGAN", (244, 214, 49))
 _ESOPHAGUS = StructureCode("Esophagus", _ANATOMY, codes.SCT.Esophagus, "ORGAN", (211, 171, 143))
+# The lobes (``segment``'s lobe masks): upper and lower lobe with laterality, as the code
+# tables hold them; the middle lobe is the right lung's own concept.
+_LOBES = {
+    "lung_upper_lobe_left": StructureCode(
+        "Lung, upper lobe, left", _ANATOMY, codes.SCT.UpperLobeOfLung, "ORGAN", (128, 174, 128),
+        codes.SCT.Left,
+    ),
+    "lung_lower_lobe_left": StructureCode(
+        "Lung, lower lobe, left", _ANATOMY, codes.SCT.LowerLobeOfLung, "ORGAN", (101, 146, 101),
+        codes.SCT.Left,
+    ),
+    "lung_upper_lobe_right": StructureCode(
+        "Lung, upper lobe, right", _ANATOMY, codes.SCT.UpperLobeOfLung, "ORGAN", (111, 184, 210),
+        codes.SCT.Right,
+    ),
+    "lung_middle_lobe_right": StructureCode(
+        "Lung, middle lobe, right", _ANATOMY, codes.SCT.MiddleLobeOfRightLung, "ORGAN",
+        (90, 160, 190),
+    ),
+    "lung_lower_lobe_right": StructureCode(
+        "Lung, lower lobe, right", _ANATOMY, codes.SCT.LowerLobeOfLung, "ORGAN", (70, 140, 175),
+        codes.SCT.Right,
+    ),
+}  # fmt: skip
+# Abdominal organs a user adds (``segment --add``) and forbids: named and coded in the
+# exports like the segmented ones.
+_ABDOMEN = {
+    "gallbladder": StructureCode(
+        "Gallbladder", _ANATOMY, codes.SCT.Gallbladder, "ORGAN", (139, 150, 98)
+    ),
+    "kidney_left": StructureCode(
+        "Kidney, left", _ANATOMY, codes.SCT.Kidney, "ORGAN", (185, 102, 83), codes.SCT.Left
+    ),
+    "kidney_right": StructureCode(
+        "Kidney, right", _ANATOMY, codes.SCT.Kidney, "ORGAN", (185, 102, 83), codes.SCT.Right
+    ),
+    "stomach": StructureCode("Stomach", _ANATOMY, codes.SCT.Stomach, "ORGAN", (216, 132, 105)),
+    "duodenum": StructureCode("Duodenum", _ANATOMY, codes.SCT.Duodenum, "ORGAN", (255, 253, 229)),
+    "small_bowel": StructureCode(
+        "Small bowel", _ANATOMY, codes.SCT.SmallIntestine, "ORGAN", (205, 167, 142)
+    ),
+    "colon": StructureCode("Colon", _ANATOMY, codes.SCT.Colon, "ORGAN", (204, 168, 143)),
+    "pancreas": StructureCode("Pancreas", _ANATOMY, codes.SCT.Pancreas, "ORGAN", (249, 180, 111)),
+    "spleen": StructureCode("Spleen", _ANATOMY, codes.SCT.Spleen, "ORGAN", (157, 108, 162)),
+    "portal_vein": StructureCode(
+        "Portal vein", _ANATOMY, codes.SCT.PortalVein, "AVOIDANCE", (0, 151, 206)
+    ),
+    "inferior_vena_cava": StructureCode(
+        "Inferior vena cava", _ANATOMY, codes.SCT.InferiorVenaCava, "AVOIDANCE", (0, 122, 171)
+    ),
+}
 _LESION = StructureCode("Lesion", _ABNORMAL, codes.SCT.Neoplasm, "GTV", (255, 0, 0))
 _NODULE = StructureCode("Nodule", _ABNORMAL, codes.SCT.Nodule, "GTV", (255, 0, 0))
 _ABLATION = StructureCode(
@@ -129,6 +182,10 @@ KNOWN_STRUCTURES: dict[str, StructureCode] = {
     "ablation_zone": _ABLATION,
     "ablation": _ABLATION,
     "zone": _ABLATION,
+    **_LOBES,
+    **_ABDOMEN,
+    "small_intestine": _ABDOMEN["small_bowel"],
+    "ivc": _ABDOMEN["inferior_vena_cava"],
 }
 
 #: Colours given in turn to structures without a known code.
