@@ -58,7 +58,7 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     lungs = np.zeros_like(inside)
     for name in ("lung_left", "lung_right"):
         if name in anatomy:
-            lungs |= _mask(anatomy, name)
+            lungs |= _mask(anatomy, name)  # whole: the shell is checked on its own box
     host = {"lungs": _share(lungs, shell)}
     if "liver" in anatomy:
         host["liver"] = _share(_mask(anatomy, "liver"), shell)
@@ -66,10 +66,12 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     own = {"lung_left", "lung_right"} if host["lungs"] >= HOST_SHARE else set()
     if host.get("liver", 0.0) >= HOST_SHARE:
         own.add("liver")
+    box = _box(inside)  # the zone's own box: a few cm³ of a 512² x 133 grid
+    burnt = inside[box] & ~lesion_arr[box]
     for name in anatomy.masks:
         if name in _SKIPPED or name in own or name.startswith(_RESTATED):
             continue
-        overlap = np.count_nonzero(inside & _mask(anatomy, name) & ~lesion_arr) * voxel_ml
+        overlap = np.count_nonzero(burnt & _mask(anatomy, name)[box]) * voxel_ml
         if overlap >= MIN_REACH_ML:
             reached.append(f"{name} {overlap:.1f} mL")
     notes = []
@@ -89,6 +91,13 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
 
 def _mask(anatomy: Anatomy, name: str) -> npt.NDArray[np.bool_]:
     return np.asarray(reorient(anatomy[name], "LPS").array, dtype=bool)
+
+
+def _box(mask: npt.NDArray[np.bool_]) -> tuple[slice, slice, slice]:
+    """The smallest box holding the mask's voxels (the mask is not empty)."""
+    where = np.argwhere(mask)
+    lo, hi = where.min(axis=0), where.max(axis=0) + 1
+    return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
 
 
 def _shell(lesion: npt.NDArray[np.bool_], spacing_mm: tuple[float, ...]) -> npt.NDArray[np.bool_]:
