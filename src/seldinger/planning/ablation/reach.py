@@ -30,7 +30,6 @@ _SHELL_MM = 3.0
 #: masks that only restate others (lobes and fissures restate the lungs).
 _SKIPPED = ("body", "vessels", "emphysema")
 _RESTATED = ("lung_upper", "lung_middle", "lung_lower", "fissure")
-_FACES = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
 
 
 def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str]:
@@ -48,20 +47,21 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     list of str
         Empty when the zone stays in the lesion's organ and inside the CT.
     """
-    zone_lps = reorient(zone, "LPS")
-    inside = np.asarray(zone_lps.array, dtype=bool)
+    inside = np.asarray(zone.array, dtype=bool)
     if not inside.any():
         return []
-    lesion_arr = np.asarray(reorient(lesion, "LPS").array, dtype=bool)
-    voxel_ml = float(np.prod(zone_lps.spacing_mm)) / 1000.0
-    shell = _shell(lesion_arr, zone_lps.spacing_mm)
-    lungs = np.zeros_like(inside)
+    lesion_arr = np.asarray(_on(lesion, zone).array, dtype=bool)
+    voxel_ml = float(np.prod(zone.spacing_mm)) / 1000.0
+    # The lesion's own organ, from the tissue within 3 mm of it, on the lesion's box.
+    near = _box(lesion_arr if lesion_arr.any() else inside, pad=zone.spacing_mm)
+    shell = _shell(lesion_arr[near], zone.spacing_mm)
+    lungs = np.zeros(shell.shape, dtype=bool)
     for name in ("lung_left", "lung_right"):
         if name in anatomy:
-            lungs |= _mask(anatomy, name)  # whole: the shell is checked on its own box
+            lungs |= _mask(anatomy, name, zone)[near]
     host = {"lungs": _share(lungs, shell)}
     if "liver" in anatomy:
-        host["liver"] = _share(_mask(anatomy, "liver"), shell)
+        host["liver"] = _share(_mask(anatomy, "liver", zone)[near], shell)
     reached: list[str] = []
     own = {"lung_left", "lung_right"} if host["lungs"] >= HOST_SHARE else set()
     if host.get("liver", 0.0) >= HOST_SHARE:
@@ -71,7 +71,7 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     for name in anatomy.masks:
         if name in _SKIPPED or name in own or name.startswith(_RESTATED):
             continue
-        overlap = np.count_nonzero(burnt & _mask(anatomy, name)[box]) * voxel_ml
+        overlap = np.count_nonzero(burnt & _mask(anatomy, name, zone)[box]) * voxel_ml
         if overlap >= MIN_REACH_ML:
             reached.append(f"{name} {overlap:.1f} mL")
     notes = []
@@ -80,7 +80,7 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
             f"the zone reaches beyond the lesion's organ into: {', '.join(reached)}; check "
             "that this is meant (thermal injury), or move or shorten the applicator."
         )
-    edges = _edges(inside)
+    edges = _edges(inside, zone.orientation)
     if edges:
         notes.append(
             f"the zone reaches the {' and '.join(edges)} end of the CT: part of it is not "
@@ -89,31 +89,40 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     return notes
 
 
-def _mask(anatomy: Anatomy, name: str) -> npt.NDArray[np.bool_]:
-    return np.asarray(reorient(anatomy[name], "LPS").array, dtype=bool)
+def _on(volume: Volume, reference: Volume) -> Volume:
+    """``volume`` in ``reference``'s axis order (a view when it is already: no copy)."""
+    if volume.orientation == reference.orientation:
+        return volume
+    return reorient(volume, reference.orientation)
 
 
-def _box(mask: npt.NDArray[np.bool_]) -> tuple[slice, slice, slice]:
-    """The smallest box holding the mask's voxels (the mask is not empty)."""
-    where = np.argwhere(mask)
-    lo, hi = where.min(axis=0), where.max(axis=0) + 1
+def _mask(anatomy: Anatomy, name: str, reference: Volume) -> npt.NDArray[np.bool_]:
+    return np.asarray(_on(anatomy[name], reference).array, dtype=bool)
+
+
+def _box(
+    mask: npt.NDArray[np.bool_], pad: tuple[float, ...] | None = None
+) -> tuple[slice, slice, slice]:
+    """The smallest box holding the mask's voxels (not empty), ``pad`` grown by
+    :data:`_SHELL_MM` (and a voxel) on every side when the voxel sizes are given."""
+    # From the projections: np.argwhere over a 512² x 133 grid takes 0.4 s.
+    spans = [
+        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
+    ]
+    lo = np.array([int(span[0]) for span in spans])
+    hi = np.array([int(span[-1]) + 1 for span in spans])
+    if pad is not None:
+        grow = np.array([int(np.ceil(_SHELL_MM / s)) + 1 for s in pad])
+        lo, hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, mask.shape)
     return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
 
 
 def _shell(lesion: npt.NDArray[np.bool_], spacing_mm: tuple[float, ...]) -> npt.NDArray[np.bool_]:
-    """The voxels within :data:`_SHELL_MM` of the lesion (on a box around it)."""
-    shell = np.zeros_like(lesion)
-    where = np.argwhere(lesion)
-    if where.size == 0:
-        return shell
-    pad = [int(np.ceil(_SHELL_MM / s)) + 1 for s in spacing_mm]
-    box = tuple(
-        slice(max(int(lo) - p, 0), min(int(hi) + p + 1, n))
-        for lo, hi, p, n in zip(where.min(0), where.max(0), pad, lesion.shape, strict=True)
-    )
-    outside = ndi.distance_transform_edt(~lesion[box], sampling=spacing_mm)
-    shell[box] = (outside > 0) & (outside <= _SHELL_MM)
-    return shell
+    """The voxels within :data:`_SHELL_MM` of the lesion (the array is a box around it)."""
+    if not lesion.any():
+        return np.zeros_like(lesion)
+    outside = ndi.distance_transform_edt(~lesion, sampling=spacing_mm)
+    return (outside > 0) & (outside <= _SHELL_MM)
 
 
 def _share(mask: npt.NDArray[np.bool_], shell: npt.NDArray[np.bool_]) -> float:
@@ -121,12 +130,18 @@ def _share(mask: npt.NDArray[np.bool_], shell: npt.NDArray[np.bool_]) -> float:
     return float(np.count_nonzero(mask & shell) / total) if total else 0.0
 
 
-def _edges(inside: npt.NDArray[np.bool_]) -> list[str]:
-    """The faces of the LPS-ordered grid the zone touches, by name."""
+def _edges(inside: npt.NDArray[np.bool_], orientation: str) -> list[str]:
+    """The faces of the grid the zone touches, named by the patient directions of the
+    array's axes (``orientation``: the letters the axes point to, e.g. ``LPS``)."""
+    names = {"L": "left", "R": "right", "P": "posterior", "A": "anterior", "S": "superior",
+             "I": "inferior"}  # fmt: skip
+    opposite = {"L": "R", "R": "L", "P": "A", "A": "P", "S": "I", "I": "S"}
     out = []
-    for axis, (low, high) in enumerate(_FACES):
-        if inside.take(0, axis=axis).any():
-            out.append(low)
-        if inside.take(-1, axis=axis).any():
-            out.append(high)
+    for axis, letter in enumerate(orientation):
+        first = tuple(0 if a == axis else slice(None) for a in range(3))
+        last = tuple(-1 if a == axis else slice(None) for a in range(3))
+        if inside[first].any():  # basic indexing: a view (ndarray.take copied, 0.35 s a face)
+            out.append(names[opposite[letter]])
+        if inside[last].any():
+            out.append(names[letter])
     return out
