@@ -29,10 +29,16 @@ def _samples(a, b):  # type: ignore[no-untyped-def]
 @pytest.mark.slow
 def test_lidc_nodule_is_covered_with_margin_by_the_fewest_microwave_probes(lidc_anatomy) -> None:  # type: ignore[no-untyped-def]
     from seldinger.io import read_volume
+    from seldinger.physics.ablation import load_catalogue
+    from seldinger.planning.trajectory import RiskMaps, TrajectoryConstraints
 
     nodule = read_volume(LIDC / "nodule_consensus.nii.gz")
     nodule = nodule.with_array(nodule.array > 0)
-    plan = plan_ablation(lidc_anatomy, nodule, "emprint", ["150W-10min"], max_probes=3)
+    # The maps are built once for both placements below (each build: ~10 s of distance maps).
+    length = load_catalogue().device("emprint").usable_length_mm
+    constraints = TrajectoryConstraints(needle_length_mm=length or 150.0)
+    maps = RiskMaps.build(lidc_anatomy, constraints, nodule)
+    plan = plan_ablation(lidc_anatomy, nodule, "emprint", ["150W-10min"], max_probes=3, maps=maps)
     placement = plan.placement
     assert placement.target_coverage_percent >= 99.0
     assert placement.lesion_coverage_percent == pytest.approx(100.0, abs=1e-9)
@@ -42,7 +48,7 @@ def test_lidc_nodule_is_covered_with_margin_by_the_fewest_microwave_probes(lidc_
 
     if len(placement.applicators) > 1:
         with pytest.raises(PlacementError):
-            plan_ablation(lidc_anatomy, nodule, "emprint", ["150W-10min"], max_probes=1)
+            plan_ablation(lidc_anatomy, nodule, "emprint", ["150W-10min"], max_probes=1, maps=maps)
     assert plan.margin.coverage_percent == pytest.approx(100.0, abs=0.5)
     assert plan.margin.min_margin_mm >= 3.0  # 99 % coverage of a 5 mm margin
     # Every probe path passes the hard constraints, checked independently at 0.25 mm.
