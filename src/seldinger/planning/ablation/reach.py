@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
 
 from seldinger.anatomy import Anatomy
+from seldinger.anatomy.morphology import bounding_slices, dilate_mm
 from seldinger.imaging import Volume, reorient
 
 __all__ = ["HOST_SHARE", "MIN_REACH_ML", "zone_reach_notes"]
@@ -53,8 +53,9 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     lesion_arr = np.asarray(_on(lesion, zone).array, dtype=bool)
     voxel_ml = float(np.prod(zone.spacing_mm)) / 1000.0
     # The lesion's own organ, from the tissue within 3 mm of it, on the lesion's box.
-    near = _box(lesion_arr if lesion_arr.any() else inside, pad=zone.spacing_mm)
-    shell = _shell(lesion_arr[near], zone.spacing_mm)
+    pad = [int(np.ceil(_SHELL_MM / s)) + 1 for s in zone.spacing_mm]
+    near = bounding_slices(lesion_arr if lesion_arr.any() else inside, pad=pad)
+    shell = dilate_mm(lesion_arr[near], _SHELL_MM, zone.spacing_mm) & ~lesion_arr[near]
     lungs = np.zeros(shell.shape, dtype=bool)
     for name in ("lung_left", "lung_right"):
         if name in anatomy:
@@ -66,7 +67,7 @@ def zone_reach_notes(zone: Volume, lesion: Volume, anatomy: Anatomy) -> list[str
     own = {"lung_left", "lung_right"} if host["lungs"] >= HOST_SHARE else set()
     if host.get("liver", 0.0) >= HOST_SHARE:
         own.add("liver")
-    box = _box(inside)  # the zone's own box: a few cm³ of a 512² x 133 grid
+    box = bounding_slices(inside)  # the zone's own box: a few cm³ of a 512² x 133 grid
     burnt = inside[box] & ~lesion_arr[box]
     for name in anatomy.masks:
         if name in _SKIPPED or name in own or name.startswith(_RESTATED):
@@ -98,31 +99,6 @@ def _on(volume: Volume, reference: Volume) -> Volume:
 
 def _mask(anatomy: Anatomy, name: str, reference: Volume) -> npt.NDArray[np.bool_]:
     return np.asarray(_on(anatomy[name], reference).array, dtype=bool)
-
-
-def _box(
-    mask: npt.NDArray[np.bool_], pad: tuple[float, ...] | None = None
-) -> tuple[slice, slice, slice]:
-    """The smallest box holding the mask's voxels (not empty), ``pad`` grown by
-    :data:`_SHELL_MM` (and a voxel) on every side when the voxel sizes are given."""
-    # From the projections: np.argwhere over a 512² x 133 grid takes 0.4 s.
-    spans = [
-        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
-    ]
-    lo = np.array([int(span[0]) for span in spans])
-    hi = np.array([int(span[-1]) + 1 for span in spans])
-    if pad is not None:
-        grow = np.array([int(np.ceil(_SHELL_MM / s)) + 1 for s in pad])
-        lo, hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, mask.shape)
-    return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
-
-
-def _shell(lesion: npt.NDArray[np.bool_], spacing_mm: tuple[float, ...]) -> npt.NDArray[np.bool_]:
-    """The voxels within :data:`_SHELL_MM` of the lesion (the array is a box around it)."""
-    if not lesion.any():
-        return np.zeros_like(lesion)
-    outside = ndi.distance_transform_edt(~lesion, sampling=spacing_mm)
-    return (outside > 0) & (outside <= _SHELL_MM)
 
 
 def _share(mask: npt.NDArray[np.bool_], shell: npt.NDArray[np.bool_]) -> float:

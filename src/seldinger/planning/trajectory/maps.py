@@ -18,6 +18,7 @@ from scipy import ndimage as ndi
 
 from seldinger.anatomy import Anatomy
 from seldinger.anatomy.airway_graph import label_airway_voxels
+from seldinger.anatomy.morphology import dilate_mm
 from seldinger.errors import BadInputError
 from seldinger.imaging import Volume, reorient, require_same_geometry
 from seldinger.planning.trajectory.candidates import skin_candidates
@@ -358,8 +359,7 @@ def _liver_share(
     )
     local = labels[box]
     lesion = (local & BIT_LESION) != 0
-    outside = ndi.distance_transform_edt(~lesion, sampling=spacing_mm)
-    shell = (outside > 0) & (outside <= LIVER_SHELL_MM) & ((local & BIT_BODY) != 0)
+    shell = dilate_mm(lesion, LIVER_SHELL_MM, spacing_mm) & ~lesion & ((local & BIT_BODY) != 0)
     if not shell.any():
         return None
     return float(np.count_nonzero(local[shell] & BIT_LIVER) / np.count_nonzero(shell))
