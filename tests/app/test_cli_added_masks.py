@@ -123,3 +123,8 @@ def test_bad_added_masks_are_refused_before_anything_is_written(
     code, _, err = _run(capsys, "segment", ct, "--out", case / "anatomy", "--add",
                         f"Gall Bladder={gallbladder}")  # fmt: skip
     assert code == ExitCode.BAD_INPUT and "lower case" in err
+    # The same name into a new folder: refused before segmenting, nothing written.
+    code, _, err = _run(capsys, "segment", ct, "--out", out, "--add",
+                        f"Gall Bladder={gallbladder}")  # fmt: skip
+    assert code == ExitCode.BAD_INPUT and "lower case" in err
+    assert not out.exists()

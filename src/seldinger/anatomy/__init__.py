@@ -19,6 +19,7 @@ from seldinger.anatomy.result import (
     Anatomy,
     LazyMasks,
     add_structures,
+    check_added_name,
     load_anatomy,
     map_masks,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "LesionError",
     "TotalSegmentatorEngine",
     "add_structures",
+    "check_added_name",
     "get_engine",
     "lesion_measurements",
     "load_anatomy",

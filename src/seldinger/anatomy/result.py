@@ -249,6 +249,16 @@ class Anatomy:
 _ADDED_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
+def check_added_name(name: str) -> str:
+    """``name`` when it may name an added structure, else :class:`AnatomyError`."""
+    if not _ADDED_NAME.fullmatch(name) or name == "body":
+        raise AnatomyError(
+            f"{name!r} cannot name an added structure: use lower case letters, digits "
+            "and underscores, starting with a letter (e.g. gallbladder), and not 'body'."
+        )
+    return name
+
+
 def add_structures(folder: str | Path, masks: Mapping[str, Volume], force: bool = False) -> Path:
     """Add masks made elsewhere (drawn in 3D Slicer, from a model) to an anatomy folder.
 
@@ -272,11 +282,7 @@ def add_structures(folder: str | Path, masks: Mapping[str, Volume], force: bool 
     path = folder / ANATOMY_JSON
     summary = json.loads(path.read_text())
     for name, mask in masks.items():
-        if not _ADDED_NAME.fullmatch(name) or name == "body":
-            raise AnatomyError(
-                f"{name!r} cannot name an added structure: use lower case letters, digits "
-                "and underscores, starting with a letter (e.g. gallbladder), and not 'body'."
-            )
+        check_added_name(name)
         if name in summary["structures"] and not force:
             raise AnatomyError(
                 f"{folder} has a {name} already; pass --force to replace it, or another name."

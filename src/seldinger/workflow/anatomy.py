@@ -11,6 +11,7 @@ from seldinger.anatomy import (
     Anatomy,
     Lesion,
     add_structures,
+    check_added_name,
     load_anatomy,
     segment,
     segment_lesion,
@@ -18,6 +19,7 @@ from seldinger.anatomy import (
 from seldinger.anatomy.checks import require_hu
 from seldinger.anatomy.lesion import DEFAULT_MAX_DIAMETER_MM
 from seldinger.files import check_overwrite
+from seldinger.imaging import Volume
 from seldinger.io import Ct, read_ct, write_volume
 from seldinger.workflow.case import ProgressCallback, on_grid, read_mask
 
@@ -55,11 +57,7 @@ def segment_files(
     out = Path(out_dir)
     check_overwrite(out, force)
     loaded = read_ct(Path(ct_path), series_uid=series_uid, resample=resample)
-    fix = "Draw it on this CT, or resample it onto it."
-    extra = {
-        name: read_mask(path, loaded.volume, f"--add {name}", fix)
-        for name, path in (added or {}).items()
-    }
+    extra = _added_masks(added or {}, loaded.volume)
 
     def each(name: str, done: int, total: int) -> None:
         if progress is not None:
@@ -92,13 +90,18 @@ def add_structure_files(
     out = Path(out_dir)
     loaded = read_ct(Path(ct_path), series_uid=series_uid, resample=resample)
     anatomy = load_anatomy(out)
-    fix = "Draw it on this CT, or resample it onto it."
     on_grid(anatomy["body"], loaded.volume, f"the anatomy in {out}", "Segment this CT into it.")
-    volumes = {
-        name: read_mask(path, loaded.volume, f"--add {name}", fix) for name, path in masks.items()
-    }
-    add_structures(out, volumes, force=force)
+    add_structures(out, _added_masks(masks, loaded.volume), force=force)
     return loaded, load_anatomy(out)
+
+
+def _added_masks(masks: Mapping[str, Path], ct: Volume) -> dict[str, Volume]:
+    """Masks made elsewhere, by name (checked), read and put on the CT's grid."""
+    fix = "Draw it on this CT, or resample it onto it."
+    return {
+        check_added_name(name): read_mask(path, ct, f"--add {name}", fix)
+        for name, path in masks.items()
+    }
 
 
 def segment_lesion_file(
